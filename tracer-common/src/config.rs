@@ -1,0 +1,35 @@
+//! Layout of the read-only configuration global (`CONFIG`) that user space
+//! sets before load. The verifier sees it as constant, so disabled branches
+//! cost nothing.
+
+/// Trace the threads of one process (tgid).
+pub const FILTER_TGID: u32 = 1;
+/// Trace every task whose cgroup v2 ancestor at `cgroup_level` is `cgroup_id`.
+pub const FILTER_CGROUP: u32 = 2;
+
+/// No kernel stacks.
+pub const STACKS_NONE: u32 = 0;
+/// Kernel stack at uninterruptible (D) switch-outs only: those are where the
+/// cause (reclaim, throttle, fault I/O) is not visible from the syscall.
+pub const STACKS_BLOCKED: u32 = 1;
+/// Kernel stack at every voluntary switch-out.
+pub const STACKS_ALL_SLEEPS: u32 = 2;
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Config {
+    pub filter_mode: u32,
+    pub target_tgid: u32,
+    pub cgroup_id: u64,
+    pub cgroup_level: u32,
+    /// Byte offsets inside `struct task_struct`, read from the running
+    /// kernel's BTF at start-up (Rust eBPF has no CO-RE).
+    pub task_pid_off: u32,
+    pub task_tgid_off: u32,
+    pub stack_policy: u32,
+    /// Offset of `orig_ax` (x86_64) in `struct pt_regs`; `u32::MAX` = unknown.
+    pub regs_syscall_off: u32,
+    pub _pad: u32,
+}
+
+const _: () = assert!(core::mem::size_of::<Config>() == 40);

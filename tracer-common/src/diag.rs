@@ -1,0 +1,29 @@
+//! Indices of the per-CPU diagnostic counters the probes bump when something
+//! goes wrong. User space sums them over CPUs and prints every non-zero one.
+
+pub const RINGBUF_FULL: u32 = 0;
+pub const TASK_MAP_FULL: u32 = 1;
+pub const STACK_FAILED: u32 = 2;
+pub const PROBE_READ_FAILED: u32 = 3;
+pub const UNEXPECTED_STATE: u32 = 4;
+pub const REGS_UNAVAILABLE: u32 = 5;
+pub const SWITCH_EVENTS: u32 = 6;
+pub const RECLAIM_UNMATCHED_END: u32 = 7;
+pub const COUNT: u32 = 8;
+
+/// Names, indexed by counter, as printed in reports.
+pub const NAMES: [&str; COUNT as usize] = [
+    "ringbuf_full",
+    "task_map_full",
+    "stack_lookup_failed",
+    "probe_read_failed",
+    "unexpected_state",
+    "regs_unavailable",
+    "switch_events",
+    "reclaim_end_without_begin",
+];
+
+/// Counters that mean lost or degraded data (the others are informational).
+pub const fn is_loss(index: u32) -> bool {
+    !matches!(index, SWITCH_EVENTS)
+}

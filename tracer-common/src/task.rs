@@ -1,0 +1,37 @@
+//! Per-thread scheduler state the probes keep in the `TASKS` hash map.
+//! User space reads it at the end of a trace to report open intervals.
+
+/// The thread is on a CPU right now.
+pub const TS_ON_CPU: u32 = 1;
+/// `sched_process_exit` ran for this thread; the next switch-out is its last.
+pub const TS_EXITING: u32 = 2;
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TaskState {
+    pub tgid: u32,
+    pub flags: u32,
+    /// Monotonic ns of the last switch-in; 0 = not seen switching in yet.
+    pub on_cpu_since: u64,
+    /// Monotonic ns of the last switch-out; 0 = off-CPU since before the trace.
+    pub off_since: u64,
+    /// When the thread became runnable again while off-CPU; 0 = not yet.
+    pub wakeup_at: u64,
+    pub off_raw_state: u32,
+    pub off_state: u32,
+    /// Syscall number the thread was in at switch-out, -1 if none.
+    pub off_syscall: i32,
+    /// Kernel stack id at switch-out, negative if none was taken or it failed.
+    pub off_stack_id: i32,
+    pub min_faults: u64,
+    pub maj_faults: u64,
+    /// `exceptions:page_fault_user` hits (every user-mode fault entry).
+    pub fault_entries: u64,
+    /// Start of the reclaim the thread is inside, 0 if none.
+    pub reclaim_since: u64,
+    pub reclaim_kind: u32,
+    /// Reclaim kind the thread was inside when it switched out (0 = none).
+    pub off_reclaim_kind: u32,
+}
+
+const _: () = assert!(core::mem::size_of::<TaskState>() == 88);

@@ -1,0 +1,53 @@
+//! The read-only configuration global. User space sets it before load; the
+//! verifier treats its fields as constants.
+
+use aya_ebpf::helpers::{bpf_get_current_ancestor_cgroup_id, bpf_get_current_pid_tgid};
+use tracer_common::config::{Config, FILTER_CGROUP, FILTER_TGID};
+
+#[unsafe(no_mangle)]
+static CONFIG: Config = Config {
+    filter_mode: 0,
+    target_tgid: 0,
+    cgroup_id: 0,
+    cgroup_level: 0,
+    task_pid_off: 0,
+    task_tgid_off: 0,
+    stack_policy: 0,
+    regs_syscall_off: u32::MAX,
+    _pad: 0,
+};
+
+macro_rules! field {
+    ($name:ident, $ty:ty) => {
+        #[inline(always)]
+        pub fn $name() -> $ty {
+            // SAFETY: a plain read of a global; volatile so the compiler
+            // does not fold in the zero it was built with.
+            unsafe { core::ptr::read_volatile(&raw const CONFIG.$name) }
+        }
+    };
+}
+
+field!(filter_mode, u32);
+field!(target_tgid, u32);
+field!(cgroup_id, u64);
+field!(cgroup_level, u32);
+field!(task_pid_off, u32);
+field!(task_tgid_off, u32);
+field!(stack_policy, u32);
+field!(regs_syscall_off, u32);
+
+/// Is the current task one we trace? The cheapest test comes first: this
+/// runs on every context switch on the host.
+#[inline(always)]
+pub fn current_is_target() -> bool {
+    match filter_mode() {
+        FILTER_TGID => (bpf_get_current_pid_tgid() >> 32) as u32 == target_tgid(),
+        FILTER_CGROUP => {
+            // SAFETY: helper with no pointer arguments.
+            let id = unsafe { bpf_get_current_ancestor_cgroup_id(cgroup_level() as i32) };
+            id == cgroup_id()
+        }
+        _ => false,
+    }
+}

@@ -1,0 +1,49 @@
+//! Page-fault counters per thread. Minor and major counts come from the perf
+//! software events the kernel raises in `mm_account_fault`, so they match
+//! `/proc/<pid>/task/<tid>/stat` minflt/majflt exactly; the tracepoint counts
+//! every user-mode fault entry.
+
+use aya_ebpf::{
+    helpers::bpf_get_current_pid_tgid,
+    macros::{perf_event, tracepoint},
+    programs::{PerfEventContext, TracePointContext},
+};
+use tracer_common::task::TaskState;
+
+use crate::{config, task::state_or_insert};
+
+#[inline(always)]
+fn bump(field: fn(&mut TaskState) -> &mut u64) -> Result<(), i32> {
+    if !config::current_is_target() {
+        return Ok(());
+    }
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let init = TaskState {
+        tgid: (pid_tgid >> 32) as u32,
+        off_syscall: -1,
+        off_stack_id: -1,
+        ..TaskState::default()
+    };
+    let state = state_or_insert(pid_tgid as u32, &init)?;
+    // SAFETY: a valid map value pointer; only the faulting thread writes it.
+    *field(unsafe { &mut *state }) += 1;
+    Ok(())
+}
+
+#[tracepoint(category = "exceptions", name = "page_fault_user")]
+pub fn page_fault_user(_ctx: TracePointContext) -> u32 {
+    let _ = bump(|s| &mut s.fault_entries);
+    0
+}
+
+#[perf_event]
+pub fn minor_fault(_ctx: PerfEventContext) -> u32 {
+    let _ = bump(|s| &mut s.min_faults);
+    0
+}
+
+#[perf_event]
+pub fn major_fault(_ctx: PerfEventContext) -> u32 {
+    let _ = bump(|s| &mut s.maj_faults);
+    0
+}

@@ -1,0 +1,32 @@
+//! Maps shared by the programs. All fixed-size; user space may resize the
+//! ones marked so before load.
+
+use aya_ebpf::{
+    macros::map,
+    maps::{HashMap, PerCpuArray, RingBuf, StackTrace},
+};
+use tracer_common::{diag, task::TaskState};
+
+/// Per-thread scheduler state, keyed by tid. Only traced threads get an entry.
+#[map]
+pub static TASKS: HashMap<u32, TaskState> = HashMap::with_max_entries(16384, 0);
+
+/// Switch, exit and reclaim records for user space (resizable).
+#[map]
+pub static EVENTS: RingBuf = RingBuf::with_byte_size(8 << 20, 0);
+
+/// Kernel stacks at blocking switch-outs.
+#[map]
+pub static STACKS: StackTrace = StackTrace::with_max_entries(16384, 0);
+
+/// Per-CPU diagnostic counters, indexed by `tracer_common::diag`.
+#[map]
+pub static DIAG: PerCpuArray<u64> = PerCpuArray::with_max_entries(diag::COUNT, 0);
+
+#[inline(always)]
+pub fn count(index: u32) {
+    if let Some(slot) = DIAG.get_ptr_mut(index) {
+        // SAFETY: per-CPU slot, and programs do not nest on one CPU.
+        unsafe { *slot += 1 };
+    }
+}

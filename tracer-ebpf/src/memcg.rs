@@ -1,0 +1,97 @@
+//! Reclaim done by traced threads: memcg reclaim (charged to the cgroup) and
+//! global direct reclaim, timed from the vmscan begin/end tracepoints that
+//! fire in the reclaiming thread.
+
+use aya_ebpf::{
+    bindings::BPF_RB_NO_WAKEUP,
+    helpers::{bpf_get_current_pid_tgid, bpf_ktime_get_ns},
+    macros::tracepoint,
+    programs::TracePointContext,
+};
+use tracer_common::{
+    diag,
+    event::{EVENT_RECLAIM, RECLAIM_DIRECT, RECLAIM_MEMCG, ReclaimEvent},
+    task::TaskState,
+};
+
+use crate::{
+    config,
+    maps::{EVENTS, TASKS, count},
+    task::state_or_insert,
+};
+
+fn begin(kind: u32) -> Result<(), i32> {
+    if !config::current_is_target() {
+        return Ok(());
+    }
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let init = TaskState {
+        tgid: (pid_tgid >> 32) as u32,
+        off_syscall: -1,
+        off_stack_id: -1,
+        ..TaskState::default()
+    };
+    let state = state_or_insert(pid_tgid as u32, &init)?;
+    // SAFETY: a valid map value pointer, written only by this thread now.
+    let state = unsafe { &mut *state };
+    // SAFETY: helper without arguments.
+    state.reclaim_since = unsafe { bpf_ktime_get_ns() };
+    state.reclaim_kind = kind;
+    Ok(())
+}
+
+fn end(kind: u32) -> Result<(), i32> {
+    if !config::current_is_target() {
+        return Ok(());
+    }
+    let tid = bpf_get_current_pid_tgid() as u32;
+    let Some(state) = TASKS.get_ptr_mut(&tid) else {
+        return Ok(());
+    };
+    // SAFETY: a valid map value pointer, written only by this thread now.
+    let state = unsafe { &mut *state };
+    if state.reclaim_since == 0 || state.reclaim_kind != kind {
+        count(diag::RECLAIM_UNMATCHED_END);
+        return Ok(());
+    }
+    // SAFETY: helper without arguments.
+    let now = unsafe { bpf_ktime_get_ns() };
+    let event = ReclaimEvent {
+        kind: EVENT_RECLAIM,
+        tid,
+        ts_ns: now,
+        duration_ns: now.saturating_sub(state.reclaim_since),
+        reclaim_kind: kind,
+        _pad: 0,
+    };
+    state.reclaim_since = 0;
+    state.reclaim_kind = 0;
+    if EVENTS.output(&event, BPF_RB_NO_WAKEUP as u64).is_err() {
+        count(diag::RINGBUF_FULL);
+    }
+    Ok(())
+}
+
+#[tracepoint(category = "vmscan", name = "mm_vmscan_memcg_reclaim_begin")]
+pub fn memcg_reclaim_begin(_ctx: TracePointContext) -> u32 {
+    let _ = begin(RECLAIM_MEMCG);
+    0
+}
+
+#[tracepoint(category = "vmscan", name = "mm_vmscan_memcg_reclaim_end")]
+pub fn memcg_reclaim_end(_ctx: TracePointContext) -> u32 {
+    let _ = end(RECLAIM_MEMCG);
+    0
+}
+
+#[tracepoint(category = "vmscan", name = "mm_vmscan_direct_reclaim_begin")]
+pub fn direct_reclaim_begin(_ctx: TracePointContext) -> u32 {
+    let _ = begin(RECLAIM_DIRECT);
+    0
+}
+
+#[tracepoint(category = "vmscan", name = "mm_vmscan_direct_reclaim_end")]
+pub fn direct_reclaim_end(_ctx: TracePointContext) -> u32 {
+    let _ = end(RECLAIM_DIRECT);
+    0
+}

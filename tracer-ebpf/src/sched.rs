@@ -1,0 +1,266 @@
+//! Scheduler hooks: per-thread on-CPU slices, off-CPU intervals with the
+//! state at switch-out, and run-queue waits.
+
+use aya_ebpf::{
+    bindings::BPF_RB_NO_WAKEUP,
+    helpers::{
+        bpf_get_current_pid_tgid, bpf_get_current_task_btf, bpf_get_smp_processor_id,
+        bpf_ktime_get_ns, bpf_probe_read_kernel, bpf_task_pt_regs,
+    },
+    macros::btf_tracepoint,
+    programs::{BtfTracePointContext, tracing::StackIdContext},
+};
+use tracer_common::{
+    config::{FILTER_CGROUP, STACKS_ALL_SLEEPS, STACKS_BLOCKED},
+    diag,
+    event::{
+        EVENT_EXIT, EVENT_SWITCH, ExitEvent, SW_NEXT_OFF_KNOWN, SW_NEXT_RUNQ_KNOWN,
+        SW_NEXT_TRACED, SW_PREV_INVOLUNTARY, SW_PREV_SLICE_KNOWN, SW_PREV_TRACED, SwitchEvent,
+    },
+    state::{OFF_DISK, OFF_RUNNING, decode_off_state},
+    task::{TS_EXITING, TS_ON_CPU, TaskState},
+};
+
+use crate::{
+    config,
+    maps::{EVENTS, STACKS, TASKS, count},
+    task::{state_or_insert, tgid_of, traced_tid},
+};
+
+#[btf_tracepoint(function = "sched_switch")]
+pub fn sched_switch(ctx: BtfTracePointContext) -> i32 {
+    let _ = try_sched_switch(&ctx);
+    0
+}
+
+fn try_sched_switch(ctx: &BtfTracePointContext) -> Result<(), i32> {
+    // sched_switch(bool preempt, prev, next, unsigned int prev_state): the
+    // same argument list on 6.1 and 6.18. `prev` is the current task.
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let prev_tid = pid_tgid as u32;
+    let prev_traced = prev_tid != 0 && config::current_is_target();
+    let next: *const u8 = ctx.arg(2);
+    let next_tid = traced_tid(next)?;
+    if !prev_traced && next_tid.is_none() {
+        return Ok(());
+    }
+
+    // SAFETY: helper without arguments.
+    let now = unsafe { bpf_ktime_get_ns() };
+    let mut event = SwitchEvent {
+        kind: EVENT_SWITCH,
+        // SAFETY: helper without arguments.
+        cpu: unsafe { bpf_get_smp_processor_id() },
+        ts_ns: now,
+        prev_tid,
+        ..SwitchEvent::default()
+    };
+
+    if prev_traced {
+        let preempt = ctx.arg::<u64>(0) & 1 != 0;
+        let raw_state = ctx.arg::<u64>(3) as u32;
+        switch_out(ctx, &mut event, (pid_tgid >> 32) as u32, preempt, raw_state, now)?;
+    }
+    if let Some(tid) = next_tid {
+        switch_in(&mut event, next, tid, now)?;
+    }
+    count(diag::SWITCH_EVENTS);
+    if EVENTS.output(&event, BPF_RB_NO_WAKEUP as u64).is_err() {
+        count(diag::RINGBUF_FULL);
+    }
+    Ok(())
+}
+
+#[inline(always)]
+fn switch_out(
+    ctx: &BtfTracePointContext,
+    event: &mut SwitchEvent,
+    tgid: u32,
+    preempt: bool,
+    raw_state: u32,
+    now: u64,
+) -> Result<(), i32> {
+    let init = TaskState { tgid, off_syscall: -1, off_stack_id: -1, ..TaskState::default() };
+    let state = state_or_insert(event.prev_tid, &init)?;
+    // SAFETY: a valid map value pointer; only this CPU's current task writes
+    // these fields now.
+    let state = unsafe { &mut *state };
+    event.flags |= SW_PREV_TRACED;
+    if state.on_cpu_since != 0 {
+        event.prev_slice_ns = now.saturating_sub(state.on_cpu_since);
+        event.flags |= SW_PREV_SLICE_KNOWN;
+    }
+    let off_state = decode_off_state(preempt, raw_state);
+    if off_state == OFF_RUNNING {
+        event.flags |= SW_PREV_INVOLUNTARY;
+    }
+    state.flags &= !TS_ON_CPU;
+    state.on_cpu_since = 0;
+    state.off_since = now;
+    state.off_raw_state = raw_state;
+    state.off_state = off_state;
+    state.off_reclaim_kind = state.reclaim_kind;
+    // A preempted thread is runnable from the first nanosecond.
+    state.wakeup_at = if off_state == OFF_RUNNING { now } else { 0 };
+    state.off_syscall = if off_state == OFF_RUNNING { -1 } else { current_syscall() };
+    state.off_stack_id = match config::stack_policy() {
+        STACKS_BLOCKED if off_state == OFF_DISK => stack_id(ctx),
+        STACKS_ALL_SLEEPS if off_state != OFF_RUNNING => stack_id(ctx),
+        _ => -1,
+    };
+    if state.flags & TS_EXITING != 0 {
+        let _ = TASKS.remove(&event.prev_tid);
+    }
+    Ok(())
+}
+
+#[inline(always)]
+fn switch_in(event: &mut SwitchEvent, next: *const u8, tid: u32, now: u64) -> Result<(), i32> {
+    event.next_tid = tid;
+    event.flags |= SW_NEXT_TRACED;
+    let init = TaskState { tgid: tgid_of(next)?, off_syscall: -1, off_stack_id: -1, ..TaskState::default() };
+    let state = state_or_insert(tid, &init)?;
+    // SAFETY: a valid map value pointer; `next` is not running anywhere yet.
+    let state = unsafe { &mut *state };
+    if state.off_since != 0 {
+        event.next_off_ns = now.saturating_sub(state.off_since);
+        event.flags |= SW_NEXT_OFF_KNOWN;
+    }
+    if state.wakeup_at != 0 {
+        event.next_runq_ns = now.saturating_sub(state.wakeup_at);
+        event.flags |= SW_NEXT_RUNQ_KNOWN;
+    }
+    event.next_off_state = state.off_state;
+    event.next_raw_state = state.off_raw_state;
+    event.next_syscall = state.off_syscall;
+    event.next_stack_id = state.off_stack_id;
+    event.next_reclaim_kind = state.off_reclaim_kind;
+    state.flags |= TS_ON_CPU;
+    state.on_cpu_since = now;
+    state.wakeup_at = 0;
+    Ok(())
+}
+
+/// The syscall number the current task is in, from its user-entry registers.
+#[inline(always)]
+fn current_syscall() -> i32 {
+    let offset = config::regs_syscall_off();
+    if offset == u32::MAX {
+        return -1;
+    }
+    // SAFETY: helpers valid in tp_btf programs; the read is a probe read.
+    unsafe {
+        let regs = bpf_task_pt_regs(bpf_get_current_task_btf()) as *const u8;
+        match bpf_probe_read_kernel(regs.wrapping_add(offset as usize) as *const i64) {
+            Ok(nr) => nr as i32,
+            Err(_) => {
+                count(diag::REGS_UNAVAILABLE);
+                -1
+            }
+        }
+    }
+}
+
+#[inline(always)]
+fn stack_id(ctx: &BtfTracePointContext) -> i32 {
+    match ctx.get_stackid(&STACKS, 0) {
+        Ok(id) => id as i32,
+        Err(_) => {
+            count(diag::STACK_FAILED);
+            -2
+        }
+    }
+}
+
+#[btf_tracepoint(function = "sched_wakeup")]
+pub fn sched_wakeup(ctx: BtfTracePointContext) -> i32 {
+    let _ = try_sched_wakeup(&ctx);
+    0
+}
+
+fn try_sched_wakeup(ctx: &BtfTracePointContext) -> Result<(), i32> {
+    let task: *const u8 = ctx.arg(0);
+    let Some(tid) = traced_tid(task)? else {
+        return Ok(());
+    };
+    if let Some(state) = TASKS.get_ptr_mut(&tid) {
+        // SAFETY: a valid map value pointer.
+        let state = unsafe { &mut *state };
+        if state.flags & TS_ON_CPU == 0 && state.wakeup_at == 0 {
+            // SAFETY: helper without arguments.
+            state.wakeup_at = unsafe { bpf_ktime_get_ns() };
+        }
+    }
+    Ok(())
+}
+
+#[btf_tracepoint(function = "sched_wakeup_new")]
+pub fn sched_wakeup_new(ctx: BtfTracePointContext) -> i32 {
+    let _ = try_sched_wakeup_new(&ctx);
+    0
+}
+
+fn try_sched_wakeup_new(ctx: &BtfTracePointContext) -> Result<(), i32> {
+    let task: *const u8 = ctx.arg(0);
+    // A new task is traced if its process is (tgid mode) or its parent, the
+    // current task, is in the target cgroup (cgroup mode: children inherit it).
+    let tid = if config::filter_mode() == FILTER_CGROUP {
+        if !config::current_is_target() {
+            return Ok(());
+        }
+        crate::task::tid_of(task)?
+    } else {
+        match traced_tid(task)? {
+            Some(tid) => tid,
+            None => return Ok(()),
+        }
+    };
+    // SAFETY: helper without arguments.
+    let now = unsafe { bpf_ktime_get_ns() };
+    let init = TaskState {
+        tgid: tgid_of(task)?,
+        off_since: now,
+        wakeup_at: now,
+        off_state: OFF_RUNNING,
+        off_syscall: -1,
+        off_stack_id: -1,
+        ..TaskState::default()
+    };
+    if TASKS.insert(&tid, &init, 0).is_err() {
+        count(diag::TASK_MAP_FULL);
+    }
+    Ok(())
+}
+
+#[btf_tracepoint(function = "sched_process_exit")]
+pub fn sched_process_exit(ctx: BtfTracePointContext) -> i32 {
+    let _ = try_sched_process_exit(&ctx);
+    0
+}
+
+fn try_sched_process_exit(_ctx: &BtfTracePointContext) -> Result<(), i32> {
+    // Fires for every exiting thread, in the thread itself.
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let tid = pid_tgid as u32;
+    let Some(state) = TASKS.get_ptr_mut(&tid) else {
+        return Ok(());
+    };
+    // SAFETY: a valid map value pointer, written only by this thread now.
+    let state = unsafe { &mut *state };
+    state.flags |= TS_EXITING;
+    let event = ExitEvent {
+        kind: EVENT_EXIT,
+        tid,
+        // SAFETY: helper without arguments.
+        ts_ns: unsafe { bpf_ktime_get_ns() },
+        tgid: (pid_tgid >> 32) as u32,
+        _pad: 0,
+        min_faults: state.min_faults,
+        maj_faults: state.maj_faults,
+        fault_entries: state.fault_entries,
+    };
+    if EVENTS.output(&event, BPF_RB_NO_WAKEUP as u64).is_err() {
+        count(diag::RINGBUF_FULL);
+    }
+    Ok(())
+}
