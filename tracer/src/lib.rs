@@ -1,0 +1,24 @@
+//! starvetrace: are this program's async runtime threads being starved, and by what?
+//!
+//! Data path, one direction:
+//! `target` → `probes` → `collect` (+ `classify`, + `cgroup` sampler beside it)
+//! → `model` → `verdict` → `report`.
+
+pub mod account;
+pub mod btf;
+pub mod cgroup;
+pub mod classify;
+pub mod cli;
+pub mod collect;
+pub mod error;
+pub mod hist;
+pub mod lab;
+pub mod live;
+pub mod model;
+pub mod probes;
+pub mod record;
+pub mod report;
+pub mod snapshot;
+pub mod sys;
+pub mod target;
+pub mod verdict;
