@@ -1,1 +1,355 @@
-//! (in progress)
+//! Per-thread accounting: turns switch, exit and reclaim records into
+//! on-CPU time, run-queue waits, off-CPU time by state and by cause, and
+//! HDR histograms. Pure logic: `collect` feeds it, tests feed it synthetic
+//! records.
+
+use std::collections::{BTreeMap, HashMap};
+
+use tracer_common::{
+    cause,
+    event::{
+        ExitEvent, ReclaimEvent, SW_NEXT_OFF_KNOWN, SW_NEXT_RUNQ_KNOWN, SW_NEXT_TRACED,
+        SW_PREV_INVOLUNTARY, SW_PREV_SLICE_KNOWN, SW_PREV_TRACED, SwitchEvent,
+    },
+    state::{OFF_OTHER, OFF_RUNNING, OFF_STATE_NAMES},
+    task::{TS_ON_CPU, TaskState},
+};
+
+use crate::{
+    hist::Recorder,
+    model::{CauseStat, Histograms, IntervalRow, Ongoing, StateSplit, ThreadReport},
+    timeline::Timeline,
+};
+
+/// Past this many threads, new threads share one overflow account so user
+/// space memory stays bounded (each account holds several histograms).
+pub const MAX_THREADS: usize = 4096;
+/// Stands in for every thread past `MAX_THREADS`.
+pub const OVERFLOW_TID: u32 = u32::MAX;
+
+/// What a blocked interval was waiting for, as far as the classifier can tell.
+pub trait CauseOf {
+    /// Cause of the blocked (not runnable) part of an interval that ends with
+    /// `ev` switching its thread in.
+    fn blocked_cause(&mut self, ev: &SwitchEvent) -> u32;
+    /// Cause of a still-open interval described by a task's map state.
+    fn open_cause(&mut self, state: &TaskState) -> u32;
+    /// Top frames to show for an interval classified `other`.
+    fn top_frames(&mut self, stack_id: i32) -> Option<String>;
+}
+
+#[derive(Default)]
+pub struct ThreadAccount {
+    pub tid: u32,
+    /// Read from /proc when the thread is first seen, so exited threads keep it.
+    pub comm: Option<String>,
+    pub tgid: u32,
+    pub on_cpu_ns: u64,
+    pub runq_wakeup_ns: u64,
+    pub runq_preempted_ns: u64,
+    pub off_cpu_ns: u64,
+    pub by_state: StateSplit,
+    pub switches: u64,
+    pub voluntary: u64,
+    pub involuntary: u64,
+    pub min_faults: u64,
+    pub maj_faults: u64,
+    pub fault_entries: u64,
+    pub reclaim_ns: u64,
+    pub reclaim_count: u64,
+    pub exited: bool,
+    pub ongoing: Option<Ongoing>,
+    pub ongoing_off_ns: u64,
+    causes: [u64; cause::COUNT],
+    cause_counts: [u64; cause::COUNT],
+    cause_hist: HashMap<u32, Recorder>,
+    other_frames: HashMap<String, u64>,
+    hist_off: Recorder,
+    hist_runq: Recorder,
+    hist_on: Recorder,
+}
+
+impl ThreadAccount {
+    fn add_cause(&mut self, cause: u32, ns: u64) {
+        let i = cause as usize % cause::COUNT;
+        self.causes[i] += ns;
+        self.cause_counts[i] += 1;
+        self.cause_hist.entry(cause).or_default().record(ns);
+    }
+
+    pub fn cause_ns(&self, cause: u32) -> u64 {
+        self.causes[cause as usize % cause::COUNT]
+    }
+
+    pub fn runqueue_ns(&self) -> u64 {
+        self.runq_wakeup_ns + self.runq_preempted_ns
+    }
+}
+
+pub struct Accounts {
+    /// CLOCK_MONOTONIC ns just before the first probe attached.
+    pub start_ns: u64,
+    threads: HashMap<u32, ThreadAccount>,
+    pub interval: IntervalRow,
+    pub timeline: Timeline,
+    pub timeline_rows: Vec<IntervalRow>,
+    pub records: u64,
+}
+
+impl Accounts {
+    pub fn new(start_ns: u64) -> Self {
+        Self {
+            start_ns,
+            threads: HashMap::new(),
+            interval: IntervalRow::default(),
+            timeline: Timeline::new(start_ns),
+            timeline_rows: Vec::new(),
+            records: 0,
+        }
+    }
+
+    pub fn thread(&mut self, tid: u32) -> &mut ThreadAccount {
+        let key = if self.threads.len() >= MAX_THREADS && !self.threads.contains_key(&tid) {
+            OVERFLOW_TID
+        } else {
+            tid
+        };
+        self.threads.entry(key).or_insert_with(|| ThreadAccount { tid: key, ..Default::default() })
+    }
+
+    pub fn threads(&self) -> impl Iterator<Item = &ThreadAccount> {
+        self.threads.values()
+    }
+
+    /// Name threads that have no name yet with `lookup` (a /proc read).
+    pub fn fill_comms(&mut self, mut lookup: impl FnMut(u32) -> Option<String>) {
+        for a in self.threads.values_mut().filter(|a| a.comm.is_none()) {
+            a.comm = if a.tid == OVERFLOW_TID {
+                Some(format!("(threads past the first {MAX_THREADS})"))
+            } else {
+                lookup(a.tid)
+            };
+        }
+    }
+
+    pub fn apply_switch(&mut self, ev: &SwitchEvent, classifier: &mut dyn CauseOf) {
+        self.records += 1;
+        let start = self.start_ns;
+        if ev.flags & SW_PREV_TRACED != 0 {
+            // An unknown slice start means it was on-CPU since before the
+            // trace began, so it ran for the whole window so far.
+            let slice = if ev.flags & SW_PREV_SLICE_KNOWN != 0 {
+                Some(ev.prev_slice_ns)
+            } else {
+                None
+            };
+            let on = slice.unwrap_or(ev.ts_ns.saturating_sub(start));
+            let a = self.thread(ev.prev_tid);
+            a.switches += 1;
+            if ev.flags & SW_PREV_INVOLUNTARY != 0 {
+                a.involuntary += 1;
+            } else {
+                a.voluntary += 1;
+            }
+            a.on_cpu_ns += on;
+            if let Some(s) = slice {
+                a.hist_on.record(s);
+            }
+            self.interval.on_cpu_ns += on;
+            self.interval.switches += 1;
+        }
+        if ev.flags & SW_NEXT_TRACED == 0 {
+            return;
+        }
+        let runq = if ev.flags & SW_NEXT_RUNQ_KNOWN != 0 { ev.next_runq_ns } else { 0 };
+        let off_known = ev.flags & SW_NEXT_OFF_KNOWN != 0;
+        // Off since before the trace: count the part we saw, keep it out of
+        // the histograms (its length is unknown).
+        let off = if off_known { ev.next_off_ns } else { ev.ts_ns.saturating_sub(start) };
+        let runq = runq.min(off);
+        let blocked = off - runq;
+        let state = if off_known { ev.next_off_state } else { OFF_OTHER };
+        let blocked_cause = if blocked > 0 { Some(classifier.blocked_cause(ev)) } else { None };
+        let other_frames = match blocked_cause {
+            Some(cause::OTHER) if ev.next_stack_id >= 0 => classifier.top_frames(ev.next_stack_id),
+            _ => None,
+        };
+        let a = self.thread(ev.next_tid);
+        a.off_cpu_ns += off;
+        a.by_state.add(state, off);
+        if off_known {
+            a.hist_off.record(off);
+        }
+        if ev.flags & SW_NEXT_RUNQ_KNOWN != 0 {
+            a.hist_runq.record(runq);
+            if ev.next_off_state == OFF_RUNNING {
+                a.runq_preempted_ns += runq;
+            } else {
+                a.runq_wakeup_ns += runq;
+            }
+            a.add_cause(cause::RUNQUEUE, runq);
+        }
+        if let Some(c) = blocked_cause {
+            a.add_cause(c, blocked);
+            if let Some(frames) = other_frames {
+                *a.other_frames.entry(frames).or_default() += 1;
+            }
+        }
+        self.interval.off_cpu_ns += off;
+        self.interval.runqueue_ns += runq;
+        let t_end = ev.ts_ns;
+        if let Some(c) = blocked_cause {
+            if cause::is_memory(c) {
+                self.interval.memory_stall_ns += blocked;
+            }
+            self.timeline.add(c, t_end - off, t_end - runq);
+        }
+        if runq > 0 {
+            self.timeline.add(cause::RUNQUEUE, t_end - runq, t_end);
+        }
+    }
+
+    pub fn apply_exit(&mut self, ev: &ExitEvent) {
+        self.records += 1;
+        let a = self.thread(ev.tid);
+        a.tgid = ev.tgid;
+        a.exited = true;
+        a.min_faults = ev.min_faults;
+        a.maj_faults = ev.maj_faults;
+        a.fault_entries = ev.fault_entries;
+    }
+
+    pub fn apply_reclaim(&mut self, ev: &ReclaimEvent) {
+        self.records += 1;
+        let a = self.thread(ev.tid);
+        a.reclaim_ns += ev.duration_ns;
+        a.reclaim_count += 1;
+    }
+
+    /// Close the books at `now` with the kernel's per-thread state: fault
+    /// counters of live threads, the running slice of threads on a CPU, and
+    /// the open interval of threads off-CPU (reported as ongoing, never dropped).
+    pub fn finish(&mut self, now: u64, tasks: &[(u32, TaskState)], classifier: &mut dyn CauseOf) {
+        let start = self.start_ns;
+        for (tid, st) in tasks {
+            let open_cause = if st.flags & TS_ON_CPU == 0 { Some(classifier.open_cause(st)) } else { None };
+            let a = self.thread(*tid);
+            a.tgid = st.tgid;
+            a.min_faults = a.min_faults.max(st.min_faults);
+            a.maj_faults = a.maj_faults.max(st.maj_faults);
+            a.fault_entries = a.fault_entries.max(st.fault_entries);
+            if st.flags & TS_ON_CPU != 0 {
+                let since = if st.on_cpu_since != 0 { st.on_cpu_since } else { start };
+                a.on_cpu_ns += now.saturating_sub(since);
+                continue;
+            }
+            let start_known = st.off_since != 0;
+            let since = if start_known { st.off_since } else { start };
+            // Only the part inside the window counts toward the totals.
+            let off_in_window = now.saturating_sub(since.max(start));
+            let runq = if st.wakeup_at != 0 { now.saturating_sub(st.wakeup_at.max(start)) } else { 0 };
+            let runq = runq.min(off_in_window);
+            let state = if start_known || st.off_raw_state != 0 { st.off_state } else { OFF_OTHER };
+            a.off_cpu_ns += off_in_window;
+            a.by_state.add(state, off_in_window);
+            if runq > 0 {
+                if st.off_state == OFF_RUNNING {
+                    a.runq_preempted_ns += runq;
+                } else {
+                    a.runq_wakeup_ns += runq;
+                }
+                a.causes[cause::RUNQUEUE as usize] += runq;
+            }
+            let c = if runq > 0 && st.off_state == OFF_RUNNING {
+                cause::RUNQUEUE
+            } else {
+                open_cause.unwrap_or(cause::OTHER)
+            };
+            a.causes[c as usize % cause::COUNT] += off_in_window - runq;
+            a.ongoing_off_ns = now.saturating_sub(since);
+            a.ongoing = Some(Ongoing {
+                state: OFF_STATE_NAMES[state as usize % OFF_STATE_NAMES.len()].to_string(),
+                cause: cause::name(c).to_string(),
+                off_cpu_ns: a.ongoing_off_ns,
+                start_known,
+            });
+            self.timeline.add(c, since.max(start), now.saturating_sub(runq));
+            if runq > 0 {
+                self.timeline.add(cause::RUNQUEUE, now - runq, now);
+            }
+        }
+    }
+
+    /// Take the interval totals and start a new interval.
+    pub fn take_interval(&mut self, end_ns: u64, lost: u64) -> IntervalRow {
+        let mut row = std::mem::take(&mut self.interval);
+        row.end_ns = end_ns;
+        row.threads = self.threads.len();
+        row.lost = lost;
+        row
+    }
+}
+
+impl ThreadAccount {
+    pub fn report(&self) -> ThreadReport {
+        let comm = self.comm.clone().unwrap_or_else(|| "?".to_string());
+        let mut causes = BTreeMap::new();
+        let mut cause_stats = BTreeMap::new();
+        for (i, name) in cause::NAMES.iter().enumerate() {
+            if self.causes[i] == 0 && self.cause_counts[i] == 0 {
+                continue;
+            }
+            causes.insert(name.to_string(), self.causes[i]);
+            let mut top: Vec<(&String, &u64)> = self.other_frames.iter().collect();
+            top.sort_by(|a, b| b.1.cmp(a.1));
+            cause_stats.insert(
+                name.to_string(),
+                CauseStat {
+                    ns: self.causes[i],
+                    count: self.cause_counts[i],
+                    histogram: self
+                        .cause_hist
+                        .get(&(i as u32))
+                        .map(Recorder::summary)
+                        .unwrap_or_default(),
+                    top_frames: if i as u32 == cause::OTHER {
+                        top.into_iter().take(5).map(|(f, n)| format!("{n}× {f}")).collect()
+                    } else {
+                        Vec::new()
+                    },
+                },
+            );
+        }
+        ThreadReport {
+            tid: self.tid,
+            tgid: self.tgid,
+            comm,
+            role: String::new(),
+            ns_tid: None,
+            on_cpu_ns: self.on_cpu_ns,
+            runqueue_ns: self.runqueue_ns(),
+            runqueue_wakeup_ns: self.runq_wakeup_ns,
+            runqueue_preempted_ns: self.runq_preempted_ns,
+            off_cpu_ns: self.off_cpu_ns,
+            off_cpu_ns_by_state: self.by_state.clone(),
+            switches: self.switches,
+            voluntary_switches: self.voluntary,
+            involuntary_switches: self.involuntary,
+            minor_faults: self.min_faults,
+            major_faults: self.maj_faults,
+            fault_entries: self.fault_entries,
+            reclaim_ns: self.reclaim_ns,
+            reclaim_count: self.reclaim_count,
+            ongoing_off_cpu_ns: self.ongoing_off_ns,
+            ongoing: self.ongoing.clone(),
+            exited: self.exited,
+            causes,
+            cause_stats,
+            histograms: Histograms {
+                off_cpu: self.hist_off.summary(),
+                runqueue: self.hist_runq.summary(),
+                on_cpu: self.hist_on.summary(),
+            },
+        }
+    }
+}

@@ -1,1 +1,185 @@
-//! (in progress)
+//! Command line. The `record` flags are a contract other tooling relies on:
+//! extend them, don't rename them.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "starvetrace", version, about = "Are this program's async runtime threads being starved, and by what?")]
+pub struct Cli {
+    /// More logging (-v: info and kernel-side diagnostics, -vv: debug).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Trace a process, cgroup or container (or launch a command) and report.
+    Record(RecordArgs),
+    /// Where every thread of the target is right now.
+    Snapshot(SnapshotArgs),
+    /// Re-render a saved report.json (no root needed).
+    Report(ReportArgs),
+    /// Run a starvation lab scenario (the program the demo traces).
+    Lab(LabArgs),
+    /// Run a lab scenario under `record` and print the verdict.
+    Demo(DemoArgs),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Md,
+    Json,
+    Text,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Stacks {
+    /// No kernel stacks (causes from syscalls and reclaim tracepoints only).
+    None,
+    /// Kernel stack at uninterruptible (D) switch-outs.
+    Blocked,
+    /// Kernel stack at every sleeping switch-out (costs ~1 µs per switch).
+    All,
+}
+
+#[derive(Clone, Debug, Args)]
+#[group(id = "target_group", multiple = false)]
+pub struct TargetArgs {
+    /// Trace all threads of this process (and threads it creates later).
+    #[arg(long, group = "target_group")]
+    pub pid: Option<u32>,
+    /// Trace every task in this cgroup (v2 path, v1 controller path, or path
+    /// relative to the cgroup root), including ones that start later.
+    #[arg(long, group = "target_group")]
+    pub cgroup: Option<PathBuf>,
+    /// Trace a Docker/containerd/podman container by name or ID prefix.
+    #[arg(long, group = "target_group")]
+    pub container: Option<String>,
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct RecordArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Stop after this many seconds (default: until Ctrl-C or the target exits).
+    #[arg(long, value_parser = parse_secs)]
+    pub duration: Option<f64>,
+    /// Seconds between progress rows on stderr.
+    #[arg(long, default_value = "5", value_parser = parse_secs)]
+    pub interval: f64,
+    /// Only report threads whose name matches (all threads are traced).
+    #[arg(long)]
+    pub threads: Option<String>,
+    #[arg(long, value_enum, default_value = "md")]
+    pub format: Format,
+    /// Also write report.md, report.json and timeline.svg into this directory.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "blocked")]
+    pub stacks: Stacks,
+    /// Ring buffer size in MiB (power of two).
+    #[arg(long, default_value = "8", value_parser = parse_ring_mib)]
+    pub ring_mib: u32,
+    /// No progress rows on stderr.
+    #[arg(long)]
+    pub quiet: bool,
+    /// Command to launch and trace; it starts after every probe is attached.
+    #[arg(last = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct SnapshotArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[arg(long, value_enum, default_value = "md")]
+    pub format: Format,
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct ReportArgs {
+    /// A report.json written by `record --out` or `--format json`.
+    pub file: PathBuf,
+    #[arg(long, value_enum, default_value = "md")]
+    pub format: Format,
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct LabArgs {
+    /// memory-high, memory-max, cpu, lost-wakeup, lock or healthy.
+    pub scenario: String,
+    #[arg(long, default_value = "20", value_parser = parse_secs)]
+    pub duration: f64,
+    /// Write the lab's own ground truth (heartbeat lateness) here as JSON.
+    #[arg(long)]
+    pub result: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct DemoArgs {
+    /// Lab scenario (default: the memory scenario this host supports).
+    #[arg(long)]
+    pub scenario: Option<String>,
+    #[arg(long, default_value = "20", value_parser = parse_secs)]
+    pub duration: f64,
+    #[arg(long, value_enum, default_value = "md")]
+    pub format: Format,
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+fn parse_secs(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    if !(v > 0.0 && v.is_finite() && v <= 30.0 * 86400.0) {
+        return Err(format!("`{s}`: seconds must be > 0 and at most 30 days"));
+    }
+    Ok(v)
+}
+
+fn parse_ring_mib(s: &str) -> Result<u32, String> {
+    let v: u32 = s.parse().map_err(|_| format!("`{s}` is not a whole number"))?;
+    if !v.is_power_of_two() || v > 1024 {
+        return Err(format!("`{s}`: the ring buffer size must be a power of two up to 1024 MiB"));
+    }
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn record_contract() {
+        let cli = Cli::try_parse_from([
+            "starvetrace", "record", "--pid", "42", "--duration", "3", "--interval", "1", "--threads", "tokio", "--format",
+            "json", "--out", "/tmp/x",
+        ])
+        .unwrap();
+        let Command::Record(r) = cli.command else { panic!("record") };
+        assert_eq!(r.target.pid, Some(42));
+        assert_eq!(r.duration, Some(3.0));
+        assert_eq!(r.format, Format::Json);
+        let cli = Cli::try_parse_from(["starvetrace", "record", "--", "sleep", "1"]).unwrap();
+        let Command::Record(r) = cli.command else { panic!("record") };
+        assert_eq!(r.command, vec!["sleep", "1"]);
+    }
+
+    #[test]
+    fn bad_values_are_rejected() {
+        assert!(Cli::try_parse_from(["starvetrace", "record", "--pid", "x"]).is_err());
+        assert!(Cli::try_parse_from(["starvetrace", "record", "--pid", "1", "--duration", "-1"]).is_err());
+        assert!(Cli::try_parse_from(["starvetrace", "record", "--pid", "1", "--cgroup", "/x"]).is_err());
+        assert!(Cli::try_parse_from(["starvetrace", "record", "--pid", "1", "--ring-mib", "3"]).is_err());
+    }
+}

@@ -1,1 +1,146 @@
-//! (in progress)
+//! Drain the ring buffer into per-thread accounts on a thread of its own,
+//! print a progress row every interval, and close the books at the end.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    thread::JoinHandle,
+    time::{Duration, Instant},
+};
+
+use tracer_common::{
+    diag,
+    event::{EVENT_EXIT, EVENT_RECLAIM, EVENT_SWITCH, ExitEvent, ReclaimEvent, SwitchEvent},
+};
+
+use crate::{
+    account::Accounts,
+    classify::{Classifier, KernelStacks},
+    model::IntervalRow,
+    probes::{Maps, read_diag, read_tasks},
+    sys::monotonic_ns,
+};
+
+/// How often the ring buffer is drained. Programs submit without waking us
+/// (cheaper for the traced threads), so we poll; 8 MiB lasts > 100 ms even
+/// at 500k switches/s.
+const POLL: Duration = Duration::from_millis(10);
+
+pub struct Collected {
+    pub accounts: Accounts,
+    pub diag: [u64; diag::COUNT as usize],
+    pub end_ns: u64,
+    pub stack_lookups_failed: u64,
+    pub stacks_missing: u64,
+    pub malformed_records: u64,
+}
+
+pub struct Collector {
+    stop: Arc<AtomicBool>,
+    handle: JoinHandle<Collected>,
+}
+
+/// Read a record of type `T` from the start of a ring buffer item.
+fn read<T: Copy>(bytes: &[u8]) -> Option<T> {
+    (bytes.len() >= size_of::<T>())
+        // SAFETY: length checked; T is a plain-old-data record.
+        .then(|| unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<T>()) })
+}
+
+fn lost(diag: &[u64]) -> u64 {
+    (0..diag::COUNT).filter(|&i| diag::is_loss(i)).map(|i| diag[i as usize]).sum()
+}
+
+impl Collector {
+    pub fn spawn(mut maps: Maps, start_ns: u64, interval: Duration, live: bool) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let handle = std::thread::Builder::new()
+            .name("st-collect".into())
+            .spawn(move || {
+                let mut accounts = Accounts::new(start_ns);
+                let mut classifier = Classifier::new(KernelStacks::new(maps.stacks));
+                let mut malformed = 0u64;
+                let mut next_row = Instant::now() + interval;
+                let mut drain = |accounts: &mut Accounts, classifier: &mut Classifier<KernelStacks>| {
+                    while let Some(item) = maps.events.next() {
+                        let bytes: &[u8] = &item;
+                        match read::<u32>(bytes) {
+                            Some(EVENT_SWITCH) => match read::<SwitchEvent>(bytes) {
+                                Some(ev) => accounts.apply_switch(&ev, classifier),
+                                None => malformed += 1,
+                            },
+                            Some(EVENT_EXIT) => match read::<ExitEvent>(bytes) {
+                                Some(ev) => accounts.apply_exit(&ev),
+                                None => malformed += 1,
+                            },
+                            Some(EVENT_RECLAIM) => match read::<ReclaimEvent>(bytes) {
+                                Some(ev) => accounts.apply_reclaim(&ev),
+                                None => malformed += 1,
+                            },
+                            _ => malformed += 1,
+                        }
+                    }
+                };
+                let comm = |tid: u32| {
+                    std::fs::read_to_string(format!("/proc/{tid}/comm")).ok().map(|c| c.trim_end().to_string())
+                };
+                while !flag.load(Ordering::Relaxed) {
+                    drain(&mut accounts, &mut classifier);
+                    accounts.fill_comms(comm);
+                    if Instant::now() >= next_row {
+                        next_row += interval;
+                        let now = monotonic_ns();
+                        let row = accounts.take_interval(now, lost(&read_diag(&maps.diag)));
+                        if live {
+                            eprintln!("{}", format_row(&row, start_ns));
+                        }
+                        accounts.timeline_rows.push(row);
+                    }
+                    std::thread::sleep(POLL);
+                }
+                let end_ns = monotonic_ns();
+                drain(&mut accounts, &mut classifier);
+                let tasks = read_tasks(&maps.tasks);
+                accounts.finish(end_ns, &tasks, &mut classifier);
+                accounts.fill_comms(comm);
+                let row = accounts.take_interval(end_ns, lost(&read_diag(&maps.diag)));
+                accounts.timeline_rows.push(row);
+                Collected {
+                    accounts,
+                    diag: read_diag(&maps.diag),
+                    end_ns,
+                    stack_lookups_failed: classifier.failed_lookups,
+                    stacks_missing: classifier.missing_stacks,
+                    malformed_records: malformed,
+                }
+            })
+            .expect("spawning a thread only fails when the process is out of resources");
+        Self { stop, handle }
+    }
+
+    pub fn finish(self) -> Collected {
+        self.stop.store(true, Ordering::Relaxed);
+        match self.handle.join() {
+            Ok(c) => c,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+}
+
+pub fn format_row(row: &IntervalRow, start_ns: u64) -> String {
+    let s = |ns: u64| ns as f64 / 1e9;
+    format!(
+        "[{:>7.1}s] threads {:>4}  on-cpu {:>8.3}s  runq {:>8.3}s  off-cpu {:>9.3}s  mem-stall {:>8.3}s  switches {:>8}  lost {}",
+        s(row.end_ns.saturating_sub(start_ns)),
+        row.threads,
+        s(row.on_cpu_ns),
+        s(row.runqueue_ns),
+        s(row.off_cpu_ns),
+        s(row.memory_stall_ns),
+        row.switches,
+        row.lost
+    )
+}

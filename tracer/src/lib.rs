@@ -19,6 +19,8 @@ pub mod probes;
 pub mod record;
 pub mod report;
 pub mod snapshot;
+pub mod seed;
 pub mod sys;
 pub mod target;
+pub mod timeline;
 pub mod verdict;

@@ -1,1 +1,58 @@
-fn main() {}
+//! `starvetrace`: thin dispatch over the library. Errors are printed as one
+//! line with a documented exit code — never returned from `main`, which
+//! would print a backtrace when RUST_BACKTRACE is set.
+
+use clap::Parser as _;
+use tracer::{
+    cli::{Cli, Command},
+    error::{Error, exit},
+};
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
+    init_logging(cli.verbose);
+    let code = match run(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("starvetrace: error: {e}");
+            e.exit_code()
+        }
+    };
+    std::process::exit(code);
+}
+
+fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("STARVETRACE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+fn run(command: Command) -> Result<i32, Error> {
+    match command {
+        Command::Record(args) => {
+            let rec = tracer::record::record(&args)?;
+            tracer::report::emit(&rec, args.format, args.out.as_deref())?;
+            Ok(exit::OK)
+        }
+        Command::Report(args) => {
+            let rec = tracer::report::load(&args.file)?;
+            tracer::report::emit(&rec, args.format, None)?;
+            Ok(exit::OK)
+        }
+        Command::Snapshot(_) | Command::Lab(_) | Command::Demo(_) => {
+            Err(Error::Usage("this subcommand is being wired up".into()))
+        }
+    }
+}

@@ -23,6 +23,8 @@ pub struct Recording {
     /// Per-interval progress rows, as printed live on stderr.
     pub intervals: Vec<IntervalRow>,
     #[serde(default)]
+    pub timeline: Option<crate::timeline::TimelineReport>,
+    #[serde(default)]
     pub snapshot: Option<crate::snapshot::Snapshot>,
     #[serde(default)]
     pub cgroup: Option<crate::cgroup::CgroupReport>,

@@ -1,1 +1,306 @@
-//! (in progress)
+//! `starvetrace record`: attach, trace until the duration, a signal or the
+//! target's exit, then build the finished `Recording`.
+
+use std::{
+    io::Write as _,
+    os::{fd::AsRawFd as _, unix::process::CommandExt as _},
+    time::Duration,
+};
+
+use tracer_common::{config, diag};
+
+use crate::{
+    btf,
+    cli::{RecordArgs, Stacks},
+    collect::{Collected, Collector},
+    error::{Error, Result},
+    model::{Environment, Recording, TargetInfo},
+    probes::{Filter, ProbeConfig, Probes},
+    sys,
+};
+
+/// What `record` traces, once resolved.
+#[derive(Clone, Debug)]
+pub enum Resolved {
+    Pid(u32),
+    Cgroup { id: u64, level: u32, label: String, pids: Vec<u32> },
+}
+
+/// A command held just before `exec` until the probes are attached.
+struct HeldCommand {
+    child: std::process::Child,
+    release: std::os::unix::net::UnixStream,
+}
+
+fn spawn_held(argv: &[String]) -> Result<HeldCommand> {
+    let (release, hold) = std::os::unix::net::UnixStream::pair()
+        .map_err(|e| Error::Other(anyhow::Error::new(e).context("socketpair")))?;
+    let hold_fd = hold.as_raw_fd();
+    let mut cmd = std::process::Command::new(&argv[0]);
+    cmd.args(&argv[1..]);
+    // SAFETY: only async-signal-safe calls (read, close) between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            let mut byte = 0u8;
+            let n = libc::read(hold_fd, (&raw mut byte).cast(), 1);
+            libc::close(hold_fd);
+            if n == 1 { Ok(()) } else { Err(std::io::Error::other("tracer went away before release")) }
+        });
+    }
+    let child = cmd.spawn().map_err(|e| {
+        Error::TargetNotFound(format!("cannot start `{}`: {e}", argv[0]))
+    })?;
+    drop(hold);
+    Ok(HeldCommand { child, release })
+}
+
+fn stack_policy(s: Stacks) -> u32 {
+    match s {
+        Stacks::None => config::STACKS_NONE,
+        Stacks::Blocked => config::STACKS_BLOCKED,
+        Stacks::All => config::STACKS_ALL_SLEEPS,
+    }
+}
+
+fn resolve_target(args: &RecordArgs) -> Result<Option<Resolved>> {
+    if let Some(pid) = args.target.pid {
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            return Err(Error::TargetNotFound(format!("no process with PID {pid}")));
+        }
+        return Ok(Some(Resolved::Pid(pid)));
+    }
+    if args.target.cgroup.is_some() || args.target.container.is_some() {
+        return resolve_cgroup_target(&args.target).map(Some);
+    }
+    if args.command.is_empty() {
+        return Err(Error::Usage(
+            "nothing to trace: give --pid PID, --cgroup PATH, --container NAME, or -- CMD ARGS...".into(),
+        ));
+    }
+    Ok(None)
+}
+
+enum Ended {
+    Duration,
+    Signal(&'static str),
+    TargetExited(Option<i32>),
+}
+
+pub fn record(args: &RecordArgs) -> Result<Recording> {
+    sys::check_privileges()?;
+    let threads_re = args
+        .threads
+        .as_deref()
+        .map(regex::Regex::new)
+        .transpose()
+        .map_err(|e| Error::Usage(format!("--threads: {e}")))?;
+    let resolved = resolve_target(args)?;
+    if let Some(dir) = &args.out {
+        crate::report::check_out_dir(dir)?;
+    }
+    sys::ensure_tracefs()?;
+    let offsets = btf::load()?;
+
+    let mut held = match resolved {
+        None => Some(spawn_held(&args.command)?),
+        Some(_) => None,
+    };
+    let resolved = match (&resolved, &held) {
+        (Some(r), _) => r.clone(),
+        (None, Some(h)) => Resolved::Pid(h.child.id()),
+        (None, None) => unreachable!("resolve_target returns a target or a command"),
+    };
+    let filter = match &resolved {
+        Resolved::Pid(pid) => Filter::Tgid(*pid),
+        Resolved::Cgroup { id, level, .. } => Filter::Cgroup { id: *id, level: *level },
+    };
+    let cfg = ProbeConfig {
+        filter,
+        stack_policy: stack_policy(args.stacks),
+        offsets,
+        ring_bytes: args.ring_mib << 20,
+        max_threads: 16384,
+    };
+    let cpus = sys::online_cpus();
+    let mut probes = Probes::load(&cfg)?;
+    let start_ns = sys::monotonic_ns();
+    let started_at_unix_ms = sys::unix_ms();
+    probes.attach(&cpus)?;
+    let mut maps = probes.take_maps()?;
+    let pids: Vec<u32> = match &resolved {
+        Resolved::Pid(p) => vec![*p],
+        Resolved::Cgroup { pids, .. } => pids.clone(),
+    };
+    let seeded = crate::seed::seed(&mut maps.tasks, &crate::seed::from_proc(&pids), start_ns);
+    tracing::info!(seeded, "seeded threads that existed before the trace");
+
+    let collector = Collector::spawn(maps, start_ns, Duration::from_secs_f64(args.interval), !args.quiet);
+    if let Some(h) = &mut held {
+        h.release
+            .write_all(&[1])
+            .map_err(|e| Error::Other(anyhow::Error::new(e).context("releasing the command")))?;
+    }
+    let ended = wait(args.duration, &resolved, held.as_mut().map(|h| &mut h.child))?;
+    let collected = collector.finish();
+    let probe_status = std::mem::take(&mut probes.status);
+    drop(probes);
+
+    let mut rec = build(args, &resolved, collected, start_ns, started_at_unix_ms, threads_re.as_ref());
+    rec.environment.probes = probe_status;
+    match ended {
+        Ended::Duration => {}
+        Ended::Signal(sig) => rec.notes.push(format!("trace ended early by {sig}")),
+        Ended::TargetExited(status) => {
+            rec.target.exited = true;
+            rec.target.exit_status = status;
+            rec.notes.push(format!(
+                "the target exited during the trace{}; this report covers what was collected until then",
+                status.map(|s| format!(" (status {s})")).unwrap_or_default()
+            ));
+        }
+    }
+    if let Some(cmd) = held.is_some().then(|| args.command.clone()) {
+        rec.target.command = Some(cmd);
+    }
+    rec.verdict = Some(crate::verdict::decide(&rec));
+    Ok(rec)
+}
+
+fn pid_alive(pid: u32) -> bool {
+    // A zombie still has /proc/<pid>; its state letter says it is gone.
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
+        Err(_) => false,
+    }
+}
+
+fn wait(duration: Option<f64>, resolved: &Resolved, mut child: Option<&mut std::process::Child>) -> Result<Ended> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Other(anyhow::Error::new(e).context("tokio runtime")))?;
+    rt.block_on(async {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate())
+            .map_err(|e| Error::Other(anyhow::Error::new(e).context("SIGTERM handler")))?;
+        let mut int = signal(SignalKind::interrupt())
+            .map_err(|e| Error::Other(anyhow::Error::new(e).context("SIGINT handler")))?;
+        let deadline = duration.map(|d| tokio::time::Instant::now() + Duration::from_secs_f64(d));
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        loop {
+            tokio::select! {
+                _ = term.recv() => return Ok(Ended::Signal("SIGTERM")),
+                _ = int.recv() => return Ok(Ended::Signal("SIGINT")),
+                _ = tick.tick() => {
+                    if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+                        return Ok(Ended::Duration);
+                    }
+                    if let Some(c) = child.as_deref_mut() {
+                        if let Ok(Some(status)) = c.try_wait() {
+                            return Ok(Ended::TargetExited(status.code()));
+                        }
+                    } else if let Resolved::Pid(pid) = resolved
+                        && !pid_alive(*pid)
+                    {
+                        return Ok(Ended::TargetExited(None));
+                    }
+                }
+            }
+        }
+    })
+}
+
+fn build(
+    args: &RecordArgs,
+    resolved: &Resolved,
+    c: Collected,
+    start_ns: u64,
+    started_at_unix_ms: u64,
+    threads_re: Option<&regex::Regex>,
+) -> Recording {
+    let mut diagnostics = std::collections::BTreeMap::new();
+    for (i, name) in diag::NAMES.iter().enumerate() {
+        if c.diag[i] != 0 {
+            diagnostics.insert(name.to_string(), c.diag[i]);
+        }
+    }
+    for (name, v) in [
+        ("stack_symbolization_failed", c.stack_lookups_failed),
+        ("stack_not_taken", c.stacks_missing),
+        ("malformed_records", c.malformed_records),
+    ] {
+        if v != 0 {
+            diagnostics.insert(name.to_string(), v);
+        }
+    }
+    let lost_events = (0..diag::COUNT)
+        .filter(|&i| diag::is_loss(i) && i != diag::STACK_FAILED && i != diag::RECLAIM_UNMATCHED_END)
+        .map(|i| c.diag[i as usize])
+        .sum::<u64>()
+        + c.malformed_records;
+    let mut threads: Vec<_> = c
+        .accounts
+        .threads()
+        .map(|a| a.report())
+        .filter(|t| threads_re.is_none_or(|re| re.is_match(&t.comm)))
+        .collect();
+    let main_comm = match resolved {
+        Resolved::Pid(pid) => sys::comm_of(*pid, *pid),
+        Resolved::Cgroup { label, .. } => label.clone(),
+    };
+    for t in &mut threads {
+        t.role = role_of(&t.comm, &main_comm, threads_re);
+    }
+    threads.sort_by(|a, b| (a.tgid, a.tid).cmp(&(b.tgid, b.tid)));
+    let target = match resolved {
+        Resolved::Pid(pid) => TargetInfo { pid: Some(*pid), comm: main_comm.clone(), ..Default::default() },
+        Resolved::Cgroup { label, .. } => TargetInfo {
+            cgroup: args.target.cgroup.as_ref().map(|p| p.display().to_string()).or(Some(label.clone())),
+            container: args.target.container.clone(),
+            comm: main_comm.clone(),
+            ..Default::default()
+        },
+    };
+    let mut rec = Recording {
+        tool: format!("starvetrace {}", env!("CARGO_PKG_VERSION")),
+        started_at_unix_ms,
+        duration_ns: c.end_ns.saturating_sub(start_ns),
+        lost_events,
+        target,
+        environment: Environment {
+            kernel: sys::kernel_release(),
+            hostname: sys::hostname(),
+            cpus: sys::online_cpus().len(),
+            btf: true,
+            psi: sys::psi_available(),
+            cgroup_layout: String::new(),
+            swap_total_bytes: sys::swap_total_bytes(),
+            probes: Vec::new(),
+            stack_policy: format!("{:?}", args.stacks).to_lowercase(),
+        },
+        diagnostics,
+        threads,
+        intervals: c.accounts.timeline_rows.clone(),
+        timeline: Some(c.accounts.timeline.report(c.end_ns)),
+        ..Default::default()
+    };
+    if lost_events > 0 {
+        rec.notes.push(format!("{lost_events} records or map updates were LOST; totals undercount"));
+    }
+    rec
+}
+
+/// Role label of a thread (refined by `roles` once thread roles land).
+fn role_of(comm: &str, main_comm: &str, custom: Option<&regex::Regex>) -> String {
+    if custom.is_some_and(|re| re.is_match(comm)) || comm == "tokio-runtime-w" || comm == "tokio-rt-worker" {
+        "tokio-worker".into()
+    } else if comm == main_comm {
+        "same-name-as-process".into()
+    } else {
+        "named".into()
+    }
+}
+
+fn resolve_cgroup_target(_t: &crate::cli::TargetArgs) -> Result<Resolved> {
+    Err(Error::Usage("--cgroup/--container are being wired up".into()))
+}
