@@ -94,6 +94,8 @@ pub struct Accounts {
     pub timeline: Timeline,
     pub timeline_rows: Vec<IntervalRow>,
     pub records: u64,
+    /// Interval lengths by cause over all traced threads.
+    cause_totals: HashMap<u32, Recorder>,
 }
 
 impl Accounts {
@@ -105,6 +107,7 @@ impl Accounts {
             timeline: Timeline::new(start_ns),
             timeline_rows: Vec::new(),
             records: 0,
+            cause_totals: HashMap::new(),
         }
     }
 
@@ -195,6 +198,12 @@ impl Accounts {
                 *a.other_frames.entry(frames).or_default() += 1;
             }
         }
+        if ev.flags & SW_NEXT_RUNQ_KNOWN != 0 {
+            self.cause_totals.entry(cause::RUNQUEUE).or_default().record(runq);
+        }
+        if let Some(c) = blocked_cause {
+            self.cause_totals.entry(c).or_default().record(blocked);
+        }
         self.interval.off_cpu_ns += off;
         self.interval.runqueue_ns += runq;
         let t_end = ev.ts_ns;
@@ -278,6 +287,18 @@ impl Accounts {
                 self.timeline.add(cause::RUNQUEUE, now - runq, now);
             }
         }
+    }
+
+    /// Per-cause interval statistics over every traced thread.
+    pub fn cause_totals(&self) -> BTreeMap<String, CauseStat> {
+        self.cause_totals
+            .iter()
+            .map(|(c, r)| {
+                let histogram = r.summary();
+                let stat = CauseStat { ns: r.total, count: histogram.count, histogram, top_frames: Vec::new() };
+                (cause::name(*c).to_string(), stat)
+            })
+            .collect()
     }
 
     /// Take the interval totals and start a new interval.

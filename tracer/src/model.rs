@@ -20,6 +20,9 @@ pub struct Recording {
     /// Every non-zero kernel-side diagnostic counter, by name.
     pub diagnostics: BTreeMap<String, u64>,
     pub threads: Vec<ThreadReport>,
+    /// Closed off-CPU intervals by cause over all traced threads.
+    #[serde(default)]
+    pub cause_totals: BTreeMap<String, CauseStat>,
     /// Per-interval progress rows, as printed live on stderr.
     pub intervals: Vec<IntervalRow>,
     #[serde(default)]

@@ -1,4 +1,8 @@
-//! Reports.
+//! Reports: Markdown for bug threads, JSON for machines, text for terminals.
+
+pub mod fmt;
+pub mod log2;
+pub mod markdown;
 use std::path::Path;
 
 use crate::error::{Error, Result};
@@ -23,11 +27,16 @@ pub fn load(path: &Path) -> Result<crate::model::Recording> {
 
 pub fn emit(rec: &crate::model::Recording, format: crate::cli::Format, out: Option<&Path>) -> Result<()> {
     let json = serde_json::to_string_pretty(rec).map_err(|e| Error::Other(e.into()))?;
-    let _ = format;
-    println!("{json}");
+    let md = markdown::render(rec);
     if let Some(dir) = out {
-        let p = dir.join("report.json");
-        std::fs::write(&p, &json).map_err(|e| Error::Output { path: p, source: e })?;
+        for (name, body) in [("report.json", &json), ("report.md", &md)] {
+            let p = dir.join(name);
+            std::fs::write(&p, body).map_err(|e| Error::Output { path: p, source: e })?;
+        }
+    }
+    match format {
+        crate::cli::Format::Json => println!("{json}"),
+        crate::cli::Format::Md | crate::cli::Format::Text => println!("{md}"),
     }
     Ok(())
 }

@@ -1,0 +1,138 @@
+//! Root tests: load, attach, trace a real workload, and compare with the
+//! kernel's own per-thread accounting (/proc/.../schedstat and stat).
+#![cfg(feature = "root-tests")]
+
+use std::{path::Path, process::Command, time::Duration};
+
+const CHILD_ENV: &str = "STARVETRACE_TEST_WORKLOAD";
+
+fn pin_to_cpu(cpu: usize) {
+    // SAFETY: a zeroed cpu_set_t is valid; we pass its exact size.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+/// One line per thread: tid on_cpu_ns run_delay_ns minflt, read by the thread
+/// itself just before it ends.
+fn own_ground_truth() -> String {
+    let schedstat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap();
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+    let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+    // After the comm: state is field 3, minflt is field 10.
+    let minflt = fields[7];
+    let mut s = schedstat.split_whitespace();
+    // SAFETY: gettid has no preconditions.
+    let tid = unsafe { libc::gettid() };
+    format!("{tid} {} {} {minflt}\n", s.next().unwrap(), s.next().unwrap())
+}
+
+/// The workload: three busy threads pinned to one CPU (so each waits on the
+/// run queue about two thirds of the time), touching fresh pages as they go.
+fn workload(out: &Path, secs: f64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs_f64(secs);
+    let handles: Vec<_> = (0..3)
+        .map(|_| {
+            std::thread::spawn(move || {
+                pin_to_cpu(1);
+                let mut pages: Vec<Vec<u8>> = Vec::new();
+                let mut x = 0u64;
+                while std::time::Instant::now() < deadline {
+                    for i in 0..200_000u64 {
+                        x = x.wrapping_mul(31).wrapping_add(i);
+                    }
+                    // Fresh anonymous pages: minor faults the kernel counts.
+                    let mut page = vec![0u8; 64 * 4096];
+                    for p in page.iter_mut().step_by(4096) {
+                        *p = x as u8;
+                    }
+                    pages.push(page);
+                    if pages.len() > 64 {
+                        pages.clear();
+                    }
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+                std::hint::black_box(x);
+                own_ground_truth()
+            })
+        })
+        .collect();
+    let truth: String = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    std::fs::write(out, truth).unwrap();
+}
+
+#[test]
+fn workload_child() {
+    // Only does something when re-executed by a test below.
+    if let Ok(out) = std::env::var(CHILD_ENV) {
+        workload(Path::new(&out), 3.0);
+    }
+}
+
+/// Run `starvetrace record --out DIR ARGS` and read DIR/report.json (the
+/// traced command shares our stdout, so stdout is not the report alone).
+fn run_record(out: &Path, args: &[&str]) -> serde_json::Value {
+    let output = Command::new(env!("CARGO_BIN_EXE_starvetrace"))
+        .args(["record", "--quiet", "--out", out.to_str().unwrap()])
+        .args(args)
+        .output()
+        .expect("run starvetrace");
+    assert!(
+        output.status.success(),
+        "starvetrace {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = std::fs::read_to_string(out.join("report.json")).expect("report.json written");
+    serde_json::from_str(&text).expect("JSON report")
+}
+
+fn within(ours: f64, truth: f64, rel: f64) -> bool {
+    (ours - truth).abs() <= rel * truth
+}
+
+#[test]
+fn command_threads_match_schedstat_and_fault_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let truth_file = dir.path().join("truth");
+    let exe = std::env::current_exe().unwrap();
+    let truth_path = truth_file.to_str().unwrap();
+    let report = run_record(dir.path(), &[
+        "--",
+        "env",
+        &format!("{CHILD_ENV}={truth_path}"),
+        exe.to_str().unwrap(),
+        "--exact",
+        "workload_child",
+        "--test-threads=1",
+    ]);
+    let truth = std::fs::read_to_string(&truth_file).expect("the workload wrote its ground truth");
+    assert_eq!(report["lost_events"], 0, "no records may be lost");
+    let threads = report["threads"].as_array().unwrap();
+    let mut checked = 0;
+    for line in truth.lines() {
+        let v: Vec<u64> = line.split_whitespace().map(|x| x.parse().unwrap()).collect();
+        let (tid, on_cpu, run_delay, minflt) = (v[0], v[1] as f64, v[2] as f64, v[3]);
+        let t = threads
+            .iter()
+            .find(|t| t["tid"].as_u64() == Some(tid))
+            .unwrap_or_else(|| panic!("thread {tid} missing from the report"));
+        let ours_on = t["on_cpu_ns"].as_f64().unwrap();
+        let ours_rq = t["runqueue_ns"].as_f64().unwrap();
+        let ours_flt = t["minor_faults"].as_u64().unwrap();
+        eprintln!(
+            "tid {tid}: on-cpu ours {ours_on:.0} kernel {on_cpu:.0} ({:+.3}%), runq ours {ours_rq:.0} kernel {run_delay:.0} ({:+.3}%), minflt ours {ours_flt} kernel {minflt}",
+            (ours_on - on_cpu) / on_cpu * 100.0,
+            (ours_rq - run_delay) / run_delay * 100.0
+        );
+        assert!(run_delay > 0.5e9, "the workload must make run-queue waits large (got {run_delay})");
+        assert!(within(ours_on, on_cpu, 0.02), "on-CPU of {tid}: ours {ours_on}, kernel {on_cpu}");
+        assert!(within(ours_rq, run_delay, 0.02), "run queue of {tid}: ours {ours_rq}, kernel {run_delay}");
+        // The thread read its counter a moment before exiting: allow the
+        // few faults of thread teardown, nothing more.
+        assert!(ours_flt >= minflt && ours_flt <= minflt + 16, "minflt of {tid}: ours {ours_flt}, kernel {minflt}");
+        checked += 1;
+    }
+    assert_eq!(checked, 3);
+}
