@@ -10,6 +10,7 @@ pub mod cgroup;
 pub mod classify;
 pub mod cli;
 pub mod collect;
+pub mod correlate;
 pub mod error;
 pub mod hist;
 pub mod lab;
