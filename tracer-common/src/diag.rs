@@ -23,7 +23,9 @@ pub const NAMES: [&str; COUNT as usize] = [
     "reclaim_end_without_begin",
 ];
 
-/// Counters that mean lost or degraded data (the others are informational).
+/// Counters that mean a record or an update never made it: the totals
+/// undercount by that much. The others are degraded detail (a missing
+/// stack) or information, shown but not counted as lost.
 pub const fn is_loss(index: u32) -> bool {
-    !matches!(index, SWITCH_EVENTS)
+    matches!(index, RINGBUF_FULL | TASK_MAP_FULL | PROBE_READ_FAILED)
 }

@@ -255,7 +255,7 @@ fn build(
         }
     }
     let lost_events = (0..diag::COUNT)
-        .filter(|&i| diag::is_loss(i) && i != diag::STACK_FAILED && i != diag::RECLAIM_UNMATCHED_END)
+        .filter(|&i| diag::is_loss(i))
         .map(|i| c.diag[i as usize])
         .sum::<u64>()
         + c.malformed_records;
