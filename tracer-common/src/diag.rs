@@ -7,7 +7,8 @@ pub const STACK_FAILED: u32 = 2;
 pub const PROBE_READ_FAILED: u32 = 3;
 pub const UNEXPECTED_STATE: u32 = 4;
 pub const REGS_UNAVAILABLE: u32 = 5;
-pub const SWITCH_EVENTS: u32 = 6;
+/// Unused slot (was a per-switch counter: too costly on the hot path).
+pub const RESERVED: u32 = 6;
 pub const RECLAIM_UNMATCHED_END: u32 = 7;
 pub const COUNT: u32 = 8;
 
@@ -19,7 +20,7 @@ pub const NAMES: [&str; COUNT as usize] = [
     "probe_read_failed",
     "unexpected_state",
     "regs_unavailable",
-    "switch_events",
+    "reserved",
     "reclaim_end_without_begin",
 ];
 

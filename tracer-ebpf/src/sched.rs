@@ -2,10 +2,10 @@
 //! state at switch-out, and run-queue waits.
 
 use aya_ebpf::{
-    bindings::BPF_RB_NO_WAKEUP,
+    bindings::{BPF_NOEXIST, BPF_RB_NO_WAKEUP},
     helpers::{
         bpf_get_current_pid_tgid, bpf_get_current_task_btf, bpf_get_smp_processor_id,
-        bpf_ktime_get_ns, bpf_probe_read_kernel, bpf_task_pt_regs,
+        bpf_ktime_get_ns, bpf_task_pt_regs,
     },
     macros::btf_tracepoint,
     programs::{BtfTracePointContext, tracing::StackIdContext},
@@ -64,7 +64,6 @@ fn try_sched_switch(ctx: &BtfTracePointContext) -> Result<(), i32> {
     if let Some(tid) = next_tid {
         switch_in(&mut event, next, tid, now)?;
     }
-    count(diag::SWITCH_EVENTS);
     if EVENTS.output(&event, BPF_RB_NO_WAKEUP as u64).is_err() {
         count(diag::RINGBUF_FULL);
     }
@@ -148,16 +147,15 @@ fn current_syscall() -> i32 {
     if offset == u32::MAX {
         return -1;
     }
-    // SAFETY: helpers valid in tp_btf programs; the read is a probe read.
+    // SAFETY: helpers valid in tp_btf programs; `regs` is a BTF-typed
+    // `pt_regs *`, so a direct load at a config offset is verified.
     unsafe {
         let regs = bpf_task_pt_regs(bpf_get_current_task_btf()) as *const u8;
-        match bpf_probe_read_kernel(regs.wrapping_add(offset as usize) as *const i64) {
-            Ok(nr) => nr as i32,
-            Err(_) => {
-                count(diag::REGS_UNAVAILABLE);
-                -1
-            }
+        if regs.is_null() {
+            count(diag::REGS_UNAVAILABLE);
+            return -1;
         }
+        core::ptr::read_volatile(regs.wrapping_add(offset as usize) as *const i64) as i32
     }
 }
 
@@ -226,7 +224,11 @@ fn try_sched_wakeup_new(ctx: &BtfTracePointContext) -> Result<(), i32> {
         off_stack_id: -1,
         ..TaskState::default()
     };
-    if TASKS.insert(&tid, &init, 0).is_err() {
+    // NOEXIST: the new task may already have run on another CPU (it is
+    // runnable before this tracepoint fires); keep what its switch-in wrote.
+    if let Err(e) = TASKS.insert(&tid, &init, BPF_NOEXIST as u64)
+        && e != -17
+    {
         count(diag::TASK_MAP_FULL);
     }
     Ok(())

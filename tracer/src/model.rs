@@ -15,6 +15,9 @@ pub struct Recording {
     /// Records that never reached user space (ring buffer full) plus failed
     /// map updates: every loss counter summed.
     pub lost_events: u64,
+    /// Records received from the kernel.
+    #[serde(default)]
+    pub records: u64,
     pub target: TargetInfo,
     pub environment: Environment,
     /// Every non-zero kernel-side diagnostic counter, by name.

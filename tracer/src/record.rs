@@ -287,6 +287,7 @@ fn build(
         started_at_unix_ms,
         duration_ns: c.end_ns.saturating_sub(start_ns),
         lost_events,
+        records: c.accounts.records,
         target,
         environment: Environment {
             kernel: sys::kernel_release(),

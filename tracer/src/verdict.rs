@@ -330,7 +330,7 @@ pub fn facts(rec: &Recording) -> Facts {
             }
         }
     }
-    out.records = rec.diagnostics.get("switch_events").copied().unwrap_or(0);
+    out.records = rec.records;
     out.lost = rec.lost_events;
     out.pressure = crate::correlate::pressure(rec);
     out
