@@ -11,7 +11,14 @@ fn ebpf_toolchain(root: &std::path::Path) -> String {
     let file = root.join("tracer-ebpf/rust-toolchain.toml");
     let text = fs::read_to_string(&file).expect("read tracer-ebpf/rust-toolchain.toml");
     text.lines()
-        .find_map(|l| l.trim().strip_prefix("channel").map(|v| v.trim_start_matches([' ', '=']).trim().trim_matches('"').to_string()))
+        .find_map(|l| {
+            l.trim().strip_prefix("channel").map(|v| {
+                v.trim_start_matches([' ', '='])
+                    .trim()
+                    .trim_matches('"')
+                    .to_string()
+            })
+        })
         .expect("channel in tracer-ebpf/rust-toolchain.toml")
 }
 
@@ -24,7 +31,9 @@ fn toolchain_ready(toolchain: &str) -> Result<(), String> {
     if !ok {
         return Err(format!("rust toolchain {toolchain} is not installed"));
     }
-    which::which("bpf-linker").map(|_| ()).map_err(|_| "bpf-linker is not installed".to_string())
+    which::which("bpf-linker")
+        .map(|_| ())
+        .map_err(|_| "bpf-linker is not installed".to_string())
 }
 
 fn main() {
@@ -38,7 +47,9 @@ fn main() {
         if env::var("STARVETRACE_REQUIRE_EBPF").as_deref() == Ok("1") {
             panic!("cannot build the eBPF object: {why}; run `cargo xtask bootstrap`");
         }
-        println!("cargo:warning=building without the eBPF object: {why}; run `cargo xtask bootstrap`");
+        println!(
+            "cargo:warning=building without the eBPF object: {why}; run `cargo xtask bootstrap`"
+        );
         fs::write(out.join("tracer"), []).unwrap();
         return;
     }

@@ -171,24 +171,50 @@ mod tests {
             "exc_page_fault",
         ];
         assert_eq!(from_frames(stack), Some(MEMCG_HIGH_THROTTLE));
-        let old = ["schedule_timeout", "mem_cgroup_handle_over_high", "exit_to_user_mode_prepare"];
+        let old = [
+            "schedule_timeout",
+            "mem_cgroup_handle_over_high",
+            "exit_to_user_mode_prepare",
+        ];
         assert_eq!(from_frames(old), Some(MEMCG_HIGH_THROTTLE));
     }
 
     #[test]
     fn reclaim_beats_fault_and_fault_beats_io_wait() {
-        let reclaim = ["io_schedule", "shrink_folio_list", "try_to_free_mem_cgroup_pages", "handle_mm_fault"];
+        let reclaim = [
+            "io_schedule",
+            "shrink_folio_list",
+            "try_to_free_mem_cgroup_pages",
+            "handle_mm_fault",
+        ];
         assert_eq!(from_frames(reclaim), Some(MEMCG_RECLAIM));
-        let refault = ["io_schedule", "folio_wait_bit_common", "filemap_fault.isra.0", "__do_fault", "handle_mm_fault"];
+        let refault = [
+            "io_schedule",
+            "folio_wait_bit_common",
+            "filemap_fault.isra.0",
+            "__do_fault",
+            "handle_mm_fault",
+        ];
         assert_eq!(from_frames(refault), Some(PAGE_FAULT_IO));
-        let read = ["io_schedule", "folio_wait_bit_common", "filemap_read", "vfs_read"];
+        let read = [
+            "io_schedule",
+            "folio_wait_bit_common",
+            "filemap_read",
+            "vfs_read",
+        ];
         assert_eq!(from_frames(read), Some(IO));
     }
 
     #[test]
     fn idle_waits() {
-        assert_eq!(from_frames(["schedule", "futex_wait_queue", "futex_wait"]), Some(FUTEX));
-        assert_eq!(from_frames(["schedule_hrtimeout_range", "ep_poll", "do_epoll_wait"]), Some(EPOLL));
+        assert_eq!(
+            from_frames(["schedule", "futex_wait_queue", "futex_wait"]),
+            Some(FUTEX)
+        );
+        assert_eq!(
+            from_frames(["schedule_hrtimeout_range", "ep_poll", "do_epoll_wait"]),
+            Some(EPOLL)
+        );
         assert_eq!(from_frames(["schedule", "unknown_fn"]), None);
     }
 

@@ -60,11 +60,20 @@ mod tests {
         assert_eq!(decode_off_state(false, TASK_INTERRUPTIBLE), OFF_SLEEPING);
         assert_eq!(decode_off_state(false, TASK_UNINTERRUPTIBLE), OFF_DISK);
         // TASK_KILLABLE = WAKEKILL | UNINTERRUPTIBLE: still D.
-        assert_eq!(decode_off_state(false, 0x100 | TASK_UNINTERRUPTIBLE), OFF_DISK);
+        assert_eq!(
+            decode_off_state(false, 0x100 | TASK_UNINTERRUPTIBLE),
+            OFF_DISK
+        );
         // TASK_IDLE = UNINTERRUPTIBLE | NOLOAD: an idle wait, not a blocked one.
-        assert_eq!(decode_off_state(false, TASK_UNINTERRUPTIBLE | TASK_NOLOAD), OFF_SLEEPING);
+        assert_eq!(
+            decode_off_state(false, TASK_UNINTERRUPTIBLE | TASK_NOLOAD),
+            OFF_SLEEPING
+        );
         // TASK_FREEZABLE sleep still counts as a sleep.
-        assert_eq!(decode_off_state(false, 0x2000 | TASK_INTERRUPTIBLE), OFF_SLEEPING);
+        assert_eq!(
+            decode_off_state(false, 0x2000 | TASK_INTERRUPTIBLE),
+            OFF_SLEEPING
+        );
     }
 
     #[test]

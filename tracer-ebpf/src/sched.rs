@@ -14,8 +14,8 @@ use tracer_common::{
     config::{FILTER_CGROUP, STACKS_ALL_SLEEPS, STACKS_BLOCKED},
     diag,
     event::{
-        EVENT_EXIT, EVENT_SWITCH, ExitEvent, SW_NEXT_OFF_KNOWN, SW_NEXT_RUNQ_KNOWN,
-        SW_NEXT_TRACED, SW_PREV_INVOLUNTARY, SW_PREV_SLICE_KNOWN, SW_PREV_TRACED, SwitchEvent,
+        EVENT_EXIT, EVENT_SWITCH, ExitEvent, SW_NEXT_OFF_KNOWN, SW_NEXT_RUNQ_KNOWN, SW_NEXT_TRACED,
+        SW_PREV_INVOLUNTARY, SW_PREV_SLICE_KNOWN, SW_PREV_TRACED, SwitchEvent,
     },
     state::{OFF_DISK, OFF_RUNNING, decode_off_state},
     task::{TS_EXITING, TS_ON_CPU, TaskState},
@@ -59,7 +59,14 @@ fn try_sched_switch(ctx: &BtfTracePointContext) -> Result<(), i32> {
     if prev_traced {
         let preempt = ctx.arg::<u64>(0) & 1 != 0;
         let raw_state = ctx.arg::<u64>(3) as u32;
-        switch_out(ctx, &mut event, (pid_tgid >> 32) as u32, preempt, raw_state, now)?;
+        switch_out(
+            ctx,
+            &mut event,
+            (pid_tgid >> 32) as u32,
+            preempt,
+            raw_state,
+            now,
+        )?;
     }
     if let Some(tid) = next_tid {
         switch_in(&mut event, next, tid, now)?;
@@ -79,7 +86,12 @@ fn switch_out(
     raw_state: u32,
     now: u64,
 ) -> Result<(), i32> {
-    let init = TaskState { tgid, off_syscall: -1, off_stack_id: -1, ..TaskState::default() };
+    let init = TaskState {
+        tgid,
+        off_syscall: -1,
+        off_stack_id: -1,
+        ..TaskState::default()
+    };
     let state = state_or_insert(event.prev_tid, &init)?;
     // SAFETY: a valid map value pointer; only this CPU's current task writes
     // these fields now.
@@ -101,7 +113,11 @@ fn switch_out(
     state.off_reclaim_kind = state.reclaim_kind;
     // A preempted thread is runnable from the first nanosecond.
     state.wakeup_at = if off_state == OFF_RUNNING { now } else { 0 };
-    state.off_syscall = if off_state == OFF_RUNNING { -1 } else { current_syscall() };
+    state.off_syscall = if off_state == OFF_RUNNING {
+        -1
+    } else {
+        current_syscall()
+    };
     state.off_stack_id = match config::stack_policy() {
         STACKS_BLOCKED if off_state == OFF_DISK => stack_id(ctx),
         STACKS_ALL_SLEEPS if off_state != OFF_RUNNING => stack_id(ctx),
@@ -117,7 +133,12 @@ fn switch_out(
 fn switch_in(event: &mut SwitchEvent, next: *const u8, tid: u32, now: u64) -> Result<(), i32> {
     event.next_tid = tid;
     event.flags |= SW_NEXT_TRACED;
-    let init = TaskState { tgid: tgid_of(next)?, off_syscall: -1, off_stack_id: -1, ..TaskState::default() };
+    let init = TaskState {
+        tgid: tgid_of(next)?,
+        off_syscall: -1,
+        off_stack_id: -1,
+        ..TaskState::default()
+    };
     let state = state_or_insert(tid, &init)?;
     // SAFETY: a valid map value pointer; `next` is not running anywhere yet.
     let state = unsafe { &mut *state };

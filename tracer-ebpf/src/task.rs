@@ -52,7 +52,7 @@ pub fn state_or_insert(tid: u32, init: &TaskState) -> Result<*mut TaskState, i32
         // -EEXIST: another CPU inserted it first, which is fine.
         if e != -17 {
             count(diag::TASK_MAP_FULL);
-            return Err(e as i32);
+            return Err(e);
         }
     }
     TASKS.get_ptr_mut(&tid).ok_or(-2)

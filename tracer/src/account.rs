@@ -117,7 +117,10 @@ impl Accounts {
         } else {
             tid
         };
-        self.threads.entry(key).or_insert_with(|| ThreadAccount { tid: key, ..Default::default() })
+        self.threads.entry(key).or_insert_with(|| ThreadAccount {
+            tid: key,
+            ..Default::default()
+        })
     }
 
     pub fn threads(&self) -> impl Iterator<Item = &ThreadAccount> {
@@ -164,15 +167,31 @@ impl Accounts {
         if ev.flags & SW_NEXT_TRACED == 0 {
             return;
         }
-        let runq = if ev.flags & SW_NEXT_RUNQ_KNOWN != 0 { ev.next_runq_ns } else { 0 };
+        let runq = if ev.flags & SW_NEXT_RUNQ_KNOWN != 0 {
+            ev.next_runq_ns
+        } else {
+            0
+        };
         let off_known = ev.flags & SW_NEXT_OFF_KNOWN != 0;
         // Off since before the trace: count the part we saw, keep it out of
         // the histograms (its length is unknown).
-        let off = if off_known { ev.next_off_ns } else { ev.ts_ns.saturating_sub(start) };
+        let off = if off_known {
+            ev.next_off_ns
+        } else {
+            ev.ts_ns.saturating_sub(start)
+        };
         let runq = runq.min(off);
         let blocked = off - runq;
-        let state = if off_known { ev.next_off_state } else { OFF_OTHER };
-        let blocked_cause = if blocked > 0 { Some(classifier.blocked_cause(ev)) } else { None };
+        let state = if off_known {
+            ev.next_off_state
+        } else {
+            OFF_OTHER
+        };
+        let blocked_cause = if blocked > 0 {
+            Some(classifier.blocked_cause(ev))
+        } else {
+            None
+        };
         let other_frames = match blocked_cause {
             Some(cause::OTHER) if ev.next_stack_id >= 0 => classifier.top_frames(ev.next_stack_id),
             _ => None,
@@ -199,7 +218,10 @@ impl Accounts {
             }
         }
         if ev.flags & SW_NEXT_RUNQ_KNOWN != 0 {
-            self.cause_totals.entry(cause::RUNQUEUE).or_default().record(runq);
+            self.cause_totals
+                .entry(cause::RUNQUEUE)
+                .or_default()
+                .record(runq);
         }
         if let Some(c) = blocked_cause {
             self.cause_totals.entry(c).or_default().record(blocked);
@@ -241,14 +263,22 @@ impl Accounts {
     pub fn finish(&mut self, now: u64, tasks: &[(u32, TaskState)], classifier: &mut dyn CauseOf) {
         let start = self.start_ns;
         for (tid, st) in tasks {
-            let open_cause = if st.flags & TS_ON_CPU == 0 { Some(classifier.open_cause(st)) } else { None };
+            let open_cause = if st.flags & TS_ON_CPU == 0 {
+                Some(classifier.open_cause(st))
+            } else {
+                None
+            };
             let a = self.thread(*tid);
             a.tgid = st.tgid;
             a.min_faults = a.min_faults.max(st.min_faults);
             a.maj_faults = a.maj_faults.max(st.maj_faults);
             a.fault_entries = a.fault_entries.max(st.fault_entries);
             if st.flags & TS_ON_CPU != 0 {
-                let since = if st.on_cpu_since != 0 { st.on_cpu_since } else { start };
+                let since = if st.on_cpu_since != 0 {
+                    st.on_cpu_since
+                } else {
+                    start
+                };
                 a.on_cpu_ns += now.saturating_sub(since);
                 continue;
             }
@@ -256,9 +286,17 @@ impl Accounts {
             let since = if start_known { st.off_since } else { start };
             // Only the part inside the window counts toward the totals.
             let off_in_window = now.saturating_sub(since.max(start));
-            let runq = if st.wakeup_at != 0 { now.saturating_sub(st.wakeup_at.max(start)) } else { 0 };
+            let runq = if st.wakeup_at != 0 {
+                now.saturating_sub(st.wakeup_at.max(start))
+            } else {
+                0
+            };
             let runq = runq.min(off_in_window);
-            let state = if start_known || st.off_raw_state != 0 { st.off_state } else { OFF_OTHER };
+            let state = if start_known || st.off_raw_state != 0 {
+                st.off_state
+            } else {
+                OFF_OTHER
+            };
             a.off_cpu_ns += off_in_window;
             a.by_state.add(state, off_in_window);
             if runq > 0 {
@@ -282,7 +320,8 @@ impl Accounts {
                 off_cpu_ns: a.ongoing_off_ns,
                 start_known,
             });
-            self.timeline.add(c, since.max(start), now.saturating_sub(runq));
+            self.timeline
+                .add(c, since.max(start), now.saturating_sub(runq));
             if runq > 0 {
                 self.timeline.add(cause::RUNQUEUE, now - runq, now);
             }
@@ -295,7 +334,12 @@ impl Accounts {
             .iter()
             .map(|(c, r)| {
                 let histogram = r.summary();
-                let stat = CauseStat { ns: r.total, count: histogram.count, histogram, top_frames: Vec::new() };
+                let stat = CauseStat {
+                    ns: r.total,
+                    count: histogram.count,
+                    histogram,
+                    top_frames: Vec::new(),
+                };
                 (cause::name(*c).to_string(), stat)
             })
             .collect()
@@ -334,7 +378,10 @@ impl ThreadAccount {
                         .map(Recorder::summary)
                         .unwrap_or_default(),
                     top_frames: if i as u32 == cause::OTHER {
-                        top.into_iter().take(5).map(|(f, n)| format!("{n}× {f}")).collect()
+                        top.into_iter()
+                            .take(5)
+                            .map(|(f, n)| format!("{n}× {f}"))
+                            .collect()
                     } else {
                         Vec::new()
                     },

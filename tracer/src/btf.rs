@@ -53,10 +53,12 @@ fn find_in(btf: &Btf, s: &btf_rs::Struct, member: &str, base_bits: u32) -> Optio
         let bits = base_bits + m.bit_offset();
         let name = btf.resolve_name(m).unwrap_or_default();
         if name == member {
-            return (bits % 8 == 0).then_some(bits / 8);
+            return bits.is_multiple_of(8).then_some(bits / 8);
         }
         if name.is_empty() {
-            let inner = m.get_type_id().and_then(|id| btf.resolve_type_by_id(id).ok());
+            let inner = m
+                .get_type_id()
+                .and_then(|id| btf.resolve_type_by_id(id).ok());
             if let Some(Type::Struct(inner) | Type::Union(inner)) = inner
                 && let Some(off) = find_in(btf, &inner, member, bits)
             {

@@ -39,7 +39,11 @@ impl KernelStacks {
             vmlinux: blazesym::MaybeDefault::None,
             ..Kernel::default()
         };
-        Self { map, symbolizer: Symbolizer::new(), source: Source::Kernel(kernel) }
+        Self {
+            map,
+            symbolizer: Symbolizer::new(),
+            source: Source::Kernel(kernel),
+        }
     }
 }
 
@@ -82,7 +86,12 @@ const MAX_CACHED_STACKS: usize = 65_536;
 
 impl<S: StackSource> Classifier<S> {
     pub fn new(stacks: S) -> Self {
-        Self { stacks, cache: HashMap::new(), failed_lookups: 0, missing_stacks: 0 }
+        Self {
+            stacks,
+            cache: HashMap::new(),
+            failed_lookups: 0,
+            missing_stacks: 0,
+        }
     }
 
     fn resolve(&mut self, stack_id: i32) -> Option<&Resolved> {
@@ -127,11 +136,21 @@ impl<S: StackSource> Classifier<S> {
 
 impl<S: StackSource> CauseOf for Classifier<S> {
     fn blocked_cause(&mut self, ev: &SwitchEvent) -> u32 {
-        self.cause(ev.next_off_state, ev.next_stack_id, ev.next_reclaim_kind, ev.next_syscall)
+        self.cause(
+            ev.next_off_state,
+            ev.next_stack_id,
+            ev.next_reclaim_kind,
+            ev.next_syscall,
+        )
     }
 
     fn open_cause(&mut self, st: &TaskState) -> u32 {
-        self.cause(st.off_state, st.off_stack_id, st.off_reclaim_kind, st.off_syscall)
+        self.cause(
+            st.off_state,
+            st.off_stack_id,
+            st.off_reclaim_kind,
+            st.off_syscall,
+        )
     }
 
     fn top_frames(&mut self, stack_id: i32) -> Option<String> {
@@ -158,14 +177,33 @@ mod tests {
 
     impl StackSource for Table {
         fn frame_names(&mut self, id: i32) -> Option<Vec<String>> {
-            self.0.get(&id).map(|f| f.iter().map(|s| s.to_string()).collect())
+            self.0
+                .get(&id)
+                .map(|f| f.iter().map(|s| s.to_string()).collect())
         }
     }
 
     fn classifier() -> Classifier<Table> {
         let mut t = HashMap::new();
-        t.insert(1, vec!["__schedule", "schedule", "schedule_timeout", "__mem_cgroup_handle_over_high"]);
-        t.insert(2, vec!["__schedule", "schedule", "io_schedule", "folio_wait_bit_common", "filemap_fault"]);
+        t.insert(
+            1,
+            vec![
+                "__schedule",
+                "schedule",
+                "schedule_timeout",
+                "__mem_cgroup_handle_over_high",
+            ],
+        );
+        t.insert(
+            2,
+            vec![
+                "__schedule",
+                "schedule",
+                "io_schedule",
+                "folio_wait_bit_common",
+                "filemap_fault",
+            ],
+        );
         t.insert(3, vec!["__schedule", "schedule", "some_driver_wait"]);
         Classifier::new(Table(t))
     }
@@ -183,12 +221,24 @@ mod tests {
     #[test]
     fn stack_first_then_reclaim_then_syscall() {
         let mut c = classifier();
-        assert_eq!(c.blocked_cause(&ev(OFF_DISK, 1, 0, -1)), cause::MEMCG_HIGH_THROTTLE);
-        assert_eq!(c.blocked_cause(&ev(OFF_DISK, 2, 0, 0)), cause::PAGE_FAULT_IO);
-        assert_eq!(c.blocked_cause(&ev(OFF_DISK, 3, RECLAIM_MEMCG, -1)), cause::MEMCG_RECLAIM);
+        assert_eq!(
+            c.blocked_cause(&ev(OFF_DISK, 1, 0, -1)),
+            cause::MEMCG_HIGH_THROTTLE
+        );
+        assert_eq!(
+            c.blocked_cause(&ev(OFF_DISK, 2, 0, 0)),
+            cause::PAGE_FAULT_IO
+        );
+        assert_eq!(
+            c.blocked_cause(&ev(OFF_DISK, 3, RECLAIM_MEMCG, -1)),
+            cause::MEMCG_RECLAIM
+        );
         assert_eq!(c.blocked_cause(&ev(OFF_SLEEPING, -1, 0, 202)), cause::FUTEX);
         assert_eq!(c.blocked_cause(&ev(OFF_SLEEPING, -1, 0, -1)), cause::OTHER);
-        assert_eq!(c.blocked_cause(&ev(OFF_RUNNING, 1, 0, 202)), cause::RUNQUEUE);
+        assert_eq!(
+            c.blocked_cause(&ev(OFF_RUNNING, 1, 0, 202)),
+            cause::RUNQUEUE
+        );
     }
 
     #[test]

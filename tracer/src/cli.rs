@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "starvetrace", version, about = "Are this program's async runtime threads being starved, and by what?")]
+#[command(
+    name = "starvetrace",
+    version,
+    about = "Are this program's async runtime threads being starved, and by what?"
+)]
 pub struct Cli {
     /// More logging (-v: info and kernel-side diagnostics, -vv: debug).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -133,7 +137,9 @@ pub struct DemoArgs {
 }
 
 fn parse_secs(s: &str) -> Result<f64, String> {
-    let v: f64 = s.parse().map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
     if !(v > 0.0 && v.is_finite() && v <= 30.0 * 86400.0) {
         return Err(format!("`{s}`: seconds must be > 0 and at most 30 days"));
     }
@@ -141,9 +147,13 @@ fn parse_secs(s: &str) -> Result<f64, String> {
 }
 
 fn parse_ring_mib(s: &str) -> Result<u32, String> {
-    let v: u32 = s.parse().map_err(|_| format!("`{s}` is not a whole number"))?;
+    let v: u32 = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a whole number"))?;
     if !v.is_power_of_two() || v > 1024 {
-        return Err(format!("`{s}`: the ring buffer size must be a power of two up to 1024 MiB"));
+        return Err(format!(
+            "`{s}`: the ring buffer size must be a power of two up to 1024 MiB"
+        ));
     }
     Ok(v)
 }
@@ -162,24 +172,48 @@ mod tests {
     #[test]
     fn record_contract() {
         let cli = Cli::try_parse_from([
-            "starvetrace", "record", "--pid", "42", "--duration", "3", "--interval", "1", "--threads", "tokio", "--format",
-            "json", "--out", "/tmp/x",
+            "starvetrace",
+            "record",
+            "--pid",
+            "42",
+            "--duration",
+            "3",
+            "--interval",
+            "1",
+            "--threads",
+            "tokio",
+            "--format",
+            "json",
+            "--out",
+            "/tmp/x",
         ])
         .unwrap();
-        let Command::Record(r) = cli.command else { panic!("record") };
+        let Command::Record(r) = cli.command else {
+            panic!("record")
+        };
         assert_eq!(r.target.pid, Some(42));
         assert_eq!(r.duration, Some(3.0));
         assert_eq!(r.format, Format::Json);
         let cli = Cli::try_parse_from(["starvetrace", "record", "--", "sleep", "1"]).unwrap();
-        let Command::Record(r) = cli.command else { panic!("record") };
+        let Command::Record(r) = cli.command else {
+            panic!("record")
+        };
         assert_eq!(r.command, vec!["sleep", "1"]);
     }
 
     #[test]
     fn bad_values_are_rejected() {
         assert!(Cli::try_parse_from(["starvetrace", "record", "--pid", "x"]).is_err());
-        assert!(Cli::try_parse_from(["starvetrace", "record", "--pid", "1", "--duration", "-1"]).is_err());
-        assert!(Cli::try_parse_from(["starvetrace", "record", "--pid", "1", "--cgroup", "/x"]).is_err());
-        assert!(Cli::try_parse_from(["starvetrace", "record", "--pid", "1", "--ring-mib", "3"]).is_err());
+        assert!(
+            Cli::try_parse_from(["starvetrace", "record", "--pid", "1", "--duration", "-1"])
+                .is_err()
+        );
+        assert!(
+            Cli::try_parse_from(["starvetrace", "record", "--pid", "1", "--cgroup", "/x"]).is_err()
+        );
+        assert!(
+            Cli::try_parse_from(["starvetrace", "record", "--pid", "1", "--ring-mib", "3"])
+                .is_err()
+        );
     }
 }

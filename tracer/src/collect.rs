@@ -50,7 +50,10 @@ fn read<T: Copy>(bytes: &[u8]) -> Option<T> {
 }
 
 fn lost(diag: &[u64]) -> u64 {
-    (0..diag::COUNT).filter(|&i| diag::is_loss(i)).map(|i| diag[i as usize]).sum()
+    (0..diag::COUNT)
+        .filter(|&i| diag::is_loss(i))
+        .map(|i| diag[i as usize])
+        .sum()
 }
 
 impl Collector {
@@ -64,28 +67,31 @@ impl Collector {
                 let mut classifier = Classifier::new(KernelStacks::new(maps.stacks));
                 let mut malformed = 0u64;
                 let mut next_row = Instant::now() + interval;
-                let mut drain = |accounts: &mut Accounts, classifier: &mut Classifier<KernelStacks>| {
-                    while let Some(item) = maps.events.next() {
-                        let bytes: &[u8] = &item;
-                        match read::<u32>(bytes) {
-                            Some(EVENT_SWITCH) => match read::<SwitchEvent>(bytes) {
-                                Some(ev) => accounts.apply_switch(&ev, classifier),
-                                None => malformed += 1,
-                            },
-                            Some(EVENT_EXIT) => match read::<ExitEvent>(bytes) {
-                                Some(ev) => accounts.apply_exit(&ev),
-                                None => malformed += 1,
-                            },
-                            Some(EVENT_RECLAIM) => match read::<ReclaimEvent>(bytes) {
-                                Some(ev) => accounts.apply_reclaim(&ev),
-                                None => malformed += 1,
-                            },
-                            _ => malformed += 1,
+                let mut drain =
+                    |accounts: &mut Accounts, classifier: &mut Classifier<KernelStacks>| {
+                        while let Some(item) = maps.events.next() {
+                            let bytes: &[u8] = &item;
+                            match read::<u32>(bytes) {
+                                Some(EVENT_SWITCH) => match read::<SwitchEvent>(bytes) {
+                                    Some(ev) => accounts.apply_switch(&ev, classifier),
+                                    None => malformed += 1,
+                                },
+                                Some(EVENT_EXIT) => match read::<ExitEvent>(bytes) {
+                                    Some(ev) => accounts.apply_exit(&ev),
+                                    None => malformed += 1,
+                                },
+                                Some(EVENT_RECLAIM) => match read::<ReclaimEvent>(bytes) {
+                                    Some(ev) => accounts.apply_reclaim(&ev),
+                                    None => malformed += 1,
+                                },
+                                _ => malformed += 1,
+                            }
                         }
-                    }
-                };
+                    };
                 let comm = |tid: u32| {
-                    std::fs::read_to_string(format!("/proc/{tid}/comm")).ok().map(|c| c.trim_end().to_string())
+                    std::fs::read_to_string(format!("/proc/{tid}/comm"))
+                        .ok()
+                        .map(|c| c.trim_end().to_string())
                 };
                 while !flag.load(Ordering::Relaxed) {
                     drain(&mut accounts, &mut classifier);

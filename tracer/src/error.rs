@@ -7,16 +7,30 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
     #[error("permission denied: {what} needs {capability} (run as root)")]
-    Permission { what: String, capability: &'static str },
+    Permission {
+        what: String,
+        capability: &'static str,
+    },
     #[error("{0}")]
     TargetNotFound(String),
     #[error("kernel not supported: {0}")]
     Kernel(String),
-    #[error("the kernel rejected program `{program}`: {message}\n--- end of the verifier log ---\n{log_tail}")]
-    Verifier { program: String, message: String, log_tail: String },
+    #[error(
+        "the kernel rejected program `{program}`: {message}\n--- end of the verifier log ---\n{log_tail}"
+    )]
+    Verifier {
+        program: String,
+        message: String,
+        log_tail: String,
+    },
     #[error("cannot write {path}: {source}")]
-    Output { path: PathBuf, source: std::io::Error },
-    #[error("this starvetrace was built without its eBPF object (the nightly toolchain or bpf-linker was missing at build time); run `cargo xtask bootstrap` and rebuild")]
+    Output {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "this starvetrace was built without its eBPF object (the nightly toolchain or bpf-linker was missing at build time); run `cargo xtask bootstrap` and rebuild"
+    )]
     NoEbpfObject,
     #[error("cannot read {path}: {reason}")]
     Input { path: PathBuf, reason: String },

@@ -50,7 +50,11 @@ impl HistSummary {
         let log2 = (first..=last)
             .map(|b| {
                 let (lo, hi) = log2_range(b);
-                Log2Bucket { lo, hi, count: counts[b] }
+                Log2Bucket {
+                    lo,
+                    hi,
+                    count: counts[b],
+                }
             })
             .collect();
         Self {
@@ -77,7 +81,10 @@ pub struct Recorder {
 
 impl Default for Recorder {
     fn default() -> Self {
-        Self { hist: new_ns_histogram(), total: 0 }
+        Self {
+            hist: new_ns_histogram(),
+            total: 0,
+        }
     }
 }
 

@@ -54,8 +54,13 @@ fn log_tail(log: &str, lines: usize) -> String {
 
 fn load_error(program: &str, e: ProgramError) -> Error {
     match e {
-        ProgramError::LoadError { io_error, verifier_log } => {
-            if io_error.raw_os_error() == Some(libc::EPERM) && verifier_log.to_string().trim().is_empty() {
+        ProgramError::LoadError {
+            io_error,
+            verifier_log,
+        } => {
+            if io_error.raw_os_error() == Some(libc::EPERM)
+                && verifier_log.to_string().trim().is_empty()
+            {
                 return Error::Permission {
                     what: format!("loading eBPF program `{program}`"),
                     capability: "CAP_BPF and CAP_PERFMON",
@@ -100,33 +105,64 @@ impl Probes {
                 aya::EbpfError::MapError(aya::maps::MapError::CreateError { io_error, .. })
                     if io_error.raw_os_error() == Some(libc::EPERM) =>
                 {
-                    Error::Permission { what: "creating eBPF maps".into(), capability: "CAP_BPF" }
+                    Error::Permission {
+                        what: "creating eBPF maps".into(),
+                        capability: "CAP_BPF",
+                    }
                 }
                 other => Error::Other(anyhow::Error::new(other).context("loading the eBPF object")),
             })?;
-        Ok(Self { ebpf, status: Vec::new() })
+        Ok(Self {
+            ebpf,
+            status: Vec::new(),
+        })
     }
 
     /// Attach everything. Scheduler probes are required; the rest degrade.
     pub fn attach(&mut self, cpus: &[u32]) -> Result<()> {
         let btf = Btf::from_sys_fs()
             .map_err(|e| Error::Kernel(format!("cannot read kernel BTF: {e}")))?;
-        for name in ["sched_switch", "sched_wakeup", "sched_wakeup_new", "sched_process_exit"] {
+        for name in [
+            "sched_switch",
+            "sched_wakeup",
+            "sched_wakeup_new",
+            "sched_process_exit",
+        ] {
             self.attach_btf(name, &btf)?;
         }
         for (name, category, event) in [
             ("page_fault_user", "exceptions", "page_fault_user"),
-            ("memcg_reclaim_begin", "vmscan", "mm_vmscan_memcg_reclaim_begin"),
+            (
+                "memcg_reclaim_begin",
+                "vmscan",
+                "mm_vmscan_memcg_reclaim_begin",
+            ),
             ("memcg_reclaim_end", "vmscan", "mm_vmscan_memcg_reclaim_end"),
-            ("direct_reclaim_begin", "vmscan", "mm_vmscan_direct_reclaim_begin"),
-            ("direct_reclaim_end", "vmscan", "mm_vmscan_direct_reclaim_end"),
+            (
+                "direct_reclaim_begin",
+                "vmscan",
+                "mm_vmscan_direct_reclaim_begin",
+            ),
+            (
+                "direct_reclaim_end",
+                "vmscan",
+                "mm_vmscan_direct_reclaim_end",
+            ),
         ] {
             let result = self.attach_tracepoint(name, category, event);
             self.record_optional(name, "tracepoint", &format!("{category}:{event}"), result)?;
         }
-        for (name, event) in [("minor_fault", SoftwareEvent::PageFaultsMin), ("major_fault", SoftwareEvent::PageFaultsMaj)] {
+        for (name, event) in [
+            ("minor_fault", SoftwareEvent::PageFaultsMin),
+            ("major_fault", SoftwareEvent::PageFaultsMaj),
+        ] {
             let result = self.attach_perf(name, event, cpus);
-            self.record_optional(name, "perf software event", &format!("{event:?} on {} CPUs", cpus.len()), result)?;
+            self.record_optional(
+                name,
+                "perf software event",
+                &format!("{event:?} on {} CPUs", cpus.len()),
+                result,
+            )?;
         }
         Ok(())
     }
@@ -135,13 +171,17 @@ impl Probes {
         let program: &mut BtfTracePoint = self
             .ebpf
             .program_mut(name)
-            .ok_or_else(|| Error::Other(anyhow::anyhow!("program `{name}` missing from the object")))?
+            .ok_or_else(|| {
+                Error::Other(anyhow::anyhow!("program `{name}` missing from the object"))
+            })?
             .try_into()
-            .map_err(|e: ProgramError| Error::Other(anyhow::Error::new(e).context(name.to_string())))?;
+            .map_err(|e: ProgramError| {
+                Error::Other(anyhow::Error::new(e).context(name.to_string()))
+            })?;
         program.load(name, btf).map_err(|e| load_error(name, e))?;
-        program.attach().map_err(|e| {
-            Error::Kernel(format!("attaching BTF tracepoint {name} failed: {e}"))
-        })?;
+        program
+            .attach()
+            .map_err(|e| Error::Kernel(format!("attaching BTF tracepoint {name} failed: {e}")))?;
         self.status.push(ProbeStatus {
             name: name.to_string(),
             kind: "btf tracepoint".into(),
@@ -155,9 +195,13 @@ impl Probes {
         let program: &mut TracePoint = self
             .ebpf
             .program_mut(name)
-            .ok_or_else(|| Error::Other(anyhow::anyhow!("program `{name}` missing from the object")))?
+            .ok_or_else(|| {
+                Error::Other(anyhow::anyhow!("program `{name}` missing from the object"))
+            })?
             .try_into()
-            .map_err(|e: ProgramError| Error::Other(anyhow::Error::new(e).context(name.to_string())))?;
+            .map_err(|e: ProgramError| {
+                Error::Other(anyhow::Error::new(e).context(name.to_string()))
+            })?;
         program.load().map_err(|e| load_error(name, e))?;
         program
             .attach(category, event)
@@ -169,9 +213,13 @@ impl Probes {
         let program: &mut PerfEvent = self
             .ebpf
             .program_mut(name)
-            .ok_or_else(|| Error::Other(anyhow::anyhow!("program `{name}` missing from the object")))?
+            .ok_or_else(|| {
+                Error::Other(anyhow::anyhow!("program `{name}` missing from the object"))
+            })?
             .try_into()
-            .map_err(|e: ProgramError| Error::Other(anyhow::Error::new(e).context(name.to_string())))?;
+            .map_err(|e: ProgramError| {
+                Error::Other(anyhow::Error::new(e).context(name.to_string()))
+            })?;
         program.load().map_err(|e| load_error(name, e))?;
         for &cpu in cpus {
             program
@@ -188,7 +236,13 @@ impl Probes {
 
     /// Optional probes: a verifier rejection is still fatal (it is our bug);
     /// anything else is reported and tracing goes on without it.
-    fn record_optional(&mut self, name: &str, kind: &str, detail: &str, result: Result<()>) -> Result<()> {
+    fn record_optional(
+        &mut self,
+        name: &str,
+        kind: &str,
+        detail: &str,
+        result: Result<()>,
+    ) -> Result<()> {
         let (attached, detail) = match result {
             Ok(()) => (true, detail.to_string()),
             Err(e @ Error::Verifier { .. }) => return Err(e),
@@ -197,7 +251,12 @@ impl Probes {
                 (false, format!("{detail}: NOT ATTACHED: {e}"))
             }
         };
-        self.status.push(ProbeStatus { name: name.into(), kind: kind.into(), attached, detail });
+        self.status.push(ProbeStatus {
+            name: name.into(),
+            kind: kind.into(),
+            attached,
+            detail,
+        });
         Ok(())
     }
 
@@ -207,7 +266,9 @@ impl Probes {
                 .take_map(name)
                 .ok_or_else(|| Error::Other(anyhow::anyhow!("map {name} missing from the object")))
         };
-        let bad = |name: &str, e: aya::maps::MapError| Error::Other(anyhow::Error::new(e).context(format!("map {name}")));
+        let bad = |name: &str, e: aya::maps::MapError| {
+            Error::Other(anyhow::Error::new(e).context(format!("map {name}")))
+        };
         Ok(Maps {
             events: RingBuf::try_from(take("EVENTS")?).map_err(|e| bad("EVENTS", e))?,
             stacks: StackTraceMap::try_from(take("STACKS")?).map_err(|e| bad("STACKS", e))?,

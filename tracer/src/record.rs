@@ -4,7 +4,6 @@
 use std::{
     io::Write as _,
     os::{fd::AsRawFd as _, unix::process::CommandExt as _},
-
     time::Duration,
 };
 
@@ -24,7 +23,12 @@ use crate::{
 #[derive(Clone, Debug)]
 pub enum Resolved {
     Pid(u32),
-    Cgroup { id: u64, level: u32, label: String, pids: Vec<u32> },
+    Cgroup {
+        id: u64,
+        level: u32,
+        label: String,
+        pids: Vec<u32>,
+    },
 }
 
 /// A command held just before `exec` until the probes are attached.
@@ -40,8 +44,9 @@ fn spawn_held(argv: &[String]) -> Result<HeldCommand> {
     // The child end must survive exec into the holding trampoline.
     // SAFETY: fcntl on a descriptor we own.
     unsafe { libc::fcntl(hold_fd, libc::F_SETFD, 0) };
-    let exe = std::env::current_exe()
-        .map_err(|e| Error::Other(anyhow::Error::new(e).context("locating the starvetrace binary")))?;
+    let exe = std::env::current_exe().map_err(|e| {
+        Error::Other(anyhow::Error::new(e).context("locating the starvetrace binary"))
+    })?;
     // `starvetrace __hold FD -- CMD` waits for one byte, then execs CMD in
     // the same process: the PID we trace is the command's PID from birth.
     let child = std::process::Command::new(exe)
@@ -66,7 +71,9 @@ pub fn hold_then_exec(fd: i32, argv: &[String]) -> Error {
     // SAFETY: closing that descriptor; the command must not inherit it.
     unsafe { libc::close(fd) };
     if n != 1 {
-        return Error::Other(anyhow::anyhow!("the tracer went away before the probes were attached"));
+        return Error::Other(anyhow::anyhow!(
+            "the tracer went away before the probes were attached"
+        ));
     }
     let Some((program, args)) = argv.split_first() else {
         return Error::Usage("no command given".into());
@@ -95,7 +102,8 @@ fn resolve_target(args: &RecordArgs) -> Result<Option<Resolved>> {
     }
     if args.command.is_empty() {
         return Err(Error::Usage(
-            "nothing to trace: give --pid PID, --cgroup PATH, --container NAME, or -- CMD ARGS...".into(),
+            "nothing to trace: give --pid PID, --cgroup PATH, --container NAME, or -- CMD ARGS..."
+                .into(),
         ));
     }
     Ok(None)
@@ -133,7 +141,10 @@ pub fn record(args: &RecordArgs) -> Result<Recording> {
     };
     let filter = match &resolved {
         Resolved::Pid(pid) => Filter::Tgid(*pid),
-        Resolved::Cgroup { id, level, .. } => Filter::Cgroup { id: *id, level: *level },
+        Resolved::Cgroup { id, level, .. } => Filter::Cgroup {
+            id: *id,
+            level: *level,
+        },
     };
     let cfg = ProbeConfig {
         filter,
@@ -155,18 +166,34 @@ pub fn record(args: &RecordArgs) -> Result<Recording> {
     let seeded = crate::seed::seed(&mut maps.tasks, &crate::seed::from_proc(&pids), start_ns);
     tracing::info!(seeded, "seeded threads that existed before the trace");
 
-    let collector = Collector::spawn(maps, start_ns, Duration::from_secs_f64(args.interval), !args.quiet);
+    let collector = Collector::spawn(
+        maps,
+        start_ns,
+        Duration::from_secs_f64(args.interval),
+        !args.quiet,
+    );
     if let Some(h) = &mut held {
         h.release
             .write_all(&[1])
             .map_err(|e| Error::Other(anyhow::Error::new(e).context("releasing the command")))?;
     }
-    let ended = wait(args.duration, &resolved, held.as_mut().map(|h| &mut h.child))?;
+    let ended = wait(
+        args.duration,
+        &resolved,
+        held.as_mut().map(|h| &mut h.child),
+    )?;
     let collected = collector.finish();
     let probe_status = std::mem::take(&mut probes.status);
     drop(probes);
 
-    let mut rec = build(args, &resolved, collected, start_ns, started_at_unix_ms, threads_re.as_ref());
+    let mut rec = build(
+        args,
+        &resolved,
+        collected,
+        start_ns,
+        started_at_unix_ms,
+        threads_re.as_ref(),
+    );
     rec.environment.probes = probe_status;
     match ended {
         Ended::Duration => {}
@@ -190,12 +217,18 @@ pub fn record(args: &RecordArgs) -> Result<Recording> {
 fn pid_alive(pid: u32) -> bool {
     // A zombie still has /proc/<pid>; its state letter says it is gone.
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
+        Ok(stat) => !stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
         Err(_) => false,
     }
 }
 
-fn wait(duration: Option<f64>, resolved: &Resolved, mut child: Option<&mut std::process::Child>) -> Result<Ended> {
+fn wait(
+    duration: Option<f64>,
+    resolved: &Resolved,
+    mut child: Option<&mut std::process::Child>,
+) -> Result<Ended> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -272,11 +305,20 @@ fn build(
     for t in &mut threads {
         t.role = role_of(&t.comm, &main_comm, threads_re);
     }
-    threads.sort_by(|a, b| (a.tgid, a.tid).cmp(&(b.tgid, b.tid)));
+    threads.sort_by_key(|t| (t.tgid, t.tid));
     let target = match resolved {
-        Resolved::Pid(pid) => TargetInfo { pid: Some(*pid), comm: main_comm.clone(), ..Default::default() },
+        Resolved::Pid(pid) => TargetInfo {
+            pid: Some(*pid),
+            comm: main_comm.clone(),
+            ..Default::default()
+        },
         Resolved::Cgroup { label, .. } => TargetInfo {
-            cgroup: args.target.cgroup.as_ref().map(|p| p.display().to_string()).or(Some(label.clone())),
+            cgroup: args
+                .target
+                .cgroup
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .or(Some(label.clone())),
             container: args.target.container.clone(),
             comm: main_comm.clone(),
             ..Default::default()
@@ -308,14 +350,19 @@ fn build(
         ..Default::default()
     };
     if lost_events > 0 {
-        rec.notes.push(format!("{lost_events} records or map updates were LOST; totals undercount"));
+        rec.notes.push(format!(
+            "{lost_events} records or map updates were LOST; totals undercount"
+        ));
     }
     rec
 }
 
 /// Role label of a thread (refined by `roles` once thread roles land).
 fn role_of(comm: &str, main_comm: &str, custom: Option<&regex::Regex>) -> String {
-    if custom.is_some_and(|re| re.is_match(comm)) || comm == "tokio-runtime-w" || comm == "tokio-rt-worker" {
+    if custom.is_some_and(|re| re.is_match(comm))
+        || comm == "tokio-runtime-w"
+        || comm == "tokio-rt-worker"
+    {
         "tokio-worker".into()
     } else if comm == main_comm {
         "same-name-as-process".into()
@@ -325,5 +372,7 @@ fn role_of(comm: &str, main_comm: &str, custom: Option<&regex::Regex>) -> String
 }
 
 fn resolve_cgroup_target(_t: &crate::cli::TargetArgs) -> Result<Resolved> {
-    Err(Error::Usage("--cgroup/--container are being wired up".into()))
+    Err(Error::Usage(
+        "--cgroup/--container are being wired up".into(),
+    ))
 }

@@ -5,7 +5,9 @@
 
 use aya::maps::{HashMap as BpfHashMap, MapData};
 use tracer_common::{
-    state::{OFF_DISK, OFF_OTHER, OFF_RUNNING, OFF_SLEEPING, TASK_INTERRUPTIBLE, TASK_UNINTERRUPTIBLE},
+    state::{
+        OFF_DISK, OFF_OTHER, OFF_RUNNING, OFF_SLEEPING, TASK_INTERRUPTIBLE, TASK_UNINTERRUPTIBLE,
+    },
     task::{TS_ON_CPU, TaskState},
 };
 
@@ -24,7 +26,11 @@ pub struct SeedThread {
     pub off_since_ns: Option<u64>,
 }
 
-pub fn seed(tasks: &mut BpfHashMap<MapData, u32, TaskState>, threads: &[SeedThread], start_ns: u64) -> usize {
+pub fn seed(
+    tasks: &mut BpfHashMap<MapData, u32, TaskState>,
+    threads: &[SeedThread],
+    start_ns: u64,
+) -> usize {
     let mut seeded = 0;
     for t in threads {
         let (off_state, raw) = match t.state {
@@ -60,12 +66,26 @@ pub fn from_proc(pids: &[u32]) -> Vec<SeedThread> {
     let mut out = Vec::new();
     for &pid in pids {
         for tid in crate::sys::tids_of(pid) {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")).unwrap_or_default();
-            let state = stat.rsplit_once(')').and_then(|(_, r)| r.trim_start().chars().next()).unwrap_or('?');
+            let stat =
+                std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")).unwrap_or_default();
+            let state = stat
+                .rsplit_once(')')
+                .and_then(|(_, r)| r.trim_start().chars().next())
+                .unwrap_or('?');
             let syscall = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/syscall"))
                 .ok()
-                .and_then(|s| s.split_whitespace().next().and_then(|n| n.parse::<i32>().ok()));
-            out.push(SeedThread { tid, tgid: pid, state, syscall, off_since_ns: None });
+                .and_then(|s| {
+                    s.split_whitespace()
+                        .next()
+                        .and_then(|n| n.parse::<i32>().ok())
+                });
+            out.push(SeedThread {
+                tid,
+                tgid: pid,
+                state,
+                syscall,
+                off_since_ns: None,
+            });
         }
     }
     out

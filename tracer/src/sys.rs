@@ -8,7 +8,10 @@ pub const TRACEFS: &str = "/sys/kernel/tracing";
 
 /// CLOCK_MONOTONIC in ns: the clock `bpf_ktime_get_ns` reads.
 pub fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: valid pointer to a timespec.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
@@ -43,7 +46,11 @@ pub fn check_privileges() -> Result<()> {
     if has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON)) {
         return Ok(());
     }
-    let capability = if !has(CAP_BPF) { "CAP_BPF" } else { "CAP_PERFMON" };
+    let capability = if !has(CAP_BPF) {
+        "CAP_BPF"
+    } else {
+        "CAP_PERFMON"
+    };
     Err(Error::Permission {
         what: "loading and attaching eBPF programs".into(),
         capability,
@@ -59,7 +66,13 @@ pub fn ensure_tracefs() -> Result<()> {
     let target = c"/sys/kernel/tracing";
     // SAFETY: valid NUL-terminated strings.
     let rc = unsafe {
-        libc::mount(src.as_ptr(), target.as_ptr(), src.as_ptr(), 0, std::ptr::null())
+        libc::mount(
+            src.as_ptr(),
+            target.as_ptr(),
+            src.as_ptr(),
+            0,
+            std::ptr::null(),
+        )
     };
     if rc != 0 {
         let err = std::io::Error::last_os_error();
@@ -72,20 +85,24 @@ pub fn ensure_tracefs() -> Result<()> {
 }
 
 pub fn kernel_release() -> String {
-    fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| s.trim().to_string()).unwrap_or_default()
+    fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
 }
 
 pub fn hostname() -> String {
-    fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_default()
+    fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
 }
 
 pub fn swap_total_bytes() -> u64 {
     fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|s| {
-            s.lines().find_map(|l| l.strip_prefix("SwapTotal:")).and_then(|v| {
-                v.trim().trim_end_matches("kB").trim().parse::<u64>().ok()
-            })
+            s.lines()
+                .find_map(|l| l.strip_prefix("SwapTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         })
         .map_or(0, |kb| kb * 1024)
 }
@@ -106,8 +123,9 @@ pub fn tids_of(pid: u32) -> Vec<u32> {
     let Ok(dir) = fs::read_dir(format!("/proc/{pid}/task")) else {
         return Vec::new();
     };
-    let mut tids: Vec<u32> =
-        dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect();
+    let mut tids: Vec<u32> = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
     tids.sort_unstable();
     tids
 }

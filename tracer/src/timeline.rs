@@ -29,7 +29,11 @@ pub struct TimelineReport {
 
 impl Timeline {
     pub fn new(start_ns: u64) -> Self {
-        Self { start_ns, buckets: Vec::new(), dropped_ns: 0 }
+        Self {
+            start_ns,
+            buckets: Vec::new(),
+            dropped_ns: 0,
+        }
     }
 
     /// Spread `[from, to)` of `cause` over the buckets it covers.

@@ -79,11 +79,18 @@ pub struct Facts {
 
 impl Facts {
     fn share(&self, ns: u64) -> f64 {
-        if self.wall_ns == 0 { 0.0 } else { ns as f64 / self.wall_ns as f64 }
+        if self.wall_ns == 0 {
+            0.0
+        } else {
+            ns as f64 / self.wall_ns as f64
+        }
     }
 
     pub fn memory_ns(&self) -> u64 {
-        (0..cause::COUNT as u32).filter(|&c| cause::is_memory(c)).map(|c| self.by_cause[c as usize]).sum::<u64>()
+        (0..cause::COUNT as u32)
+            .filter(|&c| cause::is_memory(c))
+            .map(|c| self.by_cause[c as usize])
+            .sum::<u64>()
             + self.reclaim_on_cpu_ns
     }
 }
@@ -97,9 +104,12 @@ pub fn judge(f: &Facts) -> Verdict {
     let mem = f.memory_ns();
     let mem_share = f.share(mem);
     let runq_share = f.share(f.by_cause[cause::RUNQUEUE as usize]);
-    let idle_ns = f.by_cause[cause::FUTEX as usize] + f.by_cause[cause::EPOLL as usize] + f.by_cause[cause::SLEEP as usize];
+    let idle_ns = f.by_cause[cause::FUTEX as usize]
+        + f.by_cause[cause::EPOLL as usize]
+        + f.by_cause[cause::SLEEP as usize];
     let idle_share = f.share(idle_ns);
-    let io_share = f.share(f.by_cause[cause::IO as usize] + f.by_cause[cause::WRITEBACK_THROTTLE as usize]);
+    let io_share =
+        f.share(f.by_cause[cause::IO as usize] + f.by_cause[cause::WRITEBACK_THROTTLE as usize]);
     let on_share = f.share(f.on_cpu_ns);
     let dominant_memory = (0..cause::COUNT as u32)
         .filter(|&c| cause::is_memory(c) && f.by_cause[c as usize] > 0)
@@ -141,38 +151,55 @@ pub fn judge(f: &Facts) -> Verdict {
     ));
     pressure_evidence(&f.pressure, &mut ev);
 
-    let verdict = |outcome: &str, summary: String, alternative: Option<&str>, ev: Vec<String>| Verdict {
-        outcome: outcome.into(),
-        summary,
-        alternative: alternative.map(str::to_string),
-        dominant_memory_cause: dominant_memory.clone(),
-        evidence: ev,
-    };
+    let verdict =
+        |outcome: &str, summary: String, alternative: Option<&str>, ev: Vec<String>| Verdict {
+            outcome: outcome.into(),
+            summary,
+            alternative: alternative.map(str::to_string),
+            dominant_memory_cause: dominant_memory.clone(),
+            evidence: ev,
+        };
 
     // Evidence too thin to judge at all.
     if f.window_ns < MIN_WINDOW_NS {
         return verdict(
             "inconclusive",
-            format!("the trace is too short ({} < {}); trace longer", dur(f.window_ns), dur(MIN_WINDOW_NS)),
+            format!(
+                "the trace is too short ({} < {}); trace longer",
+                dur(f.window_ns),
+                dur(MIN_WINDOW_NS)
+            ),
             None,
             ev,
         );
     }
     if f.threads == 0 || f.wall_ns == 0 {
-        return verdict("inconclusive", "no runtime thread was observed".into(), None, ev);
+        return verdict(
+            "inconclusive",
+            "no runtime thread was observed".into(),
+            None,
+            ev,
+        );
     }
     let total = f.records + f.lost;
     if total > 0 && f.lost as f64 / total as f64 > MAX_LOSS_SHARE {
         return verdict(
             "inconclusive",
-            format!("{} of {} records were lost (> {}); the numbers undercount", f.lost, total, pc(MAX_LOSS_SHARE)),
+            format!(
+                "{} of {} records were lost (> {}); the numbers undercount",
+                f.lost,
+                total,
+                pc(MAX_LOSS_SHARE)
+            ),
             None,
             ev,
         );
     }
 
-    let substantial = mem_share >= MEMORY_SHARE_SUBSTANTIAL || f.longest_memory_stall_ns >= LONG_MEMORY_STALL_NS;
-    let negligible = mem_share < MEMORY_SHARE_NEGLIGIBLE && f.longest_memory_stall_ns < LONG_MEMORY_STALL_NS;
+    let substantial =
+        mem_share >= MEMORY_SHARE_SUBSTANTIAL || f.longest_memory_stall_ns >= LONG_MEMORY_STALL_NS;
+    let negligible =
+        mem_share < MEMORY_SHARE_NEGLIGIBLE && f.longest_memory_stall_ns < LONG_MEMORY_STALL_NS;
     if substantial {
         return match pressure_agrees(&f.pressure) {
             Some(true) => verdict(
@@ -180,7 +207,10 @@ pub fn judge(f: &Facts) -> Verdict {
                 format!(
                     "the runtime threads lost {} of their wall time to memory stalls{}, and the cgroup's pressure signals moved with them",
                     pc(mem_share),
-                    dominant_memory.as_deref().map(|d| format!(" (mostly {d})")).unwrap_or_default()
+                    dominant_memory
+                        .as_deref()
+                        .map(|d| format!(" (mostly {d})"))
+                        .unwrap_or_default()
                 ),
                 None,
                 ev,
@@ -207,7 +237,12 @@ pub fn judge(f: &Facts) -> Verdict {
     }
     if negligible {
         let (alt, why) = alternative(f, runq_share, idle_share, io_share, on_share);
-        return verdict("refuted", format!("memory stalls are negligible ({}); {why}", pc(mem_share)), Some(alt), ev);
+        return verdict(
+            "refuted",
+            format!("memory stalls are negligible ({}); {why}", pc(mem_share)),
+            Some(alt),
+            ev,
+        );
     }
     verdict(
         "inconclusive",
@@ -223,11 +258,25 @@ pub fn judge(f: &Facts) -> Verdict {
 /// Name the most likely alternative to memory starvation.
 fn alternative(f: &Facts, runq: f64, idle: f64, io: f64, on: f64) -> (&'static str, String) {
     if runq >= RUNQUEUE_SHARE_SIGNIFICANT && runq >= io {
-        let throttled = f.pressure.cpu_throttled_ns.filter(|&t| t > 0).map(|t| format!("; the cgroup was CPU-throttled for {}", dur(t))).unwrap_or_default();
-        return ("cpu", format!("the likely cause is CPU starvation: {} of wall time runnable but waiting for a CPU{throttled}", pc(runq)));
+        let throttled = f
+            .pressure
+            .cpu_throttled_ns
+            .filter(|&t| t > 0)
+            .map(|t| format!("; the cgroup was CPU-throttled for {}", dur(t)))
+            .unwrap_or_default();
+        return (
+            "cpu",
+            format!(
+                "the likely cause is CPU starvation: {} of wall time runnable but waiting for a CPU{throttled}",
+                pc(runq)
+            ),
+        );
     }
     if io >= 0.25 && io > idle {
-        return ("io", format!("the threads mostly wait for I/O ({})", pc(io)));
+        return (
+            "io",
+            format!("the threads mostly wait for I/O ({})", pc(io)),
+        );
     }
     if idle >= on && f.longest_idle_wait_ns >= BLOCKED_WAIT_NS {
         return (
@@ -240,9 +289,22 @@ fn alternative(f: &Facts, runq: f64, idle: f64, io: f64, on: f64) -> (&'static s
         );
     }
     if idle >= on {
-        return ("idle", format!("no starvation: the threads are idle-parked waiting for work ({}), waking often (longest wait {})", pc(idle), dur(f.longest_idle_wait_ns)));
+        return (
+            "idle",
+            format!(
+                "no starvation: the threads are idle-parked waiting for work ({}), waking often (longest wait {})",
+                pc(idle),
+                dur(f.longest_idle_wait_ns)
+            ),
+        );
     }
-    ("busy", format!("the threads are busy on a CPU ({}), not kept from one", pc(on)))
+    (
+        "busy",
+        format!(
+            "the threads are busy on a CPU ({}), not kept from one",
+            pc(on)
+        ),
+    )
 }
 
 fn pressure_agrees(p: &Pressure) -> Option<bool> {
@@ -251,7 +313,11 @@ fn pressure_agrees(p: &Pressure) -> Option<bool> {
     }
     let signals = [p.psi_some.map(|s| s > 0.0), p.limit_hits.map(|h| h > 0)];
     let known: Vec<bool> = signals.into_iter().flatten().collect();
-    if known.is_empty() { None } else { Some(known.iter().any(|&b| b)) }
+    if known.is_empty() {
+        None
+    } else {
+        Some(known.iter().any(|&b| b))
+    }
 }
 
 fn pressure_evidence(p: &Pressure, ev: &mut Vec<String>) {
@@ -263,7 +329,9 @@ fn pressure_evidence(p: &Pressure, ev: &mut Vec<String>) {
         parts.push(format!("full {}", pc(s)));
     }
     if let Some(h) = p.limit_hits {
-        parts.push(format!("limit hits (memory.events high+max or failcnt) +{h}"));
+        parts.push(format!(
+            "limit hits (memory.events high+max or failcnt) +{h}"
+        ));
     }
     if let Some(m) = p.major_faults {
         parts.push(format!("cgroup major faults +{m}"));
@@ -288,16 +356,39 @@ fn pressure_evidence(p: &Pressure, ev: &mut Vec<String>) {
 
 /// Pull the facts out of a recording.
 pub fn facts(rec: &Recording) -> Facts {
-    let workers: Vec<_> = rec.threads.iter().filter(|t| t.role == "tokio-worker").collect();
-    let block_on: Vec<_> = rec.threads.iter().filter(|t| t.role == "same-name-as-process").collect();
+    let workers: Vec<_> = rec
+        .threads
+        .iter()
+        .filter(|t| t.role == "tokio-worker")
+        .collect();
+    let block_on: Vec<_> = rec
+        .threads
+        .iter()
+        .filter(|t| t.role == "same-name-as-process")
+        .collect();
     let (focus, which): (Vec<_>, String) = if workers.is_empty() {
-        (rec.threads.iter().collect(), "all traced threads: no tokio worker names seen".into())
+        (
+            rec.threads.iter().collect(),
+            "all traced threads: no tokio worker names seen".into(),
+        )
     } else {
         let mut f = workers.clone();
         f.extend(block_on.iter().copied());
-        (f, format!("{} tokio workers + {} threads named like the process (may drive block_on)", workers.len(), block_on.len()))
+        (
+            f,
+            format!(
+                "{} tokio workers + {} threads named like the process (may drive block_on)",
+                workers.len(),
+                block_on.len()
+            ),
+        )
     };
-    let mut out = Facts { window_ns: rec.duration_ns, threads: focus.len(), which, ..Facts::default() };
+    let mut out = Facts {
+        window_ns: rec.duration_ns,
+        threads: focus.len(),
+        which,
+        ..Facts::default()
+    };
     for t in &focus {
         out.wall_ns += t.observed_ns();
         out.on_cpu_ns += t.on_cpu_ns;
@@ -365,16 +456,32 @@ mod tests {
     }
 
     fn psi(aligned: f64) -> Pressure {
-        Pressure { psi_some: Some(0.3), limit_hits: Some(1000), aligned_share: Some(aligned), ..Pressure::default() }
+        Pressure {
+            psi_some: Some(0.3),
+            limit_hits: Some(1000),
+            aligned_share: Some(aligned),
+            ..Pressure::default()
+        }
     }
 
     #[test]
     fn memory_stalls_with_pressure_confirm() {
-        let mut f = facts_with(&[(cause::MEMCG_HIGH_THROTTLE, 0.5), (cause::MEMCG_RECLAIM, 0.1), (cause::FUTEX, 0.2)], 0.2, psi(0.9));
+        let mut f = facts_with(
+            &[
+                (cause::MEMCG_HIGH_THROTTLE, 0.5),
+                (cause::MEMCG_RECLAIM, 0.1),
+                (cause::FUTEX, 0.2),
+            ],
+            0.2,
+            psi(0.9),
+        );
         f.longest_memory_stall_ns = 400_000_000;
         let v = judge(&f);
         assert_eq!(v.outcome, "confirmed");
-        assert_eq!(v.dominant_memory_cause.as_deref(), Some("memcg_high_throttle"));
+        assert_eq!(
+            v.dominant_memory_cause.as_deref(),
+            Some("memcg_high_throttle")
+        );
         assert!(v.evidence.iter().any(|e| e.contains("PSI memory some")));
     }
 
@@ -390,14 +497,22 @@ mod tests {
 
     #[test]
     fn one_long_stall_is_enough_when_pressure_agrees() {
-        let mut f = facts_with(&[(cause::PAGE_FAULT_IO, 0.03), (cause::EPOLL, 0.8)], 0.17, psi(0.8));
+        let mut f = facts_with(
+            &[(cause::PAGE_FAULT_IO, 0.03), (cause::EPOLL, 0.8)],
+            0.17,
+            psi(0.8),
+        );
         f.longest_memory_stall_ns = 2 * LONG_MEMORY_STALL_NS;
         assert_eq!(judge(&f).outcome, "confirmed");
     }
 
     #[test]
     fn cpu_starvation_refutes_and_names_cpu() {
-        let f = facts_with(&[(cause::RUNQUEUE, 0.6), (cause::EPOLL, 0.1)], 0.3, Pressure::default());
+        let f = facts_with(
+            &[(cause::RUNQUEUE, 0.6), (cause::EPOLL, 0.1)],
+            0.3,
+            Pressure::default(),
+        );
         let v = judge(&f);
         assert_eq!(v.outcome, "refuted");
         assert_eq!(v.alternative.as_deref(), Some("cpu"));
@@ -408,7 +523,10 @@ mod tests {
         let mut f = facts_with(&[(cause::FUTEX, 0.95)], 0.05, Pressure::default());
         f.longest_idle_wait_ns = 8 * BLOCKED_WAIT_NS;
         let v = judge(&f);
-        assert_eq!((v.outcome.as_str(), v.alternative.as_deref()), ("refuted", Some("blocked")));
+        assert_eq!(
+            (v.outcome.as_str(), v.alternative.as_deref()),
+            ("refuted", Some("blocked"))
+        );
         f.longest_idle_wait_ns = BLOCKED_WAIT_NS / 10;
         assert_eq!(judge(&f).alternative.as_deref(), Some("idle"));
     }
@@ -423,7 +541,11 @@ mod tests {
 
     #[test]
     fn middling_memory_short_window_and_loss_are_inconclusive() {
-        let f = facts_with(&[(cause::PAGE_FAULT_IO, 0.05), (cause::FUTEX, 0.5)], 0.45, psi(0.9));
+        let f = facts_with(
+            &[(cause::PAGE_FAULT_IO, 0.05), (cause::FUTEX, 0.5)],
+            0.45,
+            psi(0.9),
+        );
         assert_eq!(judge(&f).outcome, "inconclusive");
         let mut f = facts_with(&[(cause::FUTEX, 0.9)], 0.1, Pressure::default());
         f.window_ns = MIN_WINDOW_NS / 2;

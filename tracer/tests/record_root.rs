@@ -20,13 +20,22 @@ fn pin_to_cpu(cpu: usize) {
 fn own_ground_truth() -> String {
     let schedstat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap();
     let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
-    let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
     // After the comm: state is field 3, minflt is field 10.
     let minflt = fields[7];
     let mut s = schedstat.split_whitespace();
     // SAFETY: gettid has no preconditions.
     let tid = unsafe { libc::gettid() };
-    format!("{tid} {} {} {minflt}\n", s.next().unwrap(), s.next().unwrap())
+    format!(
+        "{tid} {} {} {minflt}\n",
+        s.next().unwrap(),
+        s.next().unwrap()
+    )
 }
 
 /// The workload: three busy threads pinned to one CPU (so each waits on the
@@ -98,21 +107,27 @@ fn command_threads_match_schedstat_and_fault_counts() {
     let truth_file = dir.path().join("truth");
     let exe = std::env::current_exe().unwrap();
     let truth_path = truth_file.to_str().unwrap();
-    let report = run_record(dir.path(), &[
-        "--",
-        "env",
-        &format!("{CHILD_ENV}={truth_path}"),
-        exe.to_str().unwrap(),
-        "--exact",
-        "workload_child",
-        "--test-threads=1",
-    ]);
+    let report = run_record(
+        dir.path(),
+        &[
+            "--",
+            "env",
+            &format!("{CHILD_ENV}={truth_path}"),
+            exe.to_str().unwrap(),
+            "--exact",
+            "workload_child",
+            "--test-threads=1",
+        ],
+    );
     let truth = std::fs::read_to_string(&truth_file).expect("the workload wrote its ground truth");
     assert_eq!(report["lost_events"], 0, "no records may be lost");
     let threads = report["threads"].as_array().unwrap();
     let mut checked = 0;
     for line in truth.lines() {
-        let v: Vec<u64> = line.split_whitespace().map(|x| x.parse().unwrap()).collect();
+        let v: Vec<u64> = line
+            .split_whitespace()
+            .map(|x| x.parse().unwrap())
+            .collect();
         let (tid, on_cpu, run_delay, minflt) = (v[0], v[1] as f64, v[2] as f64, v[3]);
         let t = threads
             .iter()
@@ -126,12 +141,24 @@ fn command_threads_match_schedstat_and_fault_counts() {
             (ours_on - on_cpu) / on_cpu * 100.0,
             (ours_rq - run_delay) / run_delay * 100.0
         );
-        assert!(run_delay > 0.5e9, "the workload must make run-queue waits large (got {run_delay})");
-        assert!(within(ours_on, on_cpu, 0.02), "on-CPU of {tid}: ours {ours_on}, kernel {on_cpu}");
-        assert!(within(ours_rq, run_delay, 0.02), "run queue of {tid}: ours {ours_rq}, kernel {run_delay}");
+        assert!(
+            run_delay > 0.5e9,
+            "the workload must make run-queue waits large (got {run_delay})"
+        );
+        assert!(
+            within(ours_on, on_cpu, 0.02),
+            "on-CPU of {tid}: ours {ours_on}, kernel {on_cpu}"
+        );
+        assert!(
+            within(ours_rq, run_delay, 0.02),
+            "run queue of {tid}: ours {ours_rq}, kernel {run_delay}"
+        );
         // The thread read its counter a moment before exiting: allow the
         // few faults of thread teardown, nothing more.
-        assert!(ours_flt >= minflt && ours_flt <= minflt + 16, "minflt of {tid}: ours {ours_flt}, kernel {minflt}");
+        assert!(
+            ours_flt >= minflt && ours_flt <= minflt + 16,
+            "minflt of {tid}: ours {ours_flt}, kernel {minflt}"
+        );
         checked += 1;
     }
     assert_eq!(checked, 3);

@@ -13,13 +13,25 @@ pub fn render(title: &str, h: &HistSummary) -> String {
         let _ = writeln!(out, "{title}: no samples");
         return out;
     }
-    let (unit, div) = if h.max >= 10_000_000_000 { ("msecs", 1_000_000u64) } else { ("usecs", 1_000u64) };
+    let (unit, div) = if h.max >= 10_000_000_000 {
+        ("msecs", 1_000_000u64)
+    } else {
+        ("usecs", 1_000u64)
+    };
     // Re-bucket the ns log2 buckets into the display unit's log2 buckets.
     let mut buckets: Vec<(u64, u64, u64)> = Vec::new();
     for b in &h.log2 {
         let lo = b.lo / div;
-        let slot = if lo == 0 { 0 } else { 64 - lo.leading_zeros() as u64 };
-        let (slo, shi) = if slot == 0 { (0, 1) } else { (1u64 << (slot - 1), (1u64 << slot) - 1) };
+        let slot = if lo == 0 {
+            0
+        } else {
+            64 - lo.leading_zeros() as u64
+        };
+        let (slo, shi) = if slot == 0 {
+            (0, 1)
+        } else {
+            (1u64 << (slot - 1), (1u64 << slot) - 1)
+        };
         match buckets.last_mut() {
             Some(last) if last.0 == slo => last.2 += b.count,
             _ => buckets.push((slo, shi, b.count)),
@@ -59,7 +71,16 @@ mod tests {
         let total: u64 = text
             .lines()
             .filter(|l| l.contains('|'))
-            .map(|l| l.split(':').nth(1).unwrap().split_whitespace().next().unwrap().parse::<u64>().unwrap())
+            .map(|l| {
+                l.split(':')
+                    .nth(1)
+                    .unwrap()
+                    .split_whitespace()
+                    .next()
+                    .unwrap()
+                    .parse::<u64>()
+                    .unwrap()
+            })
             .sum();
         assert_eq!(total, 5);
     }

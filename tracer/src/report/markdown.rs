@@ -72,7 +72,12 @@ fn header(o: &mut String, rec: &Recording) {
 
 fn verdict(o: &mut String, rec: &Recording) {
     let Some(v) = &rec.verdict else { return };
-    let _ = writeln!(o, "### Verdict: **{}**\n\n{}\n", v.outcome.to_uppercase(), v.summary);
+    let _ = writeln!(
+        o,
+        "### Verdict: **{}**\n\n{}\n",
+        v.outcome.to_uppercase(),
+        v.summary
+    );
     for e in &v.evidence {
         let _ = writeln!(o, "- {e}");
     }
@@ -84,13 +89,20 @@ fn snapshot(_o: &mut String, _rec: &Recording) {}
 /// Threads, or groups of threads with the same name when there are many.
 fn rows(rec: &Recording, max_rows: usize) -> Vec<(String, Vec<&ThreadReport>)> {
     if rec.threads.len() <= max_rows {
-        return rec.threads.iter().map(|t| (format!("{} `{}`", t.tid, t.comm), vec![t])).collect();
+        return rec
+            .threads
+            .iter()
+            .map(|t| (format!("{} `{}`", t.tid, t.comm), vec![t]))
+            .collect();
     }
     let mut groups: BTreeMap<&str, Vec<&ThreadReport>> = BTreeMap::new();
     for t in &rec.threads {
         groups.entry(&t.comm).or_default().push(t);
     }
-    groups.into_iter().map(|(comm, ts)| (format!("{}× `{comm}`", ts.len()), ts)).collect()
+    groups
+        .into_iter()
+        .map(|(comm, ts)| (format!("{}× `{comm}`", ts.len()), ts))
+        .collect()
 }
 
 fn sum(ts: &[&ThreadReport], f: impl Fn(&ThreadReport) -> u64) -> u64 {
@@ -102,9 +114,16 @@ fn threads_table(o: &mut String, rec: &Recording, max_rows: usize) {
     let causes: Vec<&str> = cause::NAMES
         .iter()
         .copied()
-        .filter(|c| rec.threads.iter().any(|t| t.causes.get(*c).copied().unwrap_or(0) > 0))
+        .filter(|c| {
+            rec.threads
+                .iter()
+                .any(|t| t.causes.get(*c).copied().unwrap_or(0) > 0)
+        })
         .collect();
-    let _ = writeln!(o, "### Where each thread's time went (% of the time it was observed)\n");
+    let _ = writeln!(
+        o,
+        "### Where each thread's time went (% of the time it was observed)\n"
+    );
     let mut head = String::from("| thread | role | on-CPU |");
     let mut sep = String::from("|---|---|---:|");
     for c in &causes {
@@ -117,9 +136,16 @@ fn threads_table(o: &mut String, rec: &Recording, max_rows: usize) {
     for (label, ts) in rows(rec, max_rows) {
         let wall = sum(&ts, ThreadReport::observed_ns);
         let role = ts.first().map(|t| t.role.as_str()).unwrap_or("");
-        let mut line = format!("| {label} | {role} | {} |", pct(sum(&ts, |t| t.on_cpu_ns), wall));
+        let mut line = format!(
+            "| {label} | {role} | {} |",
+            pct(sum(&ts, |t| t.on_cpu_ns), wall)
+        );
         for c in &causes {
-            let _ = write!(line, " {} |", pct(sum(&ts, |t| t.causes.get(*c).copied().unwrap_or(0)), wall));
+            let _ = write!(
+                line,
+                " {} |",
+                pct(sum(&ts, |t| t.causes.get(*c).copied().unwrap_or(0)), wall)
+            );
         }
         let now = match (ts.len(), ts.first()) {
             (1, Some(t)) => match &t.ongoing {
@@ -133,7 +159,10 @@ fn threads_table(o: &mut String, rec: &Recording, max_rows: usize) {
                 None if t.exited => "exited".into(),
                 None => "on CPU".into(),
             },
-            _ => format!("{} off-CPU", ts.iter().filter(|t| t.ongoing.is_some()).count()),
+            _ => format!(
+                "{} off-CPU",
+                ts.iter().filter(|t| t.ongoing.is_some()).count()
+            ),
         };
         let _ = writeln!(
             line,
@@ -154,9 +183,12 @@ fn causes_table(o: &mut String, rec: &Recording) {
         return;
     }
     let _ = writeln!(o, "### Off-CPU intervals by cause (all traced threads)\n");
-    let _ = writeln!(o, "| cause | total | count | p50 | p90 | p99 | p99.9 | max |\n|---|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(
+        o,
+        "| cause | total | count | p50 | p90 | p99 | p99.9 | max |\n|---|---:|---:|---:|---:|---:|---:|---:|"
+    );
     let mut causes: Vec<_> = rec.cause_totals.iter().collect();
-    causes.sort_by(|a, b| b.1.ns.cmp(&a.1.ns));
+    causes.sort_by_key(|c| std::cmp::Reverse(c.1.ns));
     for (name, s) in causes {
         let h = &s.histogram;
         let _ = writeln!(
@@ -175,17 +207,37 @@ fn causes_table(o: &mut String, rec: &Recording) {
 }
 
 fn histograms(o: &mut String, rec: &Recording, per_thread: bool) {
-    let _ = writeln!(o, "<details><summary>Histograms (log2, as BCC prints them)</summary>\n");
+    let _ = writeln!(
+        o,
+        "<details><summary>Histograms (log2, as BCC prints them)</summary>\n"
+    );
     let mut causes: Vec<_> = rec.cause_totals.iter().collect();
-    causes.sort_by(|a, b| b.1.ns.cmp(&a.1.ns));
+    causes.sort_by_key(|c| std::cmp::Reverse(c.1.ns));
     for (name, s) in causes.iter().take(4) {
-        let _ = writeln!(o, "```text\n{}```\n", log2::render(&format!("off-CPU intervals: {name}"), &s.histogram));
+        let _ = writeln!(
+            o,
+            "```text\n{}```\n",
+            log2::render(&format!("off-CPU intervals: {name}"), &s.histogram)
+        );
     }
     if per_thread {
-        for t in rec.threads.iter().filter(|t| t.histograms.off_cpu.count + t.histograms.runqueue.count > 0).take(12) {
+        for t in rec
+            .threads
+            .iter()
+            .filter(|t| t.histograms.off_cpu.count + t.histograms.runqueue.count > 0)
+            .take(12)
+        {
             let _ = writeln!(o, "**{} `{}`** ({})\n", t.tid, t.comm, t.role);
-            let _ = writeln!(o, "```text\n{}```\n", log2::render("run-queue latency", &t.histograms.runqueue));
-            let _ = writeln!(o, "```text\n{}```\n", log2::render("off-CPU interval", &t.histograms.off_cpu));
+            let _ = writeln!(
+                o,
+                "```text\n{}```\n",
+                log2::render("run-queue latency", &t.histograms.runqueue)
+            );
+            let _ = writeln!(
+                o,
+                "```text\n{}```\n",
+                log2::render("off-CPU interval", &t.histograms.off_cpu)
+            );
         }
     }
     let _ = writeln!(o, "</details>\n");
@@ -195,19 +247,33 @@ fn cgroup(_o: &mut String, _rec: &Recording) {}
 
 fn environment(o: &mut String, rec: &Recording) {
     let e = &rec.environment;
-    let _ = writeln!(o, "<details><summary>Environment, probes and diagnostics</summary>\n");
+    let _ = writeln!(
+        o,
+        "<details><summary>Environment, probes and diagnostics</summary>\n"
+    );
     let _ = writeln!(
         o,
         "- kernel {}, BTF {}, PSI {}, cgroups: {}, swap {}\n- kernel stacks taken: {}",
         e.kernel,
         if e.btf { "yes" } else { "no" },
         if e.psi { "yes" } else { "no" },
-        if e.cgroup_layout.is_empty() { "?" } else { &e.cgroup_layout },
+        if e.cgroup_layout.is_empty() {
+            "?"
+        } else {
+            &e.cgroup_layout
+        },
         bytes(e.swap_total_bytes),
         e.stack_policy
     );
     for p in &e.probes {
-        let _ = writeln!(o, "- {} {} ({}): {}", if p.attached { "✔" } else { "✘" }, p.name, p.kind, p.detail);
+        let _ = writeln!(
+            o,
+            "- {} {} ({}): {}",
+            if p.attached { "✔" } else { "✘" },
+            p.name,
+            p.kind,
+            p.detail
+        );
     }
     if rec.diagnostics.is_empty() {
         let _ = writeln!(o, "- diagnostics: all zero");

@@ -9,23 +9,35 @@ use crate::error::{Error, Result};
 
 /// Fail before tracing, not after, when the output directory is unusable.
 pub fn check_out_dir(dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::Output { path: dir.to_path_buf(), source: e })?;
+    std::fs::create_dir_all(dir).map_err(|e| Error::Output {
+        path: dir.to_path_buf(),
+        source: e,
+    })?;
     let probe = dir.join(".starvetrace-write-test");
-    std::fs::write(&probe, b"").map_err(|e| Error::Output { path: dir.to_path_buf(), source: e })?;
+    std::fs::write(&probe, b"").map_err(|e| Error::Output {
+        path: dir.to_path_buf(),
+        source: e,
+    })?;
     let _ = std::fs::remove_file(probe);
     Ok(())
 }
 
 pub fn load(path: &Path) -> Result<crate::model::Recording> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::Input { path: path.to_path_buf(), reason: e.to_string() })?;
+    let text = std::fs::read_to_string(path).map_err(|e| Error::Input {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
     serde_json::from_str(&text).map_err(|e| Error::Input {
         path: path.to_path_buf(),
         reason: format!("not a starvetrace report.json: {e}"),
     })
 }
 
-pub fn emit(rec: &crate::model::Recording, format: crate::cli::Format, out: Option<&Path>) -> Result<()> {
+pub fn emit(
+    rec: &crate::model::Recording,
+    format: crate::cli::Format,
+    out: Option<&Path>,
+) -> Result<()> {
     let json = serde_json::to_string_pretty(rec).map_err(|e| Error::Other(e.into()))?;
     let md = markdown::render(rec);
     if let Some(dir) = out {
