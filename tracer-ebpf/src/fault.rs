@@ -31,19 +31,25 @@ fn bump(field: fn(&mut TaskState) -> &mut u64) -> Result<(), i32> {
 }
 
 #[tracepoint(category = "exceptions", name = "page_fault_user")]
-pub fn page_fault_user(_ctx: TracePointContext) -> u32 {
-    let _ = bump(|s| &mut s.fault_entries);
+pub fn page_fault_user(ctx: TracePointContext) -> u32 {
+    if let Err(e) = bump(|s| &mut s.fault_entries) {
+        crate::log::unexpected(&ctx, "page_fault_user", e);
+    }
     0
 }
 
 #[perf_event]
-pub fn minor_fault(_ctx: PerfEventContext) -> u32 {
-    let _ = bump(|s| &mut s.min_faults);
+pub fn minor_fault(ctx: PerfEventContext) -> u32 {
+    if let Err(e) = bump(|s| &mut s.min_faults) {
+        crate::log::unexpected(&ctx, "minor_fault", e);
+    }
     0
 }
 
 #[perf_event]
-pub fn major_fault(_ctx: PerfEventContext) -> u32 {
-    let _ = bump(|s| &mut s.maj_faults);
+pub fn major_fault(ctx: PerfEventContext) -> u32 {
+    if let Err(e) = bump(|s| &mut s.maj_faults) {
+        crate::log::unexpected(&ctx, "major_fault", e);
+    }
     0
 }

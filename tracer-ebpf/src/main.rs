@@ -5,6 +5,7 @@
 
 mod config;
 mod fault;
+mod log;
 mod maps;
 mod memcg;
 mod sched;

@@ -73,25 +73,33 @@ fn end(kind: u32) -> Result<(), i32> {
 }
 
 #[tracepoint(category = "vmscan", name = "mm_vmscan_memcg_reclaim_begin")]
-pub fn memcg_reclaim_begin(_ctx: TracePointContext) -> u32 {
-    let _ = begin(RECLAIM_MEMCG);
+pub fn memcg_reclaim_begin(ctx: TracePointContext) -> u32 {
+    if let Err(e) = begin(RECLAIM_MEMCG) {
+        crate::log::unexpected(&ctx, "memcg_reclaim_begin", e);
+    }
     0
 }
 
 #[tracepoint(category = "vmscan", name = "mm_vmscan_memcg_reclaim_end")]
-pub fn memcg_reclaim_end(_ctx: TracePointContext) -> u32 {
-    let _ = end(RECLAIM_MEMCG);
+pub fn memcg_reclaim_end(ctx: TracePointContext) -> u32 {
+    if let Err(e) = end(RECLAIM_MEMCG) {
+        crate::log::unexpected(&ctx, "memcg_reclaim_end", e);
+    }
     0
 }
 
 #[tracepoint(category = "vmscan", name = "mm_vmscan_direct_reclaim_begin")]
-pub fn direct_reclaim_begin(_ctx: TracePointContext) -> u32 {
-    let _ = begin(RECLAIM_DIRECT);
+pub fn direct_reclaim_begin(ctx: TracePointContext) -> u32 {
+    if let Err(e) = begin(RECLAIM_DIRECT) {
+        crate::log::unexpected(&ctx, "direct_reclaim_begin", e);
+    }
     0
 }
 
 #[tracepoint(category = "vmscan", name = "mm_vmscan_direct_reclaim_end")]
-pub fn direct_reclaim_end(_ctx: TracePointContext) -> u32 {
-    let _ = end(RECLAIM_DIRECT);
+pub fn direct_reclaim_end(ctx: TracePointContext) -> u32 {
+    if let Err(e) = end(RECLAIM_DIRECT) {
+        crate::log::unexpected(&ctx, "direct_reclaim_end", e);
+    }
     0
 }

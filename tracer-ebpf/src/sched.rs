@@ -29,7 +29,9 @@ use crate::{
 
 #[btf_tracepoint(function = "sched_switch")]
 pub fn sched_switch(ctx: BtfTracePointContext) -> i32 {
-    let _ = try_sched_switch(&ctx);
+    if let Err(e) = try_sched_switch(&ctx) {
+        crate::log::unexpected(&ctx, "sched_switch", e);
+    }
     0
 }
 
@@ -193,7 +195,9 @@ fn stack_id(ctx: &BtfTracePointContext) -> i32 {
 
 #[btf_tracepoint(function = "sched_wakeup")]
 pub fn sched_wakeup(ctx: BtfTracePointContext) -> i32 {
-    let _ = try_sched_wakeup(&ctx);
+    if let Err(e) = try_sched_wakeup(&ctx) {
+        crate::log::unexpected(&ctx, "sched_wakeup", e);
+    }
     0
 }
 
@@ -215,7 +219,9 @@ fn try_sched_wakeup(ctx: &BtfTracePointContext) -> Result<(), i32> {
 
 #[btf_tracepoint(function = "sched_wakeup_new")]
 pub fn sched_wakeup_new(ctx: BtfTracePointContext) -> i32 {
-    let _ = try_sched_wakeup_new(&ctx);
+    if let Err(e) = try_sched_wakeup_new(&ctx) {
+        crate::log::unexpected(&ctx, "sched_wakeup_new", e);
+    }
     0
 }
 
@@ -257,7 +263,9 @@ fn try_sched_wakeup_new(ctx: &BtfTracePointContext) -> Result<(), i32> {
 
 #[btf_tracepoint(function = "sched_process_exit")]
 pub fn sched_process_exit(ctx: BtfTracePointContext) -> i32 {
-    let _ = try_sched_process_exit(&ctx);
+    if let Err(e) = try_sched_process_exit(&ctx) {
+        crate::log::unexpected(&ctx, "sched_process_exit", e);
+    }
     0
 }
 

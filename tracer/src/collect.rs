@@ -95,6 +95,9 @@ impl Collector {
                 };
                 while !flag.load(Ordering::Relaxed) {
                     drain(&mut accounts, &mut classifier);
+                    if let Some(logger) = maps.logger.as_mut() {
+                        logger.flush();
+                    }
                     accounts.fill_comms(comm);
                     if Instant::now() >= next_row {
                         next_row += interval;

@@ -261,6 +261,21 @@ impl Probes {
     }
 
     pub fn take_maps(&mut self) -> Result<Maps> {
+        // Kernel-side diagnostics (info level: shown with -v). Without the
+        // logger they are still counted in DIAG, so this may fail quietly.
+        let logger = match aya_log::EbpfLogger::init(&mut self.ebpf) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                tracing::debug!("aya-log not available: {e}");
+                None
+            }
+        };
+        let mut maps = self.take_bpf_maps()?;
+        maps.logger = logger;
+        Ok(maps)
+    }
+
+    fn take_bpf_maps(&mut self) -> Result<Maps> {
         let mut take = |name: &str| {
             self.ebpf
                 .take_map(name)
@@ -274,6 +289,7 @@ impl Probes {
             stacks: StackTraceMap::try_from(take("STACKS")?).map_err(|e| bad("STACKS", e))?,
             tasks: BpfHashMap::try_from(take("TASKS")?).map_err(|e| bad("TASKS", e))?,
             diag: PerCpuArray::try_from(take("DIAG")?).map_err(|e| bad("DIAG", e))?,
+            logger: None,
         })
     }
 }
@@ -283,6 +299,7 @@ pub struct Maps {
     pub stacks: StackTraceMap<MapData>,
     pub tasks: BpfHashMap<MapData, u32, TaskState>,
     pub diag: PerCpuArray<MapData, u64>,
+    pub logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
 }
 
 /// Sum every diagnostic counter over CPUs, by index.
