@@ -6,3 +6,8 @@ use crate::{model::Recording, verdict::Pressure};
 pub fn pressure(_rec: &Recording) -> Pressure {
     Pressure::default()
 }
+
+/// PSI memory "some" share per timeline bucket, when the cgroup was sampled.
+pub fn psi_some_series(_rec: &Recording) -> Option<Vec<f64>> {
+    None
+}

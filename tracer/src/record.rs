@@ -278,7 +278,9 @@ fn build(
             diagnostics.insert(name.to_string(), c.diag[i]);
         }
     }
+    let slice_anomalies: u64 = c.accounts.threads().map(|a| a.slice_anomalies).sum();
     for (name, v) in [
+        ("switch_in_not_seen", slice_anomalies),
         ("stack_symbolization_failed", c.stack_lookups_failed),
         ("stack_not_taken", c.stacks_missing),
         ("malformed_records", c.malformed_records),

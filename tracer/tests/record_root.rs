@@ -121,6 +121,11 @@ fn command_threads_match_schedstat_and_fault_counts() {
     );
     let truth = std::fs::read_to_string(&truth_file).expect("the workload wrote its ground truth");
     assert_eq!(report["lost_events"], 0, "no records may be lost");
+    assert!(
+        report["diagnostics"].get("switch_in_not_seen").is_none(),
+        "every switch-out must follow a seen switch-in: {}",
+        report["diagnostics"]
+    );
     let threads = report["threads"].as_array().unwrap();
     let mut checked = 0;
     for line in truth.lines() {
@@ -162,4 +167,57 @@ fn command_threads_match_schedstat_and_fault_counts() {
         checked += 1;
     }
     assert_eq!(checked, 3);
+}
+
+const WEDGED_ENV: &str = "STARVETRACE_TEST_WEDGED";
+
+/// A process whose worker thread blocks on a lock that is never released:
+/// it never runs while it is traced.
+#[test]
+fn wedged_child() {
+    if std::env::var(WEDGED_ENV).is_err() {
+        return;
+    }
+    let lock = std::sync::Arc::new(std::sync::Mutex::new(()));
+    let held = lock.lock().unwrap();
+    let l2 = lock.clone();
+    std::thread::Builder::new()
+        .name("wedged-worker".into())
+        .spawn(move || drop(l2.lock()))
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(30));
+    drop(held);
+}
+
+#[test]
+fn a_thread_that_never_runs_is_reported_as_ongoing() {
+    let exe = std::env::current_exe().unwrap();
+    let mut child = Command::new(exe)
+        .args(["--exact", "wedged_child", "--test-threads=1", "--nocapture"])
+        .env(WEDGED_ENV, "1")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Let the worker block well before the trace starts.
+    std::thread::sleep(Duration::from_millis(700));
+    let dir = tempfile::tempdir().unwrap();
+    let pid = child.id().to_string();
+    let report = run_record(dir.path(), &["--pid", &pid, "--duration", "2"]);
+    let _ = child.kill();
+    let _ = child.wait();
+    let threads = report["threads"].as_array().unwrap();
+    let worker = threads
+        .iter()
+        .find(|t| t["comm"] == "wedged-worker")
+        .unwrap_or_else(|| panic!("the wedged thread is missing: {threads:?}"));
+    let ongoing = &worker["ongoing"];
+    assert_eq!(ongoing["cause"], "futex", "{worker}");
+    assert_eq!(ongoing["state"], "sleeping", "{worker}");
+    let window = report["duration_ns"].as_u64().unwrap();
+    assert!(
+        worker["ongoing_off_cpu_ns"].as_u64().unwrap() >= window,
+        "{worker}"
+    );
+    assert_eq!(worker["switches"], 0, "it never ran: {worker}");
+    assert_eq!(worker["on_cpu_ns"], 0, "{worker}");
 }

@@ -3,6 +3,7 @@
 pub mod fmt;
 pub mod log2;
 pub mod markdown;
+pub mod svg;
 use std::path::Path;
 
 use crate::error::{Error, Result};
@@ -41,7 +42,12 @@ pub fn emit(
     let json = serde_json::to_string_pretty(rec).map_err(|e| Error::Other(e.into()))?;
     let md = markdown::render(rec);
     if let Some(dir) = out {
-        for (name, body) in [("report.json", &json), ("report.md", &md)] {
+        let svg = timeline_svg(rec);
+        for (name, body) in [
+            ("report.json", &json),
+            ("report.md", &md),
+            ("timeline.svg", &svg),
+        ] {
             let p = dir.join(name);
             std::fs::write(&p, body).map_err(|e| Error::Output { path: p, source: e })?;
         }
@@ -51,4 +57,19 @@ pub fn emit(
         crate::cli::Format::Md | crate::cli::Format::Text => println!("{md}"),
     }
     Ok(())
+}
+
+/// The timeline picture, with the cgroup's PSI memory line when sampled.
+pub fn timeline_svg(rec: &crate::model::Recording) -> String {
+    let timeline = rec.timeline.clone().unwrap_or_default();
+    let psi = crate::correlate::psi_some_series(rec);
+    let threads = rec.threads.len();
+    let title = format!(
+        "starvetrace: stall time by cause — {}",
+        rec.verdict
+            .as_ref()
+            .map(|v| v.outcome.as_str())
+            .unwrap_or("no verdict")
+    );
+    svg::render(&timeline, threads, psi.as_deref(), &title)
 }
