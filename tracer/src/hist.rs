@@ -31,7 +31,9 @@ pub struct HistSummary {
     pub p999: u64,
     pub max: u64,
     pub total: u64,
-    /// Non-empty log2 buckets from the lowest to the highest used one.
+    /// log2 buckets of the values in microseconds, as BCC's runqlat keeps
+    /// them (bucket k holds [2^k, 2^(k+1)-1] µs, bucket 0 holds 0-1 µs),
+    /// from the lowest to the highest used one.
     pub log2: Vec<Log2Bucket>,
 }
 
@@ -42,14 +44,14 @@ impl HistSummary {
         }
         let mut counts = [0u64; 65];
         for v in h.iter_recorded() {
-            let bucket = log2_bucket(v.value_iterated_to());
-            counts[bucket] += v.count_at_value();
+            let us = h.lowest_equivalent(v.value_iterated_to()) / 1000;
+            counts[log2_bucket(us).saturating_sub(1)] += v.count_at_value();
         }
         let first = counts.iter().position(|&c| c > 0).unwrap_or(0);
         let last = counts.iter().rposition(|&c| c > 0).unwrap_or(0);
         let log2 = (first..=last)
             .map(|b| {
-                let (lo, hi) = log2_range(b);
+                let (lo, hi) = if b == 0 { (0, 1) } else { log2_range(b + 1) };
                 Log2Bucket {
                     lo,
                     hi,

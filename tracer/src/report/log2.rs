@@ -6,48 +6,24 @@ use crate::hist::HistSummary;
 
 const BAR: usize = 40;
 
-/// Render with values in µs (like runqlat's default), or ms for long waits.
+/// Render in microseconds, as runqlat does by default.
 pub fn render(title: &str, h: &HistSummary) -> String {
     let mut out = String::new();
     if h.count == 0 {
         let _ = writeln!(out, "{title}: no samples");
         return out;
     }
-    let (unit, div) = if h.max >= 10_000_000_000 {
-        ("msecs", 1_000_000u64)
-    } else {
-        ("usecs", 1_000u64)
-    };
-    // Re-bucket the ns log2 buckets into the display unit's log2 buckets.
-    let mut buckets: Vec<(u64, u64, u64)> = Vec::new();
-    for b in &h.log2 {
-        let lo = b.lo / div;
-        let slot = if lo == 0 {
-            0
-        } else {
-            64 - lo.leading_zeros() as u64
-        };
-        let (slo, shi) = if slot == 0 {
-            (0, 1)
-        } else {
-            (1u64 << (slot - 1), (1u64 << slot) - 1)
-        };
-        match buckets.last_mut() {
-            Some(last) if last.0 == slo => last.2 += b.count,
-            _ => buckets.push((slo, shi, b.count)),
-        }
-    }
-    let peak = buckets.iter().map(|b| b.2).max().unwrap_or(1).max(1);
+    let peak = h.log2.iter().map(|b| b.count).max().unwrap_or(1).max(1);
     let _ = writeln!(out, "{title}");
-    let _ = writeln!(out, "{:>24} : count    distribution", unit);
-    for (lo, hi, count) in buckets {
-        let stars = (count as f64 / peak as f64 * BAR as f64).round() as usize;
+    let _ = writeln!(out, "{:>24} : count    distribution", "usecs");
+    for b in &h.log2 {
+        let stars = (b.count as f64 / peak as f64 * BAR as f64).round() as usize;
         let _ = writeln!(
             out,
             "{:>10} -> {:<10} : {:<8} |{:<width$}|",
-            lo,
-            hi,
-            count,
+            b.lo,
+            b.hi,
+            b.count,
             "*".repeat(stars),
             width = BAR
         );
@@ -68,6 +44,8 @@ mod tests {
         }
         let text = render("runq", &r.summary());
         assert!(text.contains("usecs"));
+        assert!(text.contains("         2 -> 3          : 2 "), "{text}");
+        assert!(text.contains("         0 -> 1          : 1 "), "{text}");
         let total: u64 = text
             .lines()
             .filter(|l| l.contains('|'))
