@@ -5,6 +5,8 @@
 pub const TASK_RUNNING: u32 = 0x0;
 pub const TASK_INTERRUPTIBLE: u32 = 0x1;
 pub const TASK_UNINTERRUPTIBLE: u32 = 0x2;
+/// The final switch-out of an exiting task (`do_task_dead`).
+pub const TASK_DEAD: u32 = 0x80;
 pub const TASK_NOLOAD: u32 = 0x400;
 pub const TASK_RTLOCK_WAIT: u32 = 0x1000;
 

@@ -17,7 +17,7 @@ use tracer_common::{
         EVENT_EXIT, EVENT_SWITCH, ExitEvent, SW_NEXT_OFF_KNOWN, SW_NEXT_RUNQ_KNOWN, SW_NEXT_TRACED,
         SW_PREV_INVOLUNTARY, SW_PREV_SLICE_KNOWN, SW_PREV_TRACED, SwitchEvent,
     },
-    state::{OFF_DISK, OFF_RUNNING, decode_off_state},
+    state::{OFF_DISK, OFF_RUNNING, TASK_DEAD, decode_off_state},
     task::{TS_EXITING, TS_ON_CPU, TaskState},
 };
 
@@ -125,7 +125,9 @@ fn switch_out(
         STACKS_ALL_SLEEPS if off_state != OFF_RUNNING => stack_id(ctx),
         _ => -1,
     };
-    if state.flags & TS_EXITING != 0 {
+    // Only the last switch-out of a dead task frees its entry: an exiting
+    // thread may still block (closing files, say) after sched_process_exit.
+    if raw_state & TASK_DEAD != 0 && !preempt {
         let _ = TASKS.remove(&event.prev_tid);
     }
     Ok(())

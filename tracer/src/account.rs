@@ -160,6 +160,15 @@ impl Accounts {
                 None if a.switches == 0 && a.off_cpu_ns == 0 => ev.ts_ns.saturating_sub(start),
                 None => {
                     a.slice_anomalies += 1;
+                    tracing::debug!(
+                        tid = ev.prev_tid,
+                        ts = ev.ts_ns,
+                        switches = a.switches,
+                        off_cpu = a.off_cpu_ns,
+                        on_cpu = a.on_cpu_ns,
+                        exited = a.exited,
+                        "switch-out without a seen switch-in"
+                    );
                     0
                 }
             };

@@ -94,7 +94,9 @@ fn run_record(out: &Path, args: &[&str]) -> serde_json::Value {
         String::from_utf8_lossy(&output.stderr)
     );
     let text = std::fs::read_to_string(out.join("report.json")).expect("report.json written");
-    serde_json::from_str(&text).expect("JSON report")
+    let mut report: serde_json::Value = serde_json::from_str(&text).expect("JSON report");
+    report["stderr"] = String::from_utf8_lossy(&output.stderr).into();
+    report
 }
 
 fn within(ours: f64, truth: f64, rel: f64) -> bool {
@@ -123,8 +125,9 @@ fn command_threads_match_schedstat_and_fault_counts() {
     assert_eq!(report["lost_events"], 0, "no records may be lost");
     assert!(
         report["diagnostics"].get("switch_in_not_seen").is_none(),
-        "every switch-out must follow a seen switch-in: {}",
-        report["diagnostics"]
+        "every switch-out must follow a seen switch-in: {}\n{}",
+        report["diagnostics"],
+        report["stderr"]
     );
     let threads = report["threads"].as_array().unwrap();
     let mut checked = 0;
