@@ -1,0 +1,473 @@
+//! `cargo xtask vm-test [--scenario NAME]... [--duration SECS] [--kernel PATH] [--bin PATH] [--keep]`
+//!
+//! Boots Debian's 6.1 cloud kernel (cgroup v2, memory.high) under qemu TCG
+//! with an initramfs holding busybox and a static build of the very same
+//! starvetrace (same eBPF object) that runs on the host's 6.18 kernel, runs
+//! each scenario there and judges its JSON report against the table in
+//! `vm/scenarios.rs`. Rust eBPF has no CO-RE, so this is the check that the
+//! BTF-resolved offsets, tracepoints and verifier acceptance carry over to
+//! another kernel.
+//!
+//! Steps (each failure names its step): tools -> kernel -> static build ->
+//! initramfs -> boot -> judge. Logs stay in target/vm-test/ (console.log,
+//! data.log); `--keep` also keeps the initramfs tree and prints the qemu
+//! command line to re-run it by hand.
+
+mod binary;
+mod deps;
+mod initramfs;
+mod qemu;
+mod scenarios;
+mod serial;
+mod sh;
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, Result, bail};
+
+use scenarios::{Expectation, Judgement, Kind};
+
+/// Whether `cargo xtask test` runs the VM step: the harness passes end to end.
+pub const READY: bool = true;
+
+/// Default `demo --duration`: TCG runs the guest several times slower than
+/// the host, and six scenarios must fit the 10-minute budget.
+const DEFAULT_DEMO_SECS: u32 = 10;
+/// Cap for the smoke's trace, which ends when its command (a busy loop of
+/// ~1.5 s under TCG, then `sleep 1`) exits.
+const SMOKE_SECS: u32 = 20;
+/// Boot to /init is ~2 s under TCG; the rest is slack for a slow host.
+const BOOT_BUDGET_SECS: u64 = 90;
+const MEMORY_MIB: u32 = 2048;
+const CPUS: u32 = 2;
+
+const USAGE: &str = "usage: cargo xtask vm-test [--scenario NAME]... [--duration SECS] \
+                     [--kernel VMLINUZ] [--bin STATIC_STARVETRACE] [--timeout SECS] [--keep]";
+
+#[derive(Debug, Default)]
+struct Options {
+    scenarios: Vec<String>,
+    duration: Option<u32>,
+    kernel: Option<PathBuf>,
+    /// A prebuilt static starvetrace instead of building one (a release
+    /// artifact, or while the working tree does not compile).
+    bin: Option<PathBuf>,
+    timeout: Option<u64>,
+    keep: bool,
+}
+
+fn parse_args(args: &[String]) -> Result<Option<Options>> {
+    let mut o = Options::default();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
+            _ => (arg.as_str(), None),
+        };
+        let mut value = |name: &str| -> Result<String> {
+            inline
+                .clone()
+                .or_else(|| it.next().cloned())
+                .with_context(|| format!("{name} needs a value\n{USAGE}"))
+        };
+        match flag {
+            "--scenario" => o.scenarios.push(value("--scenario")?),
+            "--duration" => {
+                let v = value("--duration")?;
+                o.duration = Some(
+                    v.parse()
+                        .ok()
+                        .filter(|d| *d > 0)
+                        .with_context(|| format!("--duration {v}: whole seconds > 0"))?,
+                );
+            }
+            "--kernel" => o.kernel = Some(PathBuf::from(value("--kernel")?)),
+            "--bin" => o.bin = Some(PathBuf::from(value("--bin")?)),
+            "--timeout" => {
+                let v = value("--timeout")?;
+                o.timeout = Some(
+                    v.parse()
+                        .with_context(|| format!("--timeout {v}: seconds"))?,
+                );
+            }
+            "--keep" => o.keep = true,
+            "-h" | "--help" => {
+                println!("{USAGE}\nscenarios: {}", scenarios::names());
+                return Ok(None);
+            }
+            other => bail!("unknown argument `{other}`\n{USAGE}"),
+        }
+    }
+    for s in &o.scenarios {
+        if scenarios::find(s).is_none() {
+            bail!("unknown scenario `{s}` (known: {})", scenarios::names());
+        }
+    }
+    Ok(Some(o))
+}
+
+pub fn run(args: &[String]) -> Result<()> {
+    let Some(opts) = parse_args(args)? else {
+        return Ok(());
+    };
+    let started = Instant::now();
+    let root = workspace_root()?;
+    let work = root.join("target/vm-test");
+    fs::create_dir_all(&work).with_context(|| format!("create {}", work.display()))?;
+
+    deps::ensure_tools().context("vm-test step: host tools")?;
+    let kernel = match &opts.kernel {
+        Some(path) => deps::Kernel {
+            vmlinuz: path.clone(),
+            package: format!("{} (given with --kernel)", path.display()),
+        },
+        None => deps::ensure_kernel(&root.join("target/vm-cache"))
+            .context("vm-test step: guest kernel")?,
+    };
+    let bin = match &opts.bin {
+        Some(path) => binary::check_static(path).context("vm-test step: --bin")?,
+        None => binary::build_static(&root).context("vm-test step: static build")?,
+    };
+    let demo = demo_available(&bin);
+    let plan = plan(&opts, demo)?;
+    let lines: Vec<initramfs::PlanLine> = plan
+        .iter()
+        .map(|e| {
+            let duration = match e.kind {
+                Kind::Smoke => SMOKE_SECS,
+                Kind::Demo => opts.duration.unwrap_or(DEFAULT_DEMO_SECS),
+            };
+            initramfs::PlanLine {
+                name: e.name.to_string(),
+                kind: e.kind.as_str(),
+                duration_secs: duration,
+                // Lab setup, probe loading and verification all run emulated.
+                limit_secs: 3 * duration + 60,
+            }
+        })
+        .collect();
+    let image = initramfs::build(&work, &bin, &lines).context("vm-test step: initramfs")?;
+    println!(
+        "vm-test: initramfs {} ({} KiB), plan: {}",
+        image.display(),
+        binary::size_kib(&image),
+        lines
+            .iter()
+            .map(|l| format!("{}({}, {}s)", l.name, l.kind, l.duration_secs))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+
+    let timeout = opts.timeout.unwrap_or_else(|| {
+        BOOT_BUDGET_SECS
+            + lines
+                .iter()
+                .map(|l| u64::from(l.limit_secs) + 10)
+                .sum::<u64>()
+    });
+    let boot = qemu::Boot {
+        kernel: &kernel.vmlinuz,
+        initramfs: &image,
+        memory_mib: MEMORY_MIB,
+        cpus: CPUS,
+        timeout: Duration::from_secs(timeout),
+        console_log: work.join("console.log"),
+        data_log: work.join("data.log"),
+    };
+    println!(
+        "vm-test: booting {} under TCG (-m {MEMORY_MIB} -smp {CPUS}), timeout {timeout}s",
+        kernel.package
+    );
+    if opts.keep {
+        println!("vm-test: qemu command: {:?}", boot.command());
+    }
+    let (ended, vm_time) = boot.run().context("vm-test step: boot")?;
+    let data_text = fs::read_to_string(&boot.data_log).unwrap_or_default();
+    let data = serial::parse(&data_text);
+    if !opts.keep {
+        let _ = fs::remove_dir_all(work.join("root"));
+        let _ = fs::remove_file(&image);
+    }
+
+    let rows = judge_all(&plan, &data, &opts);
+    print_table(&rows);
+    println!(
+        "vm-test: guest kernel {} ({}), VM {:.1}s, total {:.1}s; logs in {}",
+        data.kernel.as_deref().unwrap_or("?"),
+        kernel.package,
+        vm_time.as_secs_f64(),
+        started.elapsed().as_secs_f64(),
+        work.display()
+    );
+
+    if let Some(why) = &data.boot_failure {
+        bail!("vm-test step: guest /init failed before the scenarios: {why}");
+    }
+    match ended {
+        qemu::Ended::TimedOut => bail!(
+            "vm-test step: boot: the VM did not finish within {timeout}s and was killed \
+             (see {})",
+            boot.console_log.display()
+        ),
+        qemu::Ended::Exited(status) if !data.done => bail!(
+            "vm-test step: boot: qemu exited ({status}) before the guest wrote VMTEST-DONE \
+             (kernel panic or /init died? see {})",
+            boot.console_log.display()
+        ),
+        qemu::Ended::Exited(_) => {}
+    }
+    let failed: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.status == Status::Fail)
+        .map(|r| r.exp.name)
+        .collect();
+    if !failed.is_empty() {
+        bail!(
+            "vm-test: {} of {} scenarios failed: {}",
+            failed.len(),
+            rows.len(),
+            failed.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// `xtask` lives one level below the workspace root; fall back to asking
+/// cargo when this module is built elsewhere.
+fn workspace_root() -> Result<PathBuf> {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    if let Some(root) = here
+        .parent()
+        .filter(|r| r.join("tracer/Cargo.toml").is_file())
+    {
+        return Ok(root.to_path_buf());
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let manifest = sh::output(Command::new(cargo).args([
+        "locate-project",
+        "--workspace",
+        "--message-format",
+        "plain",
+    ]))
+    .context("find the workspace root")?;
+    Ok(Path::new(&manifest)
+        .parent()
+        .context("workspace manifest has no parent")?
+        .to_path_buf())
+}
+
+/// Whether this build has a `demo` subcommand. A stub that is declared but
+/// not wired passes this check; the guest run then reports it as SKIP.
+fn demo_available(bin: &Path) -> bool {
+    let ok = Command::new(bin)
+        .args(["demo", "--help"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        println!(
+            "vm-test: `starvetrace demo` is not in this build; running the smoke scenario only"
+        );
+    }
+    ok
+}
+
+fn plan(opts: &Options, demo: bool) -> Result<Vec<&'static Expectation>> {
+    if opts.scenarios.is_empty() {
+        return Ok(scenarios::TABLE
+            .iter()
+            .filter(|e| e.kind == Kind::Smoke || demo)
+            .collect());
+    }
+    let mut plan = Vec::new();
+    for name in &opts.scenarios {
+        let exp = scenarios::find(name).expect("validated in parse_args");
+        if exp.kind == Kind::Demo && !demo {
+            bail!("scenario {name} needs `starvetrace demo`, which this build does not have");
+        }
+        if !plan.iter().any(|e: &&Expectation| e.name == exp.name) {
+            plan.push(exp);
+        }
+    }
+    Ok(plan)
+}
+
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+enum Status {
+    Pass,
+    Fail,
+    /// `demo` is declared but still the stub: nothing to judge yet.
+    Skip,
+}
+
+struct Row {
+    exp: &'static Expectation,
+    status: Status,
+    judgement: Judgement,
+    secs: Option<f64>,
+}
+
+fn judge_all(
+    plan: &[&'static Expectation],
+    data: &serial::DataChannel,
+    opts: &Options,
+) -> Vec<Row> {
+    plan.iter()
+        .map(|&exp| {
+            let Some(run) = data.runs.get(exp.name) else {
+                return Row {
+                    exp,
+                    status: Status::Fail,
+                    judgement: Judgement {
+                        pass: false,
+                        outcome: "-".into(),
+                        cause: "-".into(),
+                        detail: "no result from the guest (not reached: timeout or crash)".into(),
+                    },
+                    secs: None,
+                };
+            };
+            if exp.kind == Kind::Demo && scenarios::demo_is_stub(run) {
+                // Asked for by name, a stub is a failure; in the default
+                // plan it only means the lab is not wired in yet.
+                let status = if opts.scenarios.is_empty() {
+                    Status::Skip
+                } else {
+                    Status::Fail
+                };
+                return Row {
+                    exp,
+                    status,
+                    judgement: Judgement {
+                        pass: false,
+                        outcome: "-".into(),
+                        cause: "-".into(),
+                        detail: format!("demo not wired up: {}", scenarios::tail(&run.stderr, 1)),
+                    },
+                    secs: Some(run.secs),
+                };
+            }
+            let judgement = scenarios::judge(exp, run);
+            let status = if judgement.pass {
+                Status::Pass
+            } else {
+                Status::Fail
+            };
+            Row {
+                exp,
+                status,
+                judgement,
+                secs: Some(run.secs),
+            }
+        })
+        .collect()
+}
+
+fn print_table(rows: &[Row]) {
+    for r in rows {
+        let word = match r.status {
+            Status::Pass => "PASS",
+            Status::Fail => "FAIL",
+            Status::Skip => "SKIP",
+        };
+        println!(
+            "VMTEST {} {word} outcome={} cause={} detail={}",
+            r.exp.name, r.judgement.outcome, r.judgement.cause, r.judgement.detail
+        );
+    }
+    let header = [
+        "scenario",
+        "expected",
+        "outcome",
+        "dominant cause",
+        "result",
+        "time",
+    ];
+    let cells: Vec<[String; 6]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r.exp.name.to_string(),
+                r.exp.expected.to_string(),
+                r.judgement.outcome.clone(),
+                r.judgement.cause.clone(),
+                format!("{:?}", r.status).to_uppercase(),
+                r.secs.map_or("-".into(), |s| format!("{s:.1}s")),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for row in &cells {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |row: &[String]| {
+        let parts: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("| {} |", parts.join(" | "));
+    };
+    println!();
+    line(&header.map(String::from));
+    println!(
+        "|{}|",
+        widths
+            .iter()
+            .map(|w| "-".repeat(w + 2))
+            .collect::<Vec<_>>()
+            .join("|")
+    );
+    for row in &cells {
+        line(row);
+    }
+    println!();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn parses_flags() {
+        let o = parse_args(&args(&[
+            "--scenario",
+            "cpu",
+            "--scenario=lock",
+            "--duration",
+            "8",
+            "--keep",
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(o.scenarios, ["cpu", "lock"]);
+        assert_eq!(o.duration, Some(8));
+        assert!(o.keep);
+        assert!(parse_args(&args(&["--scenario", "nope"])).is_err());
+        assert!(parse_args(&args(&["--duration", "0"])).is_err());
+        assert!(parse_args(&args(&["--bogus"])).is_err());
+    }
+
+    #[test]
+    fn default_plan_is_smoke_without_demo() {
+        let o = Options::default();
+        let names = |p: Vec<&Expectation>| p.iter().map(|e| e.name).collect::<Vec<_>>();
+        assert_eq!(names(plan(&o, false).unwrap()), ["smoke"]);
+        assert_eq!(plan(&o, true).unwrap().len(), scenarios::TABLE.len());
+        let o = Options {
+            scenarios: vec!["cpu".into()],
+            ..Default::default()
+        };
+        assert!(plan(&o, false).is_err());
+    }
+}

@@ -1,0 +1,229 @@
+//! Host tools (qemu, busybox-static, cpio, file) and the guest kernel: Debian's
+//! newest 6.1 cloud image, downloaded once and cached under target/vm-cache/.
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use anyhow::{Context, Result, bail};
+
+use super::sh::{output, run_quiet};
+
+/// Debian packages the harness runs, with the program each provides.
+const TOOLS: &[(&str, &str)] = &[
+    ("qemu-system-x86", "/usr/bin/qemu-system-x86_64"),
+    ("busybox-static", "/bin/busybox"),
+    ("cpio", "/usr/bin/cpio"),
+    ("file", "/usr/bin/file"),
+];
+
+/// Installs the missing tools; prints what it found.
+pub fn ensure_tools() -> Result<()> {
+    let missing: Vec<&str> = TOOLS
+        .iter()
+        .filter(|(pkg, _)| package_version(pkg).is_none())
+        .map(|(pkg, _)| *pkg)
+        .collect();
+    if !missing.is_empty() {
+        println!("vm-test: installing {}", missing.join(" "));
+        apt_get_install(&missing)?;
+    }
+    for (pkg, prog) in TOOLS {
+        let version = package_version(pkg)
+            .with_context(|| format!("{pkg} is still not installed after apt-get install"))?;
+        if !Path::new(prog).exists() {
+            bail!("{pkg} {version} is installed but {prog} is missing");
+        }
+        println!("vm-test: tool {pkg} {version}");
+    }
+    // busybox runs as /init before anything is mounted: a dynamic one
+    // would need its loader and libc in the initramfs.
+    let busybox = output(Command::new("file").args(["-L", "/bin/busybox"]))?;
+    if !is_static(&busybox) {
+        bail!("/bin/busybox is not statically linked ({busybox}); install busybox-static");
+    }
+    Ok(())
+}
+
+fn apt_get_install(pkgs: &[&str]) -> Result<()> {
+    let install = || {
+        run_quiet(
+            Command::new("apt-get")
+                .args(["install", "-y", "--no-install-recommends"])
+                .args(pkgs)
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+        )
+    };
+    if install().is_ok() {
+        return Ok(());
+    }
+    // A fresh machine may have empty package lists.
+    run_quiet(Command::new("apt-get").arg("update")).context("apt-get update")?;
+    install().with_context(|| format!("apt-get install -y {}", pkgs.join(" ")))
+}
+
+/// The installed version of a Debian package, or None.
+fn package_version(pkg: &str) -> Option<String> {
+    let out = Command::new("dpkg-query")
+        .args(["-W", "-f=${Status}\t${Version}", pkg])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (status, version) = text.split_once('\t')?;
+    (out.status.success() && status == "install ok installed").then(|| version.to_string())
+}
+
+pub fn is_static(file_output: &str) -> bool {
+    file_output.contains("statically linked") || file_output.contains("static-pie linked")
+}
+
+/// The guest kernel: a vmlinuz and the Debian package it came from.
+pub struct Kernel {
+    pub vmlinuz: PathBuf,
+    pub package: String,
+}
+
+/// Finds the newest `linux-image-6.1.0-N-cloud-amd64-unsigned` apt knows,
+/// downloading and unpacking it into `cache` unless it is already there.
+/// Offline (apt knows none), the newest cached one is used.
+pub fn ensure_kernel(cache: &Path) -> Result<Kernel> {
+    fs::create_dir_all(cache).with_context(|| format!("create {}", cache.display()))?;
+    let mut candidate = newest_in_apt();
+    if candidate.is_none() {
+        println!("vm-test: no 6.1 cloud kernel in the apt lists; running apt-get update");
+        if run_quiet(Command::new("apt-get").arg("update")).is_ok() {
+            candidate = newest_in_apt();
+        }
+    }
+    let Some((pkg, version)) = candidate else {
+        return newest_cached(cache)?.context(
+            "no linux-image-6.1.0-*-cloud-amd64-unsigned in apt (is bookworm in \
+             /etc/apt/sources.list?) and none cached under target/vm-cache",
+        );
+    };
+    let dir = cache.join(format!("{pkg}_{version}"));
+    if let Some(k) = kernel_in(&dir)? {
+        println!(
+            "vm-test: kernel {pkg} {version} (cached in {})",
+            dir.display()
+        );
+        return Ok(k);
+    }
+    println!("vm-test: downloading kernel {pkg} {version}");
+    let dl = cache.join("download");
+    let _ = fs::remove_dir_all(&dl);
+    fs::create_dir_all(&dl)?;
+    run_quiet(
+        Command::new("apt-get")
+            .args(["download", &format!("{pkg}={version}")])
+            .current_dir(&dl),
+    )
+    .with_context(|| format!("apt-get download {pkg}={version}"))?;
+    let deb = fs::read_dir(&dl)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|e| e == "deb"))
+        .with_context(|| format!("apt-get download left no .deb in {}", dl.display()))?;
+    let tmp = cache.join(format!("{pkg}_{version}.partial"));
+    let _ = fs::remove_dir_all(&tmp);
+    run_quiet(Command::new("dpkg").arg("-x").arg(&deb).arg(&tmp))
+        .with_context(|| format!("dpkg -x {}", deb.display()))?;
+    // Only boot/ is needed (no modules are loaded in the guest): keep the
+    // cache small.
+    let _ = fs::remove_dir_all(tmp.join("lib"));
+    let _ = fs::remove_dir_all(tmp.join("usr"));
+    fs::write(tmp.join("PACKAGE"), format!("{pkg} {version}\n"))?;
+    let _ = fs::remove_dir_all(&dir);
+    fs::rename(&tmp, &dir)?;
+    let _ = fs::remove_dir_all(&dl);
+    kernel_in(&dir)?.with_context(|| format!("no boot/vmlinuz-* in {pkg} {version}"))
+}
+
+/// (package, candidate version) of the newest 6.1 cloud image apt knows.
+fn newest_in_apt() -> Option<(String, String)> {
+    let names = output(Command::new("apt-cache").args(["pkgnames", "linux-image-6.1.0-"])).ok()?;
+    let pkg = names
+        .lines()
+        .filter_map(|n| Some((abi_number(n)?, n.to_string())))
+        .max()?
+        .1;
+    let policy = output(Command::new("apt-cache").args(["policy", &pkg])).ok()?;
+    let version = policy
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Candidate: "))
+        .filter(|v| *v != "(none)")?
+        .to_string();
+    Some((pkg, version))
+}
+
+/// N in `linux-image-6.1.0-N-cloud-amd64-unsigned`.
+fn abi_number(name: &str) -> Option<u32> {
+    name.strip_prefix("linux-image-6.1.0-")?
+        .strip_suffix("-cloud-amd64-unsigned")?
+        .parse()
+        .ok()
+}
+
+fn kernel_in(dir: &Path) -> Result<Option<Kernel>> {
+    let boot = dir.join("boot");
+    if !boot.is_dir() {
+        return Ok(None);
+    }
+    let vmlinuz = fs::read_dir(&boot)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("vmlinuz-"))
+        });
+    let package = fs::read_to_string(dir.join("PACKAGE"))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| dir.file_name().unwrap_or_default().to_string_lossy().into());
+    Ok(vmlinuz.map(|vmlinuz| Kernel { vmlinuz, package }))
+}
+
+fn newest_cached(cache: &Path) -> Result<Option<Kernel>> {
+    let mut dirs: Vec<(u32, PathBuf)> = fs::read_dir(cache)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter_map(|p| {
+            let name = p.file_name()?.to_str()?.to_string();
+            let pkg = name.split('_').next()?;
+            Some((abi_number(pkg)?, p))
+        })
+        .collect();
+    dirs.sort();
+    for (_, dir) in dirs.iter().rev() {
+        if let Some(k) = kernel_in(dir)? {
+            println!("vm-test: kernel {} (cached; apt offline)", k.package);
+            return Ok(Some(k));
+        }
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn abi_numbers() {
+        assert_eq!(
+            abi_number("linux-image-6.1.0-56-cloud-amd64-unsigned"),
+            Some(56)
+        );
+        assert_eq!(abi_number("linux-image-6.1.0-56-cloud-amd64"), None);
+        assert_eq!(abi_number("linux-image-6.1.0-56-amd64-unsigned"), None);
+    }
+
+    #[test]
+    fn static_detection() {
+        assert!(is_static(
+            "ELF 64-bit LSB pie executable, x86-64, static-pie linked, for GNU/Linux"
+        ));
+        assert!(is_static("ELF 64-bit LSB executable, statically linked"));
+        assert!(!is_static(
+            "ELF 64-bit LSB pie executable, dynamically linked, interpreter /lib64/ld-linux-x86-64.so.2"
+        ));
+    }
+}

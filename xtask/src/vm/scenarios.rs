@@ -1,0 +1,478 @@
+//! What each VM scenario must show, and the judge that checks one report
+//! against it. The table is the single place the acceptance criteria live.
+
+use serde_json::Value;
+
+/// How the guest runs a scenario (the KIND column of /vmtest/plan).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// `starvetrace record -- <busy loop>`: needs no lab, proves the probes
+    /// load, attach and account on the VM kernel.
+    Smoke,
+    /// `starvetrace demo --scenario NAME --format json`.
+    Demo,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Smoke => "smoke",
+            Kind::Demo => "demo",
+        }
+    }
+}
+
+/// One row of the acceptance table.
+#[derive(Debug)]
+pub struct Expectation {
+    pub name: &'static str,
+    pub kind: Kind,
+    /// Accepted `verdict.outcome` values (empty: the smoke has no verdict check).
+    pub outcomes: &'static [&'static str],
+    /// Accepted `verdict.alternative` values; "none" accepts a missing one.
+    /// Empty: not checked.
+    pub alternatives: &'static [&'static str],
+    /// Accepted `verdict.dominant_memory_cause` values. Empty: not checked.
+    pub dominant: &'static [&'static str],
+    /// For the summary table.
+    pub expected: &'static str,
+}
+
+/// The acceptance table. The smoke runs first in every default run: it is the
+/// portability baseline and costs a few seconds.
+pub const TABLE: &[Expectation] = &[
+    Expectation {
+        name: "smoke",
+        kind: Kind::Smoke,
+        outcomes: &[],
+        alternatives: &[],
+        dominant: &[],
+        expected: "probes attach, on-CPU > 0, sleep 1 = sleep/S, no loss",
+    },
+    Expectation {
+        name: "memory-high",
+        kind: Kind::Demo,
+        outcomes: &["confirmed"],
+        alternatives: &[],
+        dominant: &["memcg_high_throttle"],
+        expected: "confirmed, memcg_high_throttle",
+    },
+    Expectation {
+        name: "memory-max",
+        kind: Kind::Demo,
+        outcomes: &["confirmed"],
+        alternatives: &[],
+        dominant: &[],
+        expected: "confirmed",
+    },
+    Expectation {
+        name: "cpu",
+        kind: Kind::Demo,
+        outcomes: &["refuted"],
+        alternatives: &["cpu"],
+        dominant: &[],
+        expected: "refuted, alt cpu",
+    },
+    Expectation {
+        name: "lost-wakeup",
+        kind: Kind::Demo,
+        outcomes: &["refuted"],
+        alternatives: &["blocked", "idle"],
+        dominant: &[],
+        expected: "refuted, alt blocked|idle",
+    },
+    Expectation {
+        name: "lock",
+        kind: Kind::Demo,
+        outcomes: &["refuted"],
+        alternatives: &["blocked"],
+        dominant: &[],
+        expected: "refuted, alt blocked",
+    },
+    Expectation {
+        name: "healthy",
+        kind: Kind::Demo,
+        outcomes: &["refuted"],
+        alternatives: &["idle", "busy", "none"],
+        dominant: &[],
+        expected: "refuted, alt idle|busy|none",
+    },
+];
+
+pub fn find(name: &str) -> Option<&'static Expectation> {
+    TABLE.iter().find(|e| e.name == name)
+}
+
+pub fn names() -> String {
+    TABLE.iter().map(|e| e.name).collect::<Vec<_>>().join(", ")
+}
+
+/// Result of judging one scenario.
+#[derive(Debug)]
+pub struct Judgement {
+    pub pass: bool,
+    pub outcome: String,
+    pub cause: String,
+    pub detail: String,
+}
+
+/// What the guest reported for one scenario.
+#[derive(Debug, Default)]
+pub struct GuestRun {
+    pub rc: i32,
+    pub secs: f64,
+    pub stdout: String,
+    pub stderr: String,
+    /// The kernel log written during this scenario.
+    pub dmesg: String,
+}
+
+/// The stub `demo` answers like this until the lab is wired in; such a run is
+/// reported as not available rather than as a tracer failure.
+pub fn demo_is_stub(run: &GuestRun) -> bool {
+    run.rc == 2 && run.stderr.contains("being wired up")
+}
+
+pub fn judge(exp: &Expectation, run: &GuestRun) -> Judgement {
+    let report: Value = match serde_json::from_str(run.stdout.trim()) {
+        Ok(v) => v,
+        Err(e) => {
+            let why = match run.rc {
+                0 => format!("exit 0 but stdout is not a JSON report ({e})"),
+                137 => "killed by SIGKILL (the guest timeout or the OOM killer)".to_string(),
+                rc => format!("exit {rc}"),
+            };
+            return Judgement {
+                pass: false,
+                outcome: "-".into(),
+                cause: "-".into(),
+                detail: format!(
+                    "{why}; stderr: {}; dmesg: {}",
+                    tail(&run.stderr, 12),
+                    tail(&run.dmesg, 8)
+                ),
+            };
+        }
+    };
+    let mut problems = common_problems(&report, run.rc);
+    let outcome = str_at(&report, "/verdict/outcome")
+        .unwrap_or("-")
+        .to_string();
+    let alternative = str_at(&report, "/verdict/alternative");
+    let dominant = str_at(&report, "/verdict/dominant_memory_cause");
+    let detail = match exp.kind {
+        Kind::Smoke => {
+            let facts = smoke_facts(&report);
+            if facts.on_cpu_ns == 0 {
+                problems.push("no thread has on_cpu_ns > 0".into());
+            }
+            // `sleep 1` must come out as cause `sleep` in state S: that is
+            // the syscall number read at a BTF-resolved pt_regs offset and
+            // the prev_state decoding, both kernel-specific.
+            if facts.sleep_ns < SMOKE_MIN_SLEEP_NS {
+                problems.push(format!(
+                    "cause sleep {:.1} ms < {} ms for `sleep 1` (syscall classification)",
+                    facts.sleep_ns as f64 / 1e6,
+                    SMOKE_MIN_SLEEP_NS / 1_000_000
+                ));
+            }
+            if facts.sleeping_ns < SMOKE_MIN_SLEEP_NS {
+                problems.push(format!(
+                    "state S {:.1} ms < {} ms for `sleep 1` (prev_state decoding)",
+                    facts.sleeping_ns as f64 / 1e6,
+                    SMOKE_MIN_SLEEP_NS / 1_000_000
+                ));
+            }
+            facts.describe()
+        }
+        Kind::Demo => {
+            if !exp.outcomes.contains(&outcome.as_str()) {
+                problems.push(format!(
+                    "outcome {outcome}, expected {}",
+                    exp.outcomes.join("|")
+                ));
+            }
+            if !exp.alternatives.is_empty()
+                && !exp.alternatives.contains(&alternative.unwrap_or("none"))
+            {
+                problems.push(format!(
+                    "alternative {}, expected {}",
+                    alternative.unwrap_or("none"),
+                    exp.alternatives.join("|")
+                ));
+            }
+            if !exp.dominant.is_empty() && !dominant.is_some_and(|d| exp.dominant.contains(&d)) {
+                problems.push(format!(
+                    "dominant memory cause {}, expected {}",
+                    dominant.unwrap_or("none"),
+                    exp.dominant.join("|")
+                ));
+            }
+            str_at(&report, "/verdict/summary")
+                .unwrap_or("no verdict summary")
+                .to_string()
+        }
+    };
+    let cause = match exp.kind {
+        Kind::Smoke => "-".to_string(),
+        Kind::Demo => match (dominant, alternative) {
+            (Some(d), _) => d.to_string(),
+            (None, Some(a)) => format!("alt {a}"),
+            (None, None) => "-".to_string(),
+        },
+    };
+    let pass = problems.is_empty();
+    let detail = if pass {
+        detail
+    } else if run.dmesg.trim().is_empty() {
+        format!("{}; {detail}", problems.join("; "))
+    } else {
+        format!(
+            "{}; {detail}; dmesg: {}",
+            problems.join("; "),
+            tail(&run.dmesg, 8)
+        )
+    };
+    Judgement {
+        pass,
+        outcome,
+        cause,
+        detail,
+    }
+}
+
+/// Checks every scenario shares: a clean exit, sched probes attached, and no
+/// lost events (a loss makes every number in the report a lower bound).
+fn common_problems(report: &Value, rc: i32) -> Vec<String> {
+    let mut problems = Vec::new();
+    if rc != 0 {
+        problems.push(format!("exit {rc}"));
+    }
+    match report.pointer("/lost_events").and_then(Value::as_u64) {
+        Some(0) => {}
+        Some(n) => problems.push(format!("lost_events={n}")),
+        None => problems.push("no lost_events field".into()),
+    }
+    let probes = report
+        .pointer("/environment/probes")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let sched_switch = probes
+        .iter()
+        .find(|p| p.get("name").and_then(Value::as_str) == Some("sched_switch"));
+    match sched_switch {
+        Some(p) if p.get("attached").and_then(Value::as_bool) == Some(true) => {}
+        Some(p) => problems.push(format!(
+            "sched_switch not attached: {}",
+            p.get("detail").and_then(Value::as_str).unwrap_or("?")
+        )),
+        None => problems.push("no sched_switch in environment.probes".into()),
+    }
+    problems
+}
+
+/// Half of the smoke's `sleep 1`: the trace covers the whole command, so
+/// anything less means the sleep was misclassified.
+const SMOKE_MIN_SLEEP_NS: u64 = 500_000_000;
+
+struct SmokeFacts {
+    threads: usize,
+    on_cpu_ns: u64,
+    off_cpu_ns: u64,
+    sleep_ns: u64,
+    sleeping_ns: u64,
+    switches: u64,
+    records: u64,
+    attached: usize,
+    probes: usize,
+    kernel: String,
+}
+
+impl SmokeFacts {
+    fn describe(&self) -> String {
+        format!(
+            "kernel={} threads={} on_cpu_ms={:.1} off_cpu_ms={:.1} sleep_ms={:.1} state_S_ms={:.1} switches={} records={} probes_attached={}/{}",
+            self.kernel,
+            self.threads,
+            self.on_cpu_ns as f64 / 1e6,
+            self.off_cpu_ns as f64 / 1e6,
+            self.sleep_ns as f64 / 1e6,
+            self.sleeping_ns as f64 / 1e6,
+            self.switches,
+            self.records,
+            self.attached,
+            self.probes
+        )
+    }
+}
+
+fn smoke_facts(report: &Value) -> SmokeFacts {
+    let threads = report
+        .pointer("/threads")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let sum = |pointer: &str| -> u64 {
+        threads
+            .iter()
+            .filter_map(|t| t.pointer(pointer).and_then(Value::as_u64))
+            .sum()
+    };
+    let probes = report
+        .pointer("/environment/probes")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    SmokeFacts {
+        threads: threads.len(),
+        on_cpu_ns: sum("/on_cpu_ns"),
+        off_cpu_ns: sum("/off_cpu_ns"),
+        sleep_ns: sum("/causes/sleep"),
+        sleeping_ns: sum("/off_cpu_ns_by_state/sleeping"),
+        switches: sum("/switches"),
+        records: report
+            .pointer("/records")
+            .and_then(Value::as_u64)
+            .unwrap_or(0),
+        attached: probes
+            .iter()
+            .filter(|p| p.get("attached").and_then(Value::as_bool) == Some(true))
+            .count(),
+        probes: probes.len(),
+        kernel: str_at(report, "/environment/kernel")
+            .unwrap_or("?")
+            .to_string(),
+    }
+}
+
+fn str_at<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
+    v.pointer(pointer).and_then(Value::as_str)
+}
+
+/// The last `n` non-empty lines of `text`, joined with " | " for a one-line
+/// detail.
+pub fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim_end)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let start = lines.len().saturating_sub(n);
+    if lines.is_empty() {
+        "(empty)".into()
+    } else {
+        lines[start..].join(" | ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(outcome: &str, alt: Option<&str>, dominant: Option<&str>) -> String {
+        serde_json::json!({
+            "lost_events": 0,
+            "records": 10,
+            "environment": {
+                "kernel": "6.1.0-56-cloud-amd64",
+                "probes": [{"name": "sched_switch", "attached": true, "detail": "tp_btf"}]
+            },
+            "threads": [{
+                "on_cpu_ns": 5,
+                "off_cpu_ns": 1_000_000_001,
+                "switches": 2,
+                "causes": {"sleep": 1_000_000_000},
+                "off_cpu_ns_by_state": {"sleeping": 1_000_000_000}
+            }],
+            "verdict": {
+                "outcome": outcome,
+                "summary": "s",
+                "alternative": alt,
+                "dominant_memory_cause": dominant
+            }
+        })
+        .to_string()
+    }
+
+    fn run(stdout: String) -> GuestRun {
+        GuestRun {
+            stdout,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn every_lab_scenario_has_a_row() {
+        for name in [
+            "memory-high",
+            "memory-max",
+            "cpu",
+            "lost-wakeup",
+            "lock",
+            "healthy",
+        ] {
+            assert_eq!(find(name).unwrap().kind, Kind::Demo, "{name}");
+        }
+        assert_eq!(find("smoke").unwrap().kind, Kind::Smoke);
+    }
+
+    #[test]
+    fn memory_high_needs_the_throttle_dominant() {
+        let exp = find("memory-high").unwrap();
+        let ok = judge(
+            exp,
+            &run(report("confirmed", None, Some("memcg_high_throttle"))),
+        );
+        assert!(ok.pass, "{ok:?}");
+        assert_eq!(ok.cause, "memcg_high_throttle");
+        let bad = judge(exp, &run(report("confirmed", None, Some("memcg_reclaim"))));
+        assert!(!bad.pass);
+        assert!(bad.detail.contains("memcg_reclaim"), "{}", bad.detail);
+    }
+
+    #[test]
+    fn alternatives_and_missing_alternative() {
+        let lw = find("lost-wakeup").unwrap();
+        assert!(judge(lw, &run(report("refuted", Some("idle"), None))).pass);
+        assert!(!judge(lw, &run(report("refuted", Some("cpu"), None))).pass);
+        let healthy = find("healthy").unwrap();
+        assert!(judge(healthy, &run(report("refuted", None, None))).pass);
+        assert!(!judge(healthy, &run(report("inconclusive", None, None))).pass);
+    }
+
+    #[test]
+    fn smoke_checks_loss_probes_and_cpu() {
+        let smoke = find("smoke").unwrap();
+        assert!(judge(smoke, &run(report("refuted", Some("busy"), None))).pass);
+        let lossy = report("refuted", None, None).replace("\"lost_events\":0", "\"lost_events\":3");
+        let j = judge(smoke, &run(lossy));
+        assert!(!j.pass && j.detail.contains("lost_events=3"), "{j:?}");
+        let detached =
+            report("refuted", None, None).replace("\"attached\":true", "\"attached\":false");
+        assert!(!judge(smoke, &run(detached)).pass);
+        let idle = report("refuted", None, None).replace("\"on_cpu_ns\":5", "\"on_cpu_ns\":0");
+        assert!(!judge(smoke, &run(idle)).pass);
+        let no_sleep =
+            report("refuted", None, None).replace("\"sleep\":1000000000", "\"futex\":1000000000");
+        let j = judge(smoke, &run(no_sleep));
+        assert!(
+            !j.pass && j.detail.contains("syscall classification"),
+            "{j:?}"
+        );
+    }
+
+    #[test]
+    fn no_json_is_a_failure_with_stderr() {
+        let j = judge(
+            find("smoke").unwrap(),
+            &GuestRun {
+                rc: 6,
+                stderr: "starvetrace: error: verifier said no\n".into(),
+                ..Default::default()
+            },
+        );
+        assert!(!j.pass);
+        assert!(j.detail.contains("exit 6") && j.detail.contains("verifier said no"));
+    }
+}

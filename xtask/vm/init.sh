@@ -1,0 +1,98 @@
+#!/bin/busybox sh
+# /init of the starvetrace VM test (xtask/vm/init.sh, copied verbatim into the
+# initramfs by `cargo xtask vm-test`).
+#
+# Two serial ports: ttyS0 is the console (boot log, progress, kernel
+# messages); ttyS1 is a data channel the host parses (each scenario's JSON and
+# stderr between markers), so kernel messages such as an OOM kill can never
+# land in the middle of a JSON document. The host decides PASS/FAIL.
+#
+# /vmtest/plan has one scenario per line: NAME KIND DURATION LIMIT
+#   KIND smoke: `record -- CMD` on a busy loop (works without `demo`)
+#   KIND demo:  `starvetrace demo --scenario NAME`
+# LIMIT is a guest-side timeout in seconds, so one hung scenario is reported
+# and the others still run.
+
+/bin/busybox --install -s /bin
+export PATH=/bin
+
+fail_boot() {
+	echo "VMTEST BOOT FAIL detail=$*"
+	echo "VMTEST-BOOT-FAIL $*" >/dev/ttyS1
+	poweroff -f
+}
+
+mount -t proc proc /proc || fail_boot "mount proc"
+mount -t sysfs sysfs /sys || fail_boot "mount sysfs"
+mount -t devtmpfs devtmpfs /dev || fail_boot "mount devtmpfs"
+mkdir -p /tmp
+mount -t tmpfs tmpfs /tmp || fail_boot "mount tmpfs on /tmp"
+# devtmpfs has no /dev/shm; labs that fill shmem (POSIX shm_open) need one.
+mkdir -p /dev/shm
+mount -t tmpfs tmpfs /dev/shm || fail_boot "mount tmpfs on /dev/shm"
+mount -t tracefs tracefs /sys/kernel/tracing || fail_boot "mount tracefs"
+mount -t bpf bpf /sys/fs/bpf || fail_boot "mount bpffs"
+mount -t cgroup2 none /sys/fs/cgroup || fail_boot "mount cgroup2"
+echo "+memory +cpu" >/sys/fs/cgroup/cgroup.subtree_control ||
+	fail_boot "enable +memory +cpu in cgroup.subtree_control"
+
+DATA=/dev/ttyS1
+[ -c "$DATA" ] || fail_boot "no data channel $DATA"
+
+echo "vmtest: kernel $(uname -r), $(nproc) cpus, $(awk '/MemTotal/ {print $2 " kB"}' /proc/meminfo)," \
+	"cgroup2 controllers: $(cat /sys/fs/cgroup/cgroup.controllers)"
+echo "VMTEST-BOOT kernel=$(uname -r)" >"$DATA"
+# Start each scenario's kernel log empty (it is read with dmesg -c below).
+dmesg -c >/dev/null
+
+# Seconds since boot with two decimals (busybox date has whole seconds only).
+now() { cut -d' ' -f1 /proc/uptime; }
+
+while read -r name kind duration limit; do
+	[ -n "$name" ] || continue
+	case "$kind" in
+	smoke)
+		# A shell busy loop then `sleep 1`: on-CPU time, and a sleep whose
+		# cause (nanosleep, read through the BTF-resolved pt_regs offset) and
+		# state (prev_state decoding) differ between kernels. The trace ends
+		# when the command exits; DURATION is only a cap, so a slow TCG host
+		# cannot cut the sleep off.
+		set -- starvetrace record --duration "$duration" --format json --quiet -- \
+			/bin/busybox sh -c 'i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done; sleep 1'
+		;;
+	demo)
+		set -- starvetrace demo --scenario "$name" --duration "$duration" --format json
+		;;
+	*)
+		echo "VMTEST-BEGIN $name" >"$DATA"
+		echo "VMTEST-END $name rc=-1 secs=0 unknown kind $kind" >"$DATA"
+		continue
+		;;
+	esac
+	echo "vmtest: $name: $*"
+	t0=$(now)
+	timeout -s KILL "$limit" "$@" </dev/null >/tmp/out 2>/tmp/err
+	rc=$?
+	t1=$(now)
+	secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+	{
+		echo "VMTEST-BEGIN $name"
+		echo "VMTEST-STDOUT"
+		cat /tmp/out
+		echo
+		echo "VMTEST-STDERR"
+		cat /tmp/err
+		# What the kernel said (BPF, OOM, hung tasks) around this scenario.
+		echo "VMTEST-DMESG"
+		dmesg -c | tail -n 40
+		echo "VMTEST-END $name rc=$rc secs=$secs"
+	} >"$DATA"
+	echo "VMTEST $name RAN rc=$rc secs=$secs"
+	if [ "$rc" -ne 0 ]; then
+		tail -n 5 /tmp/err
+	fi
+done </vmtest/plan
+
+echo "VMTEST-DONE" >"$DATA"
+echo "VMTEST DONE"
+poweroff -f
