@@ -1,13 +1,115 @@
-//! Line up the traced threads' stall timeline with the cgroup's pressure
-//! samples. (Filled in once the cgroup sampler lands.)
+//! Line the traced threads' stall timeline up with the cgroup's samples:
+//! whole-window pressure, the share of memory-stall time that fell in
+//! buckets with PSI memory pressure, and the correlation of the two series.
+
+use tracer_common::cause;
 
 use crate::{model::Recording, verdict::Pressure};
 
-pub fn pressure(_rec: &Recording) -> Pressure {
-    Pressure::default()
+/// Memory stall ns per timeline bucket, summed over the memory causes.
+fn memory_series(rec: &Recording) -> Option<Vec<f64>> {
+    let t = rec.timeline.as_ref()?;
+    let mut out = vec![0.0; t.buckets];
+    for (name, values) in &t.series {
+        if cause::from_name(name).is_some_and(cause::is_memory) {
+            for (o, v) in out.iter_mut().zip(values) {
+                *o += *v as f64;
+            }
+        }
+    }
+    Some(out)
 }
 
-/// PSI memory "some" share per timeline bucket, when the cgroup was sampled.
-pub fn psi_some_series(_rec: &Recording) -> Option<Vec<f64>> {
-    None
+fn psi_some(rec: &Recording) -> Option<Vec<Option<f64>>> {
+    let t = rec.timeline.as_ref()?;
+    let c = rec.cgroup.as_ref()?;
+    let end = t.start_ns + t.buckets as u64 * t.bucket_ns;
+    let series = c.psi_series(t.bucket_ns, t.start_ns, end);
+    // Host-wide PSI is not the target's pressure: don't line up with it.
+    (series.scope == "cgroup" && series.some.iter().any(Option::is_some)).then_some(series.some)
+}
+
+/// PSI memory "some" share per timeline bucket (gaps as 0), for the SVG.
+pub fn psi_some_series(rec: &Recording) -> Option<Vec<f64>> {
+    psi_some(rec).map(|s| s.into_iter().map(|v| v.unwrap_or(0.0)).collect())
+}
+
+/// Pearson correlation of two equally long series; `None` if either is flat.
+pub fn pearson(a: &[f64], b: &[f64]) -> Option<f64> {
+    let n = a.len().min(b.len());
+    if n < 3 {
+        return None;
+    }
+    let (ma, mb) = (a[..n].iter().sum::<f64>() / n as f64, b[..n].iter().sum::<f64>() / n as f64);
+    let (mut cov, mut va, mut vb) = (0.0, 0.0, 0.0);
+    for i in 0..n {
+        let (da, db) = (a[i] - ma, b[i] - mb);
+        cov += da * db;
+        va += da * da;
+        vb += db * db;
+    }
+    (va > 0.0 && vb > 0.0).then(|| cov / (va * vb).sqrt())
+}
+
+/// Share of `stall` that falls in buckets where `pressure` is non-zero,
+/// over the buckets where pressure is known.
+pub fn aligned_share(stall: &[f64], pressure: &[Option<f64>]) -> Option<f64> {
+    let (mut inside, mut known) = (0.0, 0.0);
+    for (s, p) in stall.iter().zip(pressure) {
+        if let Some(p) = p {
+            known += s;
+            if *p > 0.0 {
+                inside += s;
+            }
+        }
+    }
+    (known > 0.0).then(|| inside / known)
+}
+
+pub fn pressure(rec: &Recording) -> Pressure {
+    let Some(c) = rec.cgroup.as_ref() else {
+        return Pressure::default();
+    };
+    let d = &c.deltas;
+    let share = |us: Option<u64>| us.filter(|_| d.window_ns > 0).map(|us| us as f64 * 1000.0 / d.window_ns as f64);
+    let limit_hits = match (d.events_high, d.events_max, d.failcnt) {
+        (None, None, None) => None,
+        (h, m, f) => Some(h.unwrap_or(0) + m.unwrap_or(0) + f.unwrap_or(0)),
+    };
+    let mut p = Pressure {
+        psi_some: share(d.memory_some_us),
+        psi_full: share(d.memory_full_us),
+        limit_hits,
+        oom_kills: d.events_oom_kill,
+        major_faults: d.pgmajfault,
+        cpu_throttled_ns: d.throttled_usec.map(|us| us * 1000),
+        ..Pressure::default()
+    };
+    if let (Some(stall), Some(psi)) = (memory_series(rec), psi_some(rec)) {
+        p.aligned_share = aligned_share(&stall, &psi);
+        let known: Vec<(f64, f64)> =
+            stall.iter().zip(&psi).filter_map(|(s, p)| p.map(|p| (*s, p))).collect();
+        let (s, q): (Vec<f64>, Vec<f64>) = known.into_iter().unzip();
+        p.correlation = pearson(&s, &q);
+    }
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn correlation_and_alignment() {
+        let stall = [0.0, 10.0, 20.0, 0.0, 30.0];
+        let psi = [Some(0.0), Some(0.2), Some(0.4), Some(0.0), Some(0.6)];
+        let p: Vec<f64> = psi.iter().map(|v| v.unwrap()).collect();
+        assert!((pearson(&stall, &p).unwrap() - 1.0).abs() < 1e-9);
+        assert_eq!(aligned_share(&stall, &psi), Some(1.0));
+        let late = [Some(0.0), Some(0.0), Some(0.4), Some(0.0), None];
+        // 20 of the 30 known stall units are in pressure buckets.
+        assert!((aligned_share(&stall, &late).unwrap() - 20.0 / 30.0).abs() < 1e-9);
+        assert_eq!(pearson(&[1.0, 1.0, 1.0], &[0.0, 1.0, 2.0]), None);
+        assert_eq!(aligned_share(&[0.0, 0.0], &[Some(0.5), Some(0.5)]), None);
+    }
 }
