@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, HashMap};
 use tracer_common::{
     cause,
     event::{
-        ExitEvent, ReclaimEvent, SW_NEXT_OFF_KNOWN, SW_NEXT_RUNQ_KNOWN, SW_NEXT_TRACED,
-        SW_PREV_INVOLUNTARY, SW_PREV_SLICE_KNOWN, SW_PREV_TRACED, SwitchEvent,
+        ExitEvent, RECLAIM_DIRECT, ReclaimEvent, SW_NEXT_OFF_KNOWN, SW_NEXT_RUNQ_KNOWN,
+        SW_NEXT_TRACED, SW_PREV_INVOLUNTARY, SW_PREV_SLICE_KNOWN, SW_PREV_TRACED, SwitchEvent,
     },
     state::{OFF_OTHER, OFF_RUNNING, OFF_STATE_NAMES},
     task::{TS_ON_CPU, TaskState},
@@ -128,6 +128,20 @@ impl Accounts {
 
     pub fn threads(&self) -> impl Iterator<Item = &ThreadAccount> {
         self.threads.values()
+    }
+
+    /// Re-read the names of live threads: a thread renames itself, and a
+    /// launched command's first name is the holding trampoline's.
+    pub fn refresh_comms(&mut self, mut lookup: impl FnMut(u32) -> Option<String>) {
+        for a in self
+            .threads
+            .values_mut()
+            .filter(|a| !a.exited && a.tid != OVERFLOW_TID)
+        {
+            if let Some(c) = lookup(a.tid) {
+                a.comm = Some(c);
+            }
+        }
     }
 
     /// Name threads that have no name yet with `lookup` (a /proc read).
@@ -276,6 +290,16 @@ impl Accounts {
         let a = self.thread(ev.tid);
         a.reclaim_ns += ev.duration_ns;
         a.reclaim_count += 1;
+        // Reclaim is mostly CPU work: without it the timeline would miss
+        // most of a reclaiming thread's stall. (A D-sleep inside reclaim is
+        // also an off-CPU memcg_reclaim interval; that overlap is small.)
+        let kind = if ev.reclaim_kind == RECLAIM_DIRECT {
+            cause::DIRECT_RECLAIM
+        } else {
+            cause::MEMCG_RECLAIM
+        };
+        self.timeline
+            .add(kind, ev.ts_ns.saturating_sub(ev.duration_ns), ev.ts_ns);
     }
 
     /// Close the books at `now` with the kernel's per-thread state: fault

@@ -112,6 +112,7 @@ impl Collector {
                 }
                 let end_ns = monotonic_ns();
                 drain(&mut accounts, &mut classifier);
+                accounts.refresh_comms(comm);
                 let tasks = read_tasks(&maps.tasks);
                 accounts.finish(end_ns, &tasks, &mut classifier);
                 accounts.fill_comms(comm);

@@ -25,7 +25,9 @@ fn psi_some(rec: &Recording) -> Option<Vec<Option<f64>>> {
     let c = rec.cgroup.as_ref()?;
     let end = t.start_ns + t.buckets as u64 * t.bucket_ns;
     let series = c.psi_series(t.bucket_ns, t.start_ns, end);
-    // Host-wide PSI is not the target's pressure: don't line up with it.
+    // Host-wide PSI from /proc/pressure is not the target's pressure: don't
+    // line up with it. (A target in the cgroup2 root has the root's PSI,
+    // which is host-wide too; `scope` says so in the report.)
     (series.scope == "cgroup" && series.some.iter().any(Option::is_some)).then_some(series.some)
 }
 
@@ -40,7 +42,10 @@ pub fn pearson(a: &[f64], b: &[f64]) -> Option<f64> {
     if n < 3 {
         return None;
     }
-    let (ma, mb) = (a[..n].iter().sum::<f64>() / n as f64, b[..n].iter().sum::<f64>() / n as f64);
+    let (ma, mb) = (
+        a[..n].iter().sum::<f64>() / n as f64,
+        b[..n].iter().sum::<f64>() / n as f64,
+    );
     let (mut cov, mut va, mut vb) = (0.0, 0.0, 0.0);
     for i in 0..n {
         let (da, db) = (a[i] - ma, b[i] - mb);
@@ -71,7 +76,10 @@ pub fn pressure(rec: &Recording) -> Pressure {
         return Pressure::default();
     };
     let d = &c.deltas;
-    let share = |us: Option<u64>| us.filter(|_| d.window_ns > 0).map(|us| us as f64 * 1000.0 / d.window_ns as f64);
+    let share = |us: Option<u64>| {
+        us.filter(|_| d.window_ns > 0)
+            .map(|us| us as f64 * 1000.0 / d.window_ns as f64)
+    };
     let limit_hits = match (d.events_high, d.events_max, d.failcnt) {
         (None, None, None) => None,
         (h, m, f) => Some(h.unwrap_or(0) + m.unwrap_or(0) + f.unwrap_or(0)),
@@ -83,12 +91,16 @@ pub fn pressure(rec: &Recording) -> Pressure {
         oom_kills: d.events_oom_kill,
         major_faults: d.pgmajfault,
         cpu_throttled_ns: d.throttled_usec.map(|us| us * 1000),
+        psi_scope: psi_scope(rec).to_string(),
         ..Pressure::default()
     };
     if let (Some(stall), Some(psi)) = (memory_series(rec), psi_some(rec)) {
         p.aligned_share = aligned_share(&stall, &psi);
-        let known: Vec<(f64, f64)> =
-            stall.iter().zip(&psi).filter_map(|(s, p)| p.map(|p| (*s, p))).collect();
+        let known: Vec<(f64, f64)> = stall
+            .iter()
+            .zip(&psi)
+            .filter_map(|(s, p)| p.map(|p| (*s, p)))
+            .collect();
         let (s, q): (Vec<f64>, Vec<f64>) = known.into_iter().unzip();
         p.correlation = pearson(&s, &q);
     }
@@ -111,5 +123,15 @@ mod tests {
         assert!((aligned_share(&stall, &late).unwrap() - 20.0 / 30.0).abs() < 1e-9);
         assert_eq!(pearson(&[1.0, 1.0, 1.0], &[0.0, 1.0, 2.0]), None);
         assert_eq!(aligned_share(&[0.0, 0.0], &[Some(0.5), Some(0.5)]), None);
+    }
+}
+
+/// "cgroup" or "host-wide (...)": whose PSI the numbers are.
+pub fn psi_scope(rec: &Recording) -> &'static str {
+    match rec.cgroup.as_ref() {
+        Some(c) if c.paths.v2_level == Some(0) => "host-wide: the target is in the cgroup2 root",
+        Some(c) if c.deltas.memory_some_us.is_some() => "the target's cgroup",
+        Some(_) => "host-wide",
+        None => "not sampled",
     }
 }

@@ -155,7 +155,7 @@ pub fn record(args: &RecordArgs) -> Result<Recording> {
     };
     let cpus = sys::online_cpus();
     let mut probes = Probes::load(&cfg)?;
-    let start_ns = sys::monotonic_ns();
+    let attached_ns = sys::monotonic_ns();
     let started_at_unix_ms = sys::unix_ms();
     probes.attach(&cpus)?;
     let mut maps = probes.take_maps()?;
@@ -163,26 +163,39 @@ pub fn record(args: &RecordArgs) -> Result<Recording> {
         Resolved::Pid(p) => vec![*p],
         Resolved::Cgroup { pids, .. } => pids.clone(),
     };
-    let seeded = crate::seed::seed(&mut maps.tasks, &crate::seed::from_proc(&pids), start_ns);
-    tracing::info!(seeded, "seeded threads that existed before the trace");
-
+    let sampler = crate::follow::FollowingSampler::start(pids[0], None);
+    // A launched command's life starts at its release: the time it sat in
+    // the holding trampoline is not its own, so the books open then and
+    // nothing is seeded. An existing target is seeded so threads already
+    // blocked (a wedged one) are reported even if they never run.
+    let start_ns = match &mut held {
+        Some(h) => {
+            let released = sys::monotonic_ns();
+            h.release.write_all(&[1]).map_err(|e| {
+                Error::Other(anyhow::Error::new(e).context("releasing the command"))
+            })?;
+            released
+        }
+        None => {
+            let threads = crate::seed::from_proc(&pids);
+            let seeded = crate::seed::seed(&mut maps.tasks, &threads, attached_ns);
+            tracing::info!(seeded, "seeded threads that existed before the trace");
+            attached_ns
+        }
+    };
     let collector = Collector::spawn(
         maps,
         start_ns,
         Duration::from_secs_f64(args.interval),
         !args.quiet,
     );
-    if let Some(h) = &mut held {
-        h.release
-            .write_all(&[1])
-            .map_err(|e| Error::Other(anyhow::Error::new(e).context("releasing the command")))?;
-    }
     let ended = wait(
         args.duration,
         &resolved,
         held.as_mut().map(|h| &mut h.child),
     )?;
     let collected = collector.finish();
+    let cgroup = sampler.stop();
     let probe_status = std::mem::take(&mut probes.status);
     drop(probes);
 
@@ -195,6 +208,11 @@ pub fn record(args: &RecordArgs) -> Result<Recording> {
         threads_re.as_ref(),
     );
     rec.environment.probes = probe_status;
+    if let Some(c) = &cgroup {
+        rec.environment.cgroup_layout = c.layout.clone();
+        rec.notes.extend(c.notes.iter().cloned());
+    }
+    rec.cgroup = cgroup;
     match ended {
         Ended::Duration => {}
         Ended::Signal(sig) => rec.notes.push(format!("trace ended early by {sig}")),

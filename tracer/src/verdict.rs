@@ -55,6 +55,8 @@ pub struct Pressure {
     pub correlation: Option<f64>,
     /// cpu.stat throttled time delta (ns), for the CPU alternative.
     pub cpu_throttled_ns: Option<u64>,
+    /// Whose PSI this is (the target's cgroup, or host-wide).
+    pub psi_scope: String,
 }
 
 /// What the rules look at, summed over the runtime threads.
@@ -342,7 +344,11 @@ fn pressure_evidence(p: &Pressure, ev: &mut Vec<String>) {
     if parts.is_empty() {
         ev.push("cgroup pressure signals: not available".into());
     } else {
-        ev.push(format!("cgroup over the window: {}", parts.join(", ")));
+        ev.push(format!(
+            "cgroup over the window (PSI: {}): {}",
+            p.psi_scope,
+            parts.join(", ")
+        ));
     }
     if let Some(a) = p.aligned_share {
         ev.push(format!(

@@ -243,7 +243,20 @@ fn histograms(o: &mut String, rec: &Recording, per_thread: bool) {
     let _ = writeln!(o, "</details>\n");
 }
 
-fn cgroup(_o: &mut String, _rec: &Recording) {}
+fn cgroup(o: &mut String, rec: &Recording) {
+    let Some(c) = &rec.cgroup else {
+        let _ = writeln!(
+            o,
+            "### The cgroup's side\n\nNot sampled (the target's cgroup could not be read).\n"
+        );
+        return;
+    };
+    let _ = writeln!(
+        o,
+        "### The cgroup's side\n\n{}",
+        super::cgroup::render(c, rec)
+    );
+}
 
 fn environment(o: &mut String, rec: &Recording) {
     let e = &rec.environment;

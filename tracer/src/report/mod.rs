@@ -1,5 +1,6 @@
 //! Reports: Markdown for bug threads, JSON for machines, text for terminals.
 
+pub mod cgroup;
 pub mod fmt;
 pub mod log2;
 pub mod markdown;
