@@ -146,6 +146,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         assert!(read_opt(&dir.path().join("nope")).unwrap().is_none());
         std::fs::write(dir.path().join("yes"), "1").unwrap();
-        assert_eq!(read_opt(&dir.path().join("yes")).unwrap().as_deref(), Some("1"));
+        assert_eq!(
+            read_opt(&dir.path().join("yes")).unwrap().as_deref(),
+            Some("1")
+        );
     }
 }

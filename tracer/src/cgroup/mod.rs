@@ -1,8 +1,25 @@
-//! The target cgroup's side of the story: PSI, memory.events, limits and
-//! memory.stat, sampled every 100 ms beside the tracer. (Filled in by the
-//! cgroup sampler work; this is the interface the rest of the tool uses.)
+//! The target cgroup's side of the story: PSI, memory.events, limits,
+//! memory.stat and cpu.stat, sampled every 100 ms beside the tracer.
+//!
+//! - [`mounts`]: where the hierarchies are mounted (from mountinfo, never
+//!   assuming /sys/fs/cgroup) and a process's directories in each.
+//! - [`read`]: one reading of every file, with absent files remembered.
+//! - [`sampler`]: the sampling thread with a bounded sample store.
+//! - [`report`]: the report, whole-window deltas and PSI series.
+//!
+//! Hosts differ: pure v2 has everything in one directory; hybrid hosts (v1
+//! memory + cgroup2 for PSI) split it; v1-only hosts have no PSI per cgroup.
+//! Whatever a host lacks is listed in `CgroupReport::missing`.
 
-use serde::{Deserialize, Serialize};
+pub mod files;
+pub mod mounts;
+pub mod read;
+pub mod report;
+pub mod sampler;
 
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct CgroupReport {}
+pub use mounts::{
+    CgroupMounts, CgroupPaths, Mount, ProcCgroups, Roots, paths_of_pid, paths_of_pid_in,
+};
+pub use read::{CgroupSample, Psi, Reader, UNLIMITED};
+pub use report::{CgroupDeltas, CgroupLimits, CgroupReport, Limit, PsiKind, PsiSeries};
+pub use sampler::{MAX_SAMPLES, Sampler};

@@ -7,10 +7,7 @@ use std::{
     path::{Component, Path, PathBuf},
 };
 
-use procfs::{
-    FromRead,
-    process::{MountInfos, ProcessCGroups},
-};
+use procfs::{FromRead, ProcessCGroups, process::MountInfos};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -257,15 +254,15 @@ impl CgroupMounts {
     /// mirror the tree in all of them).
     pub fn paths_for(&self, v2_path: Option<&str>, v1_path: Option<&str>) -> CgroupPaths {
         let mut out = CgroupPaths::default();
-        if let (Some(m), Some(p)) = (&self.v2, v2_path) {
-            if let Some(dir) = m.dir_of(p).filter(|d| d.is_dir()) {
-                out.v2_id = std::fs::metadata(&dir).ok().map(|md| md.ino());
-                // `p` is a hierarchy path (it includes the mount's root), so
-                // its depth is the level the kernel counts. Inside a cgroup
-                // namespace it would be relative to the namespace root.
-                out.v2_level = Some(Mount::level_of(p));
-                out.v2 = Some(dir);
-            }
+        if let (Some(m), Some(p)) = (&self.v2, v2_path)
+            && let Some(dir) = m.dir_of(p).filter(|d| d.is_dir())
+        {
+            out.v2_id = std::fs::metadata(&dir).ok().map(|md| md.ino());
+            // `p` is a hierarchy path (it includes the mount's root), so
+            // its depth is the level the kernel counts. Inside a cgroup
+            // namespace it would be relative to the namespace root.
+            out.v2_level = Some(Mount::level_of(p));
+            out.v2 = Some(dir);
         }
         if let Some(p) = v1_path {
             out.v1_memory = self
@@ -287,7 +284,11 @@ impl CgroupMounts {
             parts.push(format!("cgroup2 at {}", m.dir.display()));
         }
         for m in &self.v1 {
-            parts.push(format!("{} at {}", m.controllers.join(","), m.dir.display()));
+            parts.push(format!(
+                "{} at {}",
+                m.controllers.join(","),
+                m.dir.display()
+            ));
         }
         if parts.is_empty() {
             "no cgroup filesystem is mounted".into()
@@ -408,9 +409,18 @@ pub(crate) mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let roots = fake_hybrid(tmp.path());
         let m = CgroupMounts::read(&roots).unwrap();
-        assert_eq!(m.v2.as_ref().unwrap().dir, tmp.path().join("sys/fs/cgroup/unified"));
-        assert_eq!(m.v1_for("cpu").unwrap().dir, tmp.path().join("sys/fs/cgroup/cpu,cpuacct"));
-        assert_eq!(m.v1_for("memory").unwrap().dir, tmp.path().join("sys/fs/cgroup/memory"));
+        assert_eq!(
+            m.v2.as_ref().unwrap().dir,
+            tmp.path().join("sys/fs/cgroup/unified")
+        );
+        assert_eq!(
+            m.v1_for("cpu").unwrap().dir,
+            tmp.path().join("sys/fs/cgroup/cpu,cpuacct")
+        );
+        assert_eq!(
+            m.v1_for("memory").unwrap().dir,
+            tmp.path().join("sys/fs/cgroup/memory")
+        );
         assert!(m.v1_for("name=systemd").is_some());
         let cg = "system.slice/docker-abc.scope";
         for d in ["unified", "memory", "cpu,cpuacct"] {
@@ -424,12 +434,23 @@ pub(crate) mod tests {
              0::/system.slice/docker-abc.scope\n",
         );
         let p = paths_of_pid_in(&roots, 42).unwrap();
-        assert_eq!(p.v2.as_deref(), Some(tmp.path().join("sys/fs/cgroup/unified").join(cg).as_path()));
+        assert_eq!(
+            p.v2.as_deref(),
+            Some(tmp.path().join("sys/fs/cgroup/unified").join(cg).as_path())
+        );
         assert_eq!(p.v2_level, Some(2));
         let ino = fs::metadata(p.v2.as_ref().unwrap()).unwrap().ino();
         assert_eq!(p.v2_id, Some(ino));
-        assert!(p.v1_memory.unwrap().ends_with("memory/system.slice/docker-abc.scope"));
-        assert!(p.v1_cpu.unwrap().ends_with("cpu,cpuacct/system.slice/docker-abc.scope"));
+        assert!(
+            p.v1_memory
+                .unwrap()
+                .ends_with("memory/system.slice/docker-abc.scope")
+        );
+        assert!(
+            p.v1_cpu
+                .unwrap()
+                .ends_with("cpu,cpuacct/system.slice/docker-abc.scope")
+        );
     }
 
     #[test]
@@ -458,10 +479,19 @@ pub(crate) mod tests {
             root: "/kubepods/pod1".into(),
             controllers: vec![],
         };
-        assert_eq!(m.dir_of("/kubepods/pod1/c1"), Some(PathBuf::from("/sys/fs/cgroup/c1")));
+        assert_eq!(
+            m.dir_of("/kubepods/pod1/c1"),
+            Some(PathBuf::from("/sys/fs/cgroup/c1"))
+        );
         assert_eq!(m.dir_of("/kubepods/pod10"), None);
         assert_eq!(m.dir_of("/other"), None);
-        assert_eq!(m.path_of(Path::new("/sys/fs/cgroup/c1")).as_deref(), Some("/kubepods/pod1/c1"));
-        assert_eq!(join_rel(Path::new("/a"), "/../../etc"), PathBuf::from("/a/etc"));
+        assert_eq!(
+            m.path_of(Path::new("/sys/fs/cgroup/c1")).as_deref(),
+            Some("/kubepods/pod1/c1")
+        );
+        assert_eq!(
+            join_rel(Path::new("/a"), "/../../etc"),
+            PathBuf::from("/a/etc")
+        );
     }
 }

@@ -240,11 +240,7 @@ impl Reader {
             }
             if let Some(st) = self.flat(&d.join("memory.stat")) {
                 // `total_*` counts the whole subtree, like v2's memory.stat.
-                let get = |k: &str| {
-                    st.get(&format!("total_{k}"))
-                        .or_else(|| st.get(k))
-                        .copied()
-                };
+                let get = |k: &str| st.get(&format!("total_{k}")).or_else(|| st.get(k)).copied();
                 s.pgmajfault = get("pgmajfault");
                 s.refault_anon = get("workingset_refault_anon");
                 s.refault_file = get("workingset_refault_file");
@@ -347,7 +343,10 @@ pub(crate) mod tests {
         assert_eq!(s.v1_failcnt, None);
         // Host cpu/io PSI files were not created: listed, and left None.
         let missing = r.missing();
-        assert!(missing.iter().any(|m| m.ends_with("pressure/cpu")), "{missing:?}");
+        assert!(
+            missing.iter().any(|m| m.ends_with("pressure/cpu")),
+            "{missing:?}"
+        );
         assert!(s.host_cpu_psi.is_empty());
     }
 
@@ -414,6 +413,10 @@ pub(crate) mod tests {
         let mut r = Reader::new(CgroupPaths::default(), tmp.path());
         let s = r.read(1);
         assert!(s.memory_psi.is_empty() && s.memory_usage().is_none());
-        assert!(r.missing().iter().any(|m| m.starts_with("cgroup2 directory")));
+        assert!(
+            r.missing()
+                .iter()
+                .any(|m| m.starts_with("cgroup2 directory"))
+        );
     }
 }

@@ -332,9 +332,9 @@ mod tests {
     fn fractions_from_interpolated_totals() {
         // 100 ms samples; from 200 ms on, 50 ms of every 100 ms is "some"
         // stall and 25 ms "full".
-        let samples: Vec<_> = (0..=10)
+        let samples: Vec<_> = (0..=10u64)
             .map(|i| {
-                let stalled = i.saturating_sub(2);
+                let stalled: u64 = i.saturating_sub(2);
                 sample(i * 100, stalled * 50_000, stalled * 25_000)
             })
             .collect();
@@ -404,7 +404,10 @@ mod tests {
         assert_eq!(l.v1_limit, None);
         assert!(l.changed);
         let json = serde_json::to_string(&l).unwrap();
-        assert!(json.contains(r#""memory_max":{"bytes":4294967296}"#), "{json}");
+        assert!(
+            json.contains(r#""memory_max":{"bytes":4294967296}"#),
+            "{json}"
+        );
         assert_eq!(
             serde_json::to_string(&Limit::Unlimited).unwrap(),
             r#""unlimited""#
