@@ -1,0 +1,79 @@
+//! Cost of one run of each BPF program, from the kernel's own accounting
+//! (run_time_ns / run_cnt in the tracer's fdinfo), on the pinned ping-pong:
+//! starvetrace tracing it, starvetrace tracing an idle bystander (the
+//! in-kernel filter path every other task on the host pays), and the
+//! BPF-based peers on the same workload.
+
+use anyhow::Result;
+
+use super::{
+    bpf::{self, ProgStat},
+    lab::{Lab, Target, Workload},
+    tracers::{Scope, Tracer},
+};
+
+#[derive(Clone, Debug, Default)]
+pub struct CostRow {
+    pub tracer: String,
+    /// What the programs saw: the workload itself or a bystander.
+    pub target: &'static str,
+    pub progs: Vec<ProgStat>,
+    pub error: Option<String>,
+}
+
+pub fn run(lab: &Lab, peers: &[Tracer]) -> Result<Vec<CostRow>> {
+    let stats = bpf::enable_stats()?;
+    let st = Tracer::starvetrace(&lab.bins.starvetrace);
+    let mut runs: Vec<(&Tracer, Target)> = vec![(&st, Target::Workload), (&st, Target::Bystander)];
+    // perf does not run BPF programs.
+    runs.extend(
+        peers
+            .iter()
+            .filter(|p| p.package != "linux-perf")
+            .map(|p| (p, Target::Workload)),
+    );
+    let w = Workload::new("pinned");
+    let mut rows = Vec::new();
+    for (t, target) in runs {
+        let label = if target == Target::Bystander {
+            "idle bystander (workload untraced)"
+        } else {
+            "the workload"
+        };
+        let target_label = if t.scope == Scope::Host {
+            "whole host (incl. the workload)"
+        } else {
+            label
+        };
+        let row = match lab.measure(&w, Some((t, target)), true, lab.duration) {
+            Ok(m) => CostRow {
+                tracer: t.label.into(),
+                target: target_label,
+                progs: m.tracer.map(|r| r.progs).unwrap_or_default(),
+                error: None,
+            },
+            Err(e) => CostRow {
+                tracer: t.label.into(),
+                target: target_label,
+                progs: Vec::new(),
+                error: Some(format!("{e:#}")),
+            },
+        };
+        for p in &row.progs {
+            eprintln!(
+                "bench: cost {} ({}): {} {} runs, {:.0} ns/run",
+                row.tracer,
+                row.target,
+                p.name,
+                p.run_cnt,
+                p.ns_per_run().unwrap_or(f64::NAN)
+            );
+        }
+        if let Some(e) = &row.error {
+            eprintln!("bench: cost {}: {e}", row.tracer);
+        }
+        rows.push(row);
+    }
+    drop(stats);
+    Ok(rows)
+}

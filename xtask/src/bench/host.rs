@@ -1,0 +1,191 @@
+//! The machine: privileges, building what we measure, installing peers,
+//! and the facts the report is stamped with.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use anyhow::{Context as _, Result, bail};
+
+pub fn require_root() -> Result<()> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        bail!("the benchmarks load BPF programs and read other processes' fdinfo: run as root");
+    }
+    Ok(())
+}
+
+pub fn workspace_root() -> PathBuf {
+    // xtask/ sits directly under the workspace root.
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// The binaries a run needs, freshly built in release.
+#[derive(Clone, Debug)]
+pub struct Bins {
+    pub starvetrace: PathBuf,
+    pub pingpong: PathBuf,
+}
+
+pub fn build(root: &Path, skip: bool) -> Result<Bins> {
+    // The workload is built in release too: a debug build would spend its
+    // time in its own code and make every tracer look cheaper.
+    for (package, bin) in [("tracer", "starvetrace"), ("xtask", "pingpong")]
+        .into_iter()
+        .filter(|_| !skip)
+    {
+        eprintln!("bench: cargo build --release -p {package} --bin {bin}");
+        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .current_dir(root)
+            .args(["build", "--release", "--quiet", "-p", package, "--bin", bin])
+            .status()
+            .context("running cargo")?;
+        if !status.success() {
+            bail!("building {bin} failed ({status})");
+        }
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let bins = Bins {
+        starvetrace: target.join("release/starvetrace"),
+        pingpong: target.join("release/pingpong"),
+    };
+    for b in [&bins.starvetrace, &bins.pingpong] {
+        if !b.exists() {
+            bail!("{} is missing (build it, or drop --no-build)", b.display());
+        }
+    }
+    Ok(bins)
+}
+
+/// apt-get the peer tools that are missing. Failure is not fatal: the
+/// report says which peers were not measured.
+pub fn install_peers() {
+    let missing: Vec<&str> = [
+        (
+            "libbpf-tools",
+            super::tracers::find_libbpf_tool("runqlat").is_some(),
+        ),
+        ("bpftrace", which("bpftrace").is_some()),
+        ("linux-perf", which("perf").is_some()),
+    ]
+    .into_iter()
+    .filter(|(_, present)| !present)
+    .map(|(pkg, _)| pkg)
+    .collect();
+    if missing.is_empty() {
+        return;
+    }
+    eprintln!("bench: installing {}", missing.join(" "));
+    let install = |pkgs: &[&str]| {
+        Command::new("apt-get")
+            .args(["install", "-y", "-q"])
+            .args(pkgs)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !install(&missing) {
+        // A fresh machine may have no package lists yet.
+        let _ = Command::new("apt-get").args(["update", "-q"]).status();
+        if !install(&missing) {
+            eprintln!(
+                "bench: warning: could not install {}; those peers are skipped",
+                missing.join(" ")
+            );
+        }
+    }
+}
+
+pub fn which(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+/// What the report is stamped with.
+#[derive(Clone, Debug, Default)]
+pub struct Host {
+    pub date: String,
+    pub kernel: String,
+    pub cpu_model: String,
+    pub cpus: usize,
+    pub loadavg: String,
+}
+
+impl Host {
+    pub fn capture() -> Self {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu_model = cpuinfo
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("model name")
+                    .and_then(|r| r.split_once(':'))
+                    .map(|(_, v)| v.trim().to_string())
+            })
+            .unwrap_or_else(|| "unknown".into());
+        Host {
+            date: utc_now(),
+            kernel: read_trim("/proc/sys/kernel/osrelease"),
+            cpu_model,
+            cpus: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+            // The 1, 5 and 15 minute averages.
+            loadavg: read_trim("/proc/loadavg")
+                .split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" "),
+        }
+    }
+}
+
+fn read_trim(path: &str) -> String {
+    std::fs::read_to_string(path)
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// `YYYY-MM-DD HH:MM UTC`, without pulling in a date crate.
+fn utc_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
+        secs % 86_400 / 3600,
+        secs % 3600 / 60
+    )
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn civil_dates() {
+        assert_eq!(super::civil_from_days(0), (1970, 1, 1));
+        assert_eq!(super::civil_from_days(19_723), (2024, 1, 1));
+        assert_eq!(super::civil_from_days(11_016), (2000, 2, 29));
+    }
+}

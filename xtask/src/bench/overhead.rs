@@ -1,0 +1,208 @@
+//! Overhead: the same workload untraced (A) and traced (B), interleaved
+//! A B A B so slow drifts in machine load hit both sides alike; every
+//! tracer gets its own pairs, and the tracers take turns within a round.
+
+use anyhow::Result;
+
+use super::{
+    ctl::Outcome,
+    lab::{Lab, Target, Workload},
+    opts::Opts,
+    stats,
+    tracers::{Scope, Tracer},
+};
+
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    pub key: &'static str,
+    pub title: &'static str,
+    pub workload: Workload,
+    /// Lowest acceptable median traced/untraced ratio for starvetrace.
+    pub goal: f64,
+}
+
+/// What the traced program pays.
+fn traced_scenarios() -> Vec<Scenario> {
+    vec![
+        Scenario {
+            key: "pinned",
+            title: "pipe ping-pong, both threads on one CPU (worst case)",
+            workload: Workload::new("pinned"),
+            goal: 0.80,
+        },
+        Scenario {
+            key: "cross",
+            title: "pipe ping-pong, one thread per CPU (cross-CPU wakeups)",
+            workload: Workload::new("cross"),
+            goal: 0.97,
+        },
+        Scenario {
+            key: "tokio",
+            title: "tokio: a task fanning messages out to 16 tasks over channels, 2 workers",
+            workload: Workload::new("tokio"),
+            goal: 0.97,
+        },
+    ]
+}
+
+/// What everything else pays while an idle bystander is traced.
+fn bystander_scenarios() -> Vec<Scenario> {
+    vec![
+        Scenario {
+            key: "pinned",
+            title: "untraced pipe ping-pong on one CPU while an idle process is traced",
+            workload: Workload::new("pinned"),
+            goal: 0.95,
+        },
+        Scenario {
+            key: "cross",
+            title: "untraced pipe ping-pong across CPUs while an idle process is traced",
+            workload: Workload::new("cross"),
+            goal: 0.99,
+        },
+    ]
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Series {
+    pub tracer: String,
+    pub untraced: Vec<Outcome>,
+    pub traced: Vec<Outcome>,
+    /// Records starvetrace reported lost, summed over its runs.
+    pub lost: u64,
+    /// Why this tracer's runs stopped, if they did.
+    pub error: Option<String>,
+}
+
+impl Series {
+    pub fn ratios(&self) -> Vec<f64> {
+        self.untraced
+            .iter()
+            .zip(&self.traced)
+            .map(|(a, b)| b.ops_per_sec() / a.ops_per_sec())
+            .collect()
+    }
+
+    pub fn median_ratio(&self) -> Option<f64> {
+        let r = self.ratios();
+        (!r.is_empty()).then(|| stats::median(&r))
+    }
+
+    pub fn untraced_ops(&self) -> Vec<f64> {
+        self.untraced.iter().map(Outcome::ops_per_sec).collect()
+    }
+
+    pub fn traced_ops(&self) -> Vec<f64> {
+        self.traced.iter().map(Outcome::ops_per_sec).collect()
+    }
+
+    pub fn untraced_switches(&self) -> Vec<f64> {
+        self.untraced
+            .iter()
+            .map(Outcome::switches_per_sec)
+            .collect()
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct ScenarioResult {
+    pub scenario: Scenario,
+    pub series: Vec<Series>,
+}
+
+impl ScenarioResult {
+    pub fn series(&self, tracer: &str) -> Option<&Series> {
+        self.series.iter().find(|s| s.tracer == tracer)
+    }
+}
+
+pub fn traced(lab: &Lab, peers: &[Tracer], opts: &Opts) -> Result<Vec<ScenarioResult>> {
+    let mut tracers = vec![Tracer::starvetrace(&lab.bins.starvetrace)];
+    tracers.extend(peers.iter().cloned());
+    traced_scenarios()
+        .into_iter()
+        .filter(|s| wanted(s, opts))
+        .map(|s| run_scenario(lab, s, &tracers, Target::Workload, opts))
+        .collect()
+}
+
+pub fn others(lab: &Lab, peers: &[Tracer], opts: &Opts) -> Result<Vec<ScenarioResult>> {
+    // Per-process peers have an in-kernel filter too: the fair comparison.
+    let mut tracers = vec![Tracer::starvetrace(&lab.bins.starvetrace)];
+    tracers.extend(
+        peers
+            .iter()
+            .filter(|p| p.scope == Scope::Pid && p.label.starts_with("runqlat"))
+            .cloned(),
+    );
+    bystander_scenarios()
+        .into_iter()
+        .filter(|s| wanted(s, opts))
+        .map(|s| run_scenario(lab, s, &tracers, Target::Bystander, opts))
+        .collect()
+}
+
+fn wanted(s: &Scenario, opts: &Opts) -> bool {
+    opts.only.as_deref().is_none_or(|k| k == s.key)
+}
+
+fn run_scenario(
+    lab: &Lab,
+    scenario: Scenario,
+    tracers: &[Tracer],
+    target: Target,
+    opts: &Opts,
+) -> Result<ScenarioResult> {
+    let mut series: Vec<Series> = tracers
+        .iter()
+        .map(|t| Series {
+            tracer: t.label.to_string(),
+            ..Default::default()
+        })
+        .collect();
+    let what = if target == Target::Bystander {
+        "bystander"
+    } else {
+        "traced"
+    };
+    for round in 1..=opts.pairs {
+        for (t, s) in tracers.iter().zip(series.iter_mut()) {
+            if s.error.is_some() {
+                continue;
+            }
+            // An untraced run failing is a harness fault: stop.
+            let a = lab.measure(&scenario.workload, None, false, opts.duration)?;
+            match lab.measure(&scenario.workload, Some((t, target)), false, opts.duration) {
+                Ok(b) => {
+                    if let Some(lost) = b
+                        .tracer
+                        .as_ref()
+                        .and_then(|r| r.report.as_ref())
+                        .and_then(|r| r["lost_events"].as_u64())
+                    {
+                        s.lost += lost;
+                    }
+                    eprintln!(
+                        "bench: {what} {} {round}/{}: {:<18} {:>10.0} → {:>10.0} ops/s  ratio {:.3}",
+                        scenario.key,
+                        opts.pairs,
+                        t.label,
+                        a.outcome.ops_per_sec(),
+                        b.outcome.ops_per_sec(),
+                        b.outcome.ops_per_sec() / a.outcome.ops_per_sec()
+                    );
+                    s.untraced.push(a.outcome);
+                    s.traced.push(b.outcome);
+                }
+                Err(e) => {
+                    eprintln!(
+                        "bench: {what} {}: {} failed, skipping it: {e:#}",
+                        scenario.key, t.label
+                    );
+                    s.error = Some(format!("{e:#}"));
+                }
+            }
+        }
+    }
+    Ok(ScenarioResult { scenario, series })
+}

@@ -1,0 +1,71 @@
+//! Keep README.md's "Performance" section in step with the last full run.
+//! Only that section is touched; without a README nothing is written (the
+//! numbers are in docs/BENCHMARKS.md either way).
+
+use std::path::Path;
+
+use anyhow::{Context as _, Result};
+
+const HEADING: &str = "## Performance";
+
+pub fn update(readme: &Path, goals_table: &str) -> Result<()> {
+    let Ok(text) = std::fs::read_to_string(readme) else {
+        return Ok(());
+    };
+    let body = format!(
+        "{HEADING}\n\nFrom the last `cargo xtask bench all` (details, peers and method: \
+         [docs/BENCHMARKS.md](docs/BENCHMARKS.md)):\n\n{goals_table}\n"
+    );
+    let updated = replace_section(&text, &body);
+    std::fs::write(readme, updated).with_context(|| format!("writing {}", readme.display()))?;
+    eprintln!(
+        "bench: updated the Performance section of {}",
+        readme.display()
+    );
+    Ok(())
+}
+
+/// Replace the `## Performance` section (up to the next `## ` heading), or
+/// append one.
+fn replace_section(text: &str, body: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let Some(start) = lines.iter().position(|l| l.trim_end() == HEADING) else {
+        let sep = if text.ends_with("\n\n") {
+            ""
+        } else if text.ends_with('\n') {
+            "\n"
+        } else {
+            "\n\n"
+        };
+        return format!("{text}{sep}{body}");
+    };
+    let end = lines[start + 1..]
+        .iter()
+        .position(|l| l.starts_with("## "))
+        .map_or(lines.len(), |i| start + 1 + i);
+    let mut out = lines[..start].join("\n");
+    if start > 0 {
+        out.push('\n');
+    }
+    out.push_str(body);
+    if end < lines.len() {
+        out.push('\n');
+        out.push_str(&lines[end..].join("\n"));
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::replace_section;
+
+    #[test]
+    fn replaces_only_its_section() {
+        let t = "# X\n\n## Performance\n\nold\n\n## Next\n\nkeep\n";
+        let r = replace_section(t, "## Performance\n\nnew\n");
+        assert_eq!(r, "# X\n\n## Performance\n\nnew\n\n## Next\n\nkeep\n");
+        let r = replace_section("# X\n", "## Performance\n\nnew\n");
+        assert_eq!(r, "# X\n\n## Performance\n\nnew\n");
+    }
+}
