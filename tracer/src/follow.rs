@@ -39,8 +39,12 @@ impl FollowingSampler {
                 if !follow {
                     continue;
                 }
+                // Follow a move *down* into a child cgroup (a program
+                // placing itself in a cgroup of its own); a move back up on
+                // the way out must not replace the samples that matter.
                 if let Ok(now) = paths_of_pid(pid)
                     && now != paths
+                    && is_below(&now, &paths)
                 {
                     // Keep the new cgroup's samples: that is where the
                     // target lives from now on.
@@ -72,4 +76,13 @@ fn describe(p: &CgroupPaths) -> String {
         .as_ref()
         .or(p.v2.as_ref())
         .map_or_else(|| "?".into(), |d| d.display().to_string())
+}
+
+/// Is `inner` a strict descendant of `outer` in the hierarchy they share?
+fn is_below(inner: &CgroupPaths, outer: &CgroupPaths) -> bool {
+    let below = |a: &Option<std::path::PathBuf>, b: &Option<std::path::PathBuf>| match (a, b) {
+        (Some(a), Some(b)) => a != b && a.starts_with(b),
+        _ => false,
+    };
+    below(&inner.v1_memory, &outer.v1_memory) || below(&inner.v2, &outer.v2)
 }

@@ -4,7 +4,7 @@
 
 use clap::Parser as _;
 use tracer::{
-    cli::{Cli, Command},
+    cli::{Cli, Command, Format},
     error::{Error, exit},
 };
 
@@ -66,8 +66,35 @@ fn run(command: Command) -> Result<i32, Error> {
             tracer::report::emit(&rec, args.format, None)?;
             Ok(exit::OK)
         }
-        Command::Snapshot(_) | Command::Lab(_) | Command::Demo(_) => {
-            Err(Error::Usage("this subcommand is being wired up".into()))
+        Command::Snapshot(args) => {
+            let snap = tracer::snapshot_cmd::snapshot(&args)?;
+            match args.format {
+                Format::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&snap).map_err(|e| Error::Other(e.into()))?
+                ),
+                Format::Md | Format::Text => {
+                    println!("{}", tracer::report::snapshot::render(&snap))
+                }
+            }
+            Ok(exit::OK)
+        }
+        Command::Lab(args) => {
+            let opts = tracer::lab::LabOptions {
+                scenario: args
+                    .scenario
+                    .parse()
+                    .map_err(|e| Error::Usage(format!("{e}")))?,
+                duration: std::time::Duration::from_secs_f64(args.duration),
+                result_path: args.result,
+            };
+            tracer::lab::run(&opts).map_err(|e| Error::Other(anyhow::anyhow!("lab: {e}")))?;
+            Ok(exit::OK)
+        }
+        Command::Demo(args) => {
+            let rec = tracer::demo::demo(&args)?;
+            tracer::report::emit(&rec, args.format, args.out.as_deref())?;
+            Ok(exit::OK)
         }
     }
 }

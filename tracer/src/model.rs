@@ -36,6 +36,9 @@ pub struct Recording {
     pub cgroup: Option<crate::cgroup::CgroupReport>,
     #[serde(default)]
     pub verdict: Option<crate::verdict::Verdict>,
+    /// The lab's own ground truth when the target was a lab scenario (demo).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lab: Option<serde_json::Value>,
     /// Things the reader must know: exited target, missing files, fallbacks.
     pub notes: Vec<String>,
 }

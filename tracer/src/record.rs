@@ -28,6 +28,7 @@ pub enum Resolved {
         level: u32,
         label: String,
         pids: Vec<u32>,
+        paths: crate::cgroup::CgroupPaths,
     },
 }
 
@@ -163,7 +164,13 @@ pub fn record(args: &RecordArgs) -> Result<Recording> {
         Resolved::Pid(p) => vec![*p],
         Resolved::Cgroup { pids, .. } => pids.clone(),
     };
-    let sampler = crate::follow::FollowingSampler::start(pids[0], None);
+    let fixed_paths = match &resolved {
+        Resolved::Cgroup { paths, .. } => Some(paths.clone()),
+        Resolved::Pid(_) => None,
+    };
+    let sampler =
+        crate::follow::FollowingSampler::start(pids.first().copied().unwrap_or(0), fixed_paths);
+    let mut snapshot = None;
     // A launched command's life starts at its release: the time it sat in
     // the holding trampoline is not its own, so the books open then and
     // nothing is seeded. An existing target is seeded so threads already
@@ -177,8 +184,16 @@ pub fn record(args: &RecordArgs) -> Result<Recording> {
             released
         }
         None => {
-            let threads = crate::seed::from_proc(&pids);
+            let snap = crate::snapshot::take_with(
+                &pids,
+                &crate::snapshot::Options {
+                    workers: threads_re.clone(),
+                    ..Default::default()
+                },
+            );
+            let threads = crate::seed::from_snapshot(&snap);
             let seeded = crate::seed::seed(&mut maps.tasks, &threads, attached_ns);
+            snapshot = Some(snap);
             tracing::info!(seeded, "seeded threads that existed before the trace");
             attached_ns
         }
@@ -208,6 +223,7 @@ pub fn record(args: &RecordArgs) -> Result<Recording> {
         threads_re.as_ref(),
     );
     rec.environment.probes = probe_status;
+    rec.snapshot = snapshot;
     if let Some(c) = &cgroup {
         rec.environment.cgroup_layout = c.layout.clone();
         rec.notes.extend(c.notes.iter().cloned());
@@ -323,7 +339,10 @@ fn build(
         Resolved::Cgroup { label, .. } => label.clone(),
     };
     for t in &mut threads {
-        t.role = role_of(&t.comm, &main_comm, threads_re);
+        t.ns_tid = crate::target::ns_tids(t.tid)
+            .and_then(|ids| ids.last().copied())
+            .filter(|&n| n != t.tid);
+        t.role = crate::roles::role_in_process(&t.comm, &main_comm, threads_re).to_string();
     }
     threads.sort_by_key(|t| (t.tgid, t.tid));
     let target = match resolved {
@@ -377,22 +396,34 @@ fn build(
     rec
 }
 
-/// Role label of a thread (refined by `roles` once thread roles land).
-fn role_of(comm: &str, main_comm: &str, custom: Option<&regex::Regex>) -> String {
-    if custom.is_some_and(|re| re.is_match(comm))
-        || comm == "tokio-runtime-w"
-        || comm == "tokio-rt-worker"
-    {
-        "tokio-worker".into()
-    } else if comm == main_comm {
-        "same-name-as-process".into()
-    } else {
-        "named".into()
+fn resolve_cgroup_target(t: &crate::cli::TargetArgs) -> Result<Resolved> {
+    use crate::target::{TargetSpec, resolve};
+    let spec = match (&t.cgroup, &t.container) {
+        (Some(path), _) => TargetSpec::Cgroup(path.clone()),
+        (None, Some(name)) => TargetSpec::Container(name.clone()),
+        (None, None) => return Err(Error::Usage("no cgroup or container given".into())),
+    };
+    let target = resolve(&spec, &crate::cgroup::Roots::default())?;
+    for n in &target.notes {
+        tracing::warn!("{n}");
     }
-}
-
-fn resolve_cgroup_target(_t: &crate::cli::TargetArgs) -> Result<Resolved> {
-    Err(Error::Usage(
-        "--cgroup/--container are being wired up".into(),
-    ))
+    let paths = target.cgroup.clone().unwrap_or_default();
+    match (paths.v2_id, paths.v2_level) {
+        // In-kernel filtering by cgroup2 ancestry: processes that start in
+        // it later are traced too.
+        (Some(id), Some(level)) if level > 0 => Ok(Resolved::Cgroup {
+            id,
+            level,
+            label: target.label,
+            pids: target.pids,
+            paths,
+        }),
+        _ => Err(Error::TargetNotFound(format!(
+            "{} has no cgroup2 directory of its own to filter on in the kernel (it is the cgroup2 root or only exists in v1); trace its main process with --pid {}",
+            target.label,
+            target
+                .main_pid
+                .map_or_else(|| "PID".into(), |p| p.to_string())
+        ))),
+    }
 }

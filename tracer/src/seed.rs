@@ -61,32 +61,16 @@ pub fn seed(
     seeded
 }
 
-/// Threads of `pids` from /proc (state and syscall; no off-CPU start).
-pub fn from_proc(pids: &[u32]) -> Vec<SeedThread> {
-    let mut out = Vec::new();
-    for &pid in pids {
-        for tid in crate::sys::tids_of(pid) {
-            let stat =
-                std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")).unwrap_or_default();
-            let state = stat
-                .rsplit_once(')')
-                .and_then(|(_, r)| r.trim_start().chars().next())
-                .unwrap_or('?');
-            let syscall = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/syscall"))
-                .ok()
-                .and_then(|s| {
-                    s.split_whitespace()
-                        .next()
-                        .and_then(|n| n.parse::<i32>().ok())
-                });
-            out.push(SeedThread {
-                tid,
-                tgid: pid,
-                state,
-                syscall,
-                off_since_ns: None,
-            });
-        }
-    }
-    out
+/// Threads from a snapshot: state, syscall, and when each went off-CPU.
+pub fn from_snapshot(snap: &crate::snapshot::Snapshot) -> Vec<SeedThread> {
+    snap.threads
+        .iter()
+        .map(|t| SeedThread {
+            tid: t.tid,
+            tgid: t.pid,
+            state: t.state.chars().next().unwrap_or('?'),
+            syscall: t.syscall.as_ref().map(|s| s.nr as i32),
+            off_since_ns: t.off_since_monotonic_ns,
+        })
+        .collect()
 }

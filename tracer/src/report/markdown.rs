@@ -33,6 +33,7 @@ fn render_with(rec: &Recording, max_rows: usize, per_thread_hists: bool) -> Stri
     let mut o = String::new();
     header(&mut o, rec);
     verdict(&mut o, rec);
+    lab(&mut o, rec);
     snapshot(&mut o, rec);
     threads_table(&mut o, rec, max_rows);
     causes_table(&mut o, rec);
@@ -84,7 +85,41 @@ fn verdict(o: &mut String, rec: &Recording) {
     let _ = writeln!(o);
 }
 
-fn snapshot(_o: &mut String, _rec: &Recording) {}
+/// The lab's ground truth: how late its two heartbeats fired.
+fn lab(o: &mut String, rec: &Recording) {
+    let Some(lab) = &rec.lab else { return };
+    let ms = |v: &serde_json::Value, k: &str| {
+        v.get(k)
+            .and_then(|x| x.as_u64())
+            .map(|ns| dur(ns))
+            .unwrap_or_else(|| "?".into())
+    };
+    let beat = |name: &str| {
+        let h = &lab[name];
+        format!(
+            "max late {}, p99 late {}, beats {}",
+            ms(h, "max_late_ns"),
+            ms(h, "p99_late_ns"),
+            h.get("count").and_then(|c| c.as_u64()).unwrap_or(0)
+        )
+    };
+    let _ = writeln!(
+        o,
+        "### Lab ground truth (scenario `{}`)\n\n- tokio `interval` heartbeat: {}\n- OS-thread `sleep` heartbeat: {}\n",
+        lab["scenario"].as_str().unwrap_or("?"),
+        beat("tokio_heartbeat"),
+        beat("os_heartbeat")
+    );
+}
+
+fn snapshot(o: &mut String, rec: &Recording) {
+    let Some(s) = &rec.snapshot else { return };
+    let _ = writeln!(
+        o,
+        "<details><summary>Where every thread was when tracing began</summary>\n\n{}\n</details>\n",
+        super::snapshot::render(s)
+    );
+}
 
 /// Threads, or groups of threads with the same name when there are many.
 fn rows(rec: &Recording, max_rows: usize) -> Vec<(String, Vec<&ThreadReport>)> {

@@ -1,0 +1,26 @@
+//! `starvetrace snapshot`: resolve the target and take a snapshot (no BPF).
+
+use crate::{
+    cli::SnapshotArgs,
+    error::{Error, Result},
+    snapshot::{Options, Snapshot, take_with},
+    target::{TargetSpec, resolve},
+};
+
+pub fn snapshot(args: &SnapshotArgs) -> Result<Snapshot> {
+    let t = &args.target;
+    let spec = match (t.pid, &t.cgroup, &t.container) {
+        (Some(pid), _, _) => TargetSpec::Pid(pid),
+        (None, Some(path), _) => TargetSpec::Cgroup(path.clone()),
+        (None, None, Some(name)) => TargetSpec::Container(name.clone()),
+        (None, None, None) => {
+            return Err(Error::Usage(
+                "give --pid PID, --cgroup PATH or --container NAME".into(),
+            ));
+        }
+    };
+    let target = resolve(&spec, &crate::cgroup::Roots::default())?;
+    let mut snap = take_with(&target.pids, &Options::default());
+    snap.notes.extend(target.notes);
+    Ok(snap)
+}
