@@ -68,6 +68,11 @@ pub struct Outcome {
     pub ops: u64,
     pub secs: f64,
     pub switches: u64,
+    /// CPU seconds the workload itself used.
+    pub cpu_secs: f64,
+    /// CPU the rest of the host used meanwhile (not the workload, not the
+    /// tracer), in % of one core: how disturbed this run was.
+    pub foreign_pct: f64,
 }
 
 impl Outcome {
@@ -131,6 +136,8 @@ impl Conn {
             ops: num("ops")? as u64,
             secs: num("secs")?,
             switches: num("switches")? as u64,
+            cpu_secs: num("cpu_secs")?,
+            foreign_pct: 0.0,
         };
         if out.secs <= 0.0 || out.ops == 0 {
             bail!("the workload did no work ({json})");

@@ -189,3 +189,20 @@ mod tests {
         assert_eq!(super::civil_from_days(11_016), (2000, 2, 29));
     }
 }
+
+/// Busy CPU seconds of the whole host so far (all CPUs; idle and iowait
+/// excluded), from /proc/stat.
+pub fn busy_secs() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let cpu = stat.lines().next()?.strip_prefix("cpu ")?;
+    let f: Vec<u64> = cpu
+        .split_whitespace()
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal (guest time is
+    // already inside user).
+    let busy = f.first()? + f.get(1)? + f.get(2)? + f.get(5)? + f.get(6)? + f.get(7)?;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    Some(busy as f64 / if hz > 0 { hz as f64 } else { 100.0 })
+}

@@ -14,7 +14,7 @@ use anyhow::{Context as _, Result, bail};
 use super::{
     bpf::{self, ProgStat},
     ctl::{Conn, Listener, Outcome},
-    host::Bins,
+    host::{self, Bins},
     proc::{self, Proc},
     tracers::{Scope, Tracer},
 };
@@ -92,6 +92,7 @@ impl Lab {
         let base = Some(PathBuf::from("/dev/shm"))
             .filter(|p| p.is_dir())
             .unwrap_or_else(std::env::temp_dir);
+        remove_stale(&base);
         let dir = base.join(format!("starvetrace-bench-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -211,9 +212,16 @@ impl Lab {
         std::thread::sleep(SETTLE);
         let tracer_pid = tracer_proc.as_ref().map(Proc::pid);
         let cpu_at_go = tracer_pid.and_then(proc::cpu_secs);
+        let busy_at_go = host::busy_secs();
         conn.go()?;
-        let outcome = conn.result(Duration::from_secs_f64(duration) + START_TIMEOUT)?;
+        let mut outcome = conn.result(Duration::from_secs_f64(duration) + START_TIMEOUT)?;
+        let busy_at_end = host::busy_secs();
         let cpu_at_end = tracer_pid.and_then(proc::cpu_secs);
+        let tracer_cpu = cpu_at_go.zip(cpu_at_end).map(|(a, b)| b - a);
+        if let Some((a, b)) = busy_at_go.zip(busy_at_end) {
+            let foreign = (b - a) - outcome.cpu_secs - tracer_cpu.unwrap_or(0.0);
+            outcome.foreign_pct = (foreign / outcome.secs * 100.0).max(0.0);
+        }
         let progs = match (want_progs, tracer_pid) {
             (true, Some(pid)) => bpf::prog_stats(pid)?,
             _ => Vec::new(),
@@ -264,11 +272,10 @@ impl Lab {
         } else {
             None
         };
-        let cpu_secs = cpu_at_go.zip(cpu_at_end).map(|(a, b)| b - a);
         Ok(Measured {
             outcome,
             tracer: Some(TracerRun {
-                cpu_secs,
+                cpu_secs: tracer_cpu,
                 peak_rss_kib: tp.peak_rss_kib(),
                 report,
                 progs,
@@ -284,5 +291,22 @@ impl Lab {
         let dir = self.dir.join(format!("run-{n}"));
         std::fs::create_dir_all(&dir).context("creating a run directory")?;
         Ok(dir)
+    }
+}
+
+/// Scratch directories of benches that were interrupted (their Drop never
+/// ran): a stale perf.data in tmpfs holds memory until removed.
+fn remove_stale(base: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return;
+    };
+    for e in entries.filter_map(|e| e.ok()) {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix("starvetrace-bench-") else {
+            continue;
+        };
+        if !std::path::Path::new("/proc").join(pid).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
     }
 }

@@ -96,6 +96,16 @@ impl Series {
         self.traced.iter().map(Outcome::ops_per_sec).collect()
     }
 
+    /// How busy the rest of the host was during each of this series' runs
+    /// (% of one core).
+    pub fn foreign(&self) -> Vec<f64> {
+        self.untraced
+            .iter()
+            .chain(&self.traced)
+            .map(|o| o.foreign_pct)
+            .collect()
+    }
+
     pub fn untraced_switches(&self) -> Vec<f64> {
         self.untraced
             .iter()

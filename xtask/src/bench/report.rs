@@ -213,6 +213,20 @@ pub fn render(r: &Results) -> String {
         "- {} untraced/traced pairs per configuration, {:.1} s per run, runs interleaved A B A B; whole run {:.0} s",
         r.opts.pairs, r.opts.duration, r.elapsed_secs
     );
+    let foreign: Vec<f64> = r
+        .traced
+        .iter()
+        .chain(&r.others)
+        .flat_map(|sc| sc.series.iter().flat_map(Series::foreign))
+        .collect();
+    if !foreign.is_empty() {
+        let _ = writeln!(
+            s,
+            "- CPU used by other jobs during the measured overhead runs: median {:.0}% of a core, max {:.0}%",
+            stats::median(&foreign),
+            stats::max(&foreign)
+        );
+    }
     if !r.peer_versions.is_empty() {
         let _ = writeln!(s, "- Peers: {}", r.peer_versions.join(", "));
     }
@@ -230,7 +244,9 @@ pub fn render(r: &Results) -> String {
             "## Overhead on the traced program\n\n\
              ops/s as counted by the workload over its measured part; ratio = traced ÷ untraced ops/s of the same \
              pair. Tracers are attached before the workload is released and stopped (SIGINT; starvetrace ends with \
-             the command it launched) after it. Every tracer has its own baseline runs; their min–max shows the noise.\n"
+             the command it launched) after it. Every tracer has its own baseline runs; their min–max shows the noise. \
+             \"other load\" is the CPU the rest of the host used during those runs (busy time from /proc/stat minus \
+             the workload's and the tracer's own), in % of one core: high values mean another job disturbed them.\n"
         );
         for sc in &r.traced {
             overhead_table(&mut s, sc);
@@ -283,9 +299,9 @@ fn overhead_table(s: &mut String, sc: &ScenarioResult) {
     );
     let _ = writeln!(
         s,
-        "| tracer | untraced ops/s | traced ops/s | ratio per pair | median ratio | baseline min–max | goal |"
+        "| tracer | untraced ops/s | traced ops/s | ratio per pair | median ratio | baseline min–max | other load | goal |"
     );
-    let _ = writeln!(s, "|---|---|---|---|---|---|---|");
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
     for x in &sc.series {
         let goal = if x.tracer == STARVETRACE {
             match x.median_ratio() {
@@ -313,7 +329,7 @@ fn overhead_table(s: &mut String, sc: &ScenarioResult) {
                 .next()
                 .unwrap_or_default()
                 .replace('|', "/");
-            let _ = writeln!(s, "| {name} | — | — | failed: {why} | — | — | {goal} |");
+            let _ = writeln!(s, "| {name} | — | — | failed: {why} | — | — | — | {goal} |");
             continue;
         }
         let u = x.untraced_ops();
@@ -330,13 +346,15 @@ fn overhead_table(s: &mut String, sc: &ScenarioResult) {
         };
         let _ = writeln!(
             s,
-            "| {name} | {} | {} | {ratios}{partial} | **{:.3}** | {}–{} (±{:.1}%) | {goal} |",
+            "| {name} | {} | {} | {ratios}{partial} | **{:.3}** | {}–{} (±{:.1}%) | {:.0}% (max {:.0}%) | {goal} |",
             rate(stats::median(&u)),
             rate(stats::median(&x.traced_ops())),
             x.median_ratio().unwrap_or(f64::NAN),
             rate(stats::min(&u)),
             rate(stats::max(&u)),
             stats::spread_pct(&u),
+            stats::median(&x.foreign()),
+            stats::max(&x.foreign()),
         );
     }
     let _ = writeln!(s);

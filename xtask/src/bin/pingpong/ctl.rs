@@ -40,8 +40,8 @@ impl Ctl {
     pub fn result(&mut self, o: &Outcome) -> Result<()> {
         writeln!(
             self.writer,
-            "result {{\"ops\":{},\"secs\":{},\"switches\":{}}}",
-            o.ops, o.secs, o.switches
+            "result {{\"ops\":{},\"secs\":{},\"switches\":{},\"cpu_secs\":{}}}",
+            o.ops, o.secs, o.switches, o.cpu_secs
         )
         .context("sending the result")
     }

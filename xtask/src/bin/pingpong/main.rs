@@ -6,7 +6,8 @@
 //! a timer, decides when the measured part starts:
 //!   → `ready PID`   threads are set up and waiting
 //!   ← `go`          start now (not sent to `idle`)
-//!   → `result JSON` ops, seconds and context switches of the measured part
+//!   → `result JSON` ops, seconds, context switches and CPU seconds of the
+//!                   measured part
 //!   ← EOF           exit (the bench reads tracer state before closing)
 
 mod ctl;
@@ -111,6 +112,9 @@ pub struct Outcome {
     pub secs: f64,
     /// Voluntary + involuntary context switches of the whole process.
     pub switches: u64,
+    /// CPU time of the whole process (so the bench can tell how busy the
+    /// rest of the host was).
+    pub cpu_secs: f64,
 }
 
 pub fn elapsed_since(start: std::time::Instant) -> f64 {

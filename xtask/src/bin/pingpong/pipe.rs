@@ -42,7 +42,7 @@ pub fn run(
     }
     ctl.ready()?;
     ctl.wait_go()?;
-    let switches_before = sys::process_switches();
+    let before = sys::Usage::now();
     start.wait();
     let mut ops = 0;
     let mut secs: f64 = 0.0;
@@ -51,7 +51,7 @@ pub fn run(
         ops += n;
         secs = secs.max(s);
     }
-    let switches = sys::process_switches() - switches_before;
+    let used = sys::Usage::now().since(before);
     for a in answerers {
         a.join()
             .map_err(|_| anyhow!("an answering thread panicked"))??;
@@ -59,7 +59,8 @@ pub fn run(
     Ok(Outcome {
         ops,
         secs,
-        switches,
+        switches: used.switches,
+        cpu_secs: used.cpu_secs,
     })
 }
 

@@ -29,11 +29,31 @@ pub fn pin_current_thread(cpu: usize) -> Result<()> {
     Ok(())
 }
 
-/// Context switches (voluntary + involuntary) of every thread of this process.
-pub fn process_switches() -> u64 {
-    // SAFETY: an all-zero rusage is valid; the kernel fills it.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: valid pointer.
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
-    (ru.ru_nvcsw + ru.ru_nivcsw) as u64
+/// Context switches (voluntary + involuntary) and CPU seconds (user +
+/// system) of every thread of this process so far.
+#[derive(Clone, Copy, Debug)]
+pub struct Usage {
+    pub switches: u64,
+    pub cpu_secs: f64,
+}
+
+impl Usage {
+    pub fn now() -> Usage {
+        // SAFETY: an all-zero rusage is valid; the kernel fills it.
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: valid pointer.
+        unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+        let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+        Usage {
+            switches: (ru.ru_nvcsw + ru.ru_nivcsw) as u64,
+            cpu_secs: secs(ru.ru_utime) + secs(ru.ru_stime),
+        }
+    }
+
+    pub fn since(self, before: Usage) -> Usage {
+        Usage {
+            switches: self.switches - before.switches,
+            cpu_secs: self.cpu_secs - before.cpu_secs,
+        }
+    }
 }

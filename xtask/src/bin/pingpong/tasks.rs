@@ -29,15 +29,16 @@ pub fn run(ctl: &mut Ctl, tasks: usize, duration: Duration) -> Result<Outcome> {
     rt.block_on(async { tokio::task::yield_now().await });
     ctl.ready()?;
     ctl.wait_go()?;
-    let switches_before = sys::process_switches();
+    let before = sys::Usage::now();
     let t0 = Instant::now();
     let ops = rt.block_on(fan_out(tasks, duration));
     let secs = t0.elapsed().as_secs_f64();
-    let switches = sys::process_switches() - switches_before;
+    let used = sys::Usage::now().since(before);
     Ok(Outcome {
         ops,
         secs,
-        switches,
+        switches: used.switches,
+        cpu_secs: used.cpu_secs,
     })
 }
 
