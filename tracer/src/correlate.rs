@@ -107,6 +107,16 @@ pub fn pressure(rec: &Recording) -> Pressure {
     p
 }
 
+/// "cgroup" or "host-wide (...)": whose PSI the numbers are.
+pub fn psi_scope(rec: &Recording) -> &'static str {
+    match rec.cgroup.as_ref() {
+        Some(c) if c.paths.v2_level == Some(0) => "host-wide: the target is in the cgroup2 root",
+        Some(c) if c.deltas.memory_some_us.is_some() => "the target's cgroup",
+        Some(_) => "host-wide",
+        None => "not sampled",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,15 +133,5 @@ mod tests {
         assert!((aligned_share(&stall, &late).unwrap() - 20.0 / 30.0).abs() < 1e-9);
         assert_eq!(pearson(&[1.0, 1.0, 1.0], &[0.0, 1.0, 2.0]), None);
         assert_eq!(aligned_share(&[0.0, 0.0], &[Some(0.5), Some(0.5)]), None);
-    }
-}
-
-/// "cgroup" or "host-wide (...)": whose PSI the numbers are.
-pub fn psi_scope(rec: &Recording) -> &'static str {
-    match rec.cgroup.as_ref() {
-        Some(c) if c.paths.v2_level == Some(0) => "host-wide: the target is in the cgroup2 root",
-        Some(c) if c.deltas.memory_some_us.is_some() => "the target's cgroup",
-        Some(_) => "host-wide",
-        None => "not sampled",
     }
 }

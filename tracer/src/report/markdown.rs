@@ -91,7 +91,7 @@ fn lab(o: &mut String, rec: &Recording) {
     let ms = |v: &serde_json::Value, k: &str| {
         v.get(k)
             .and_then(|x| x.as_u64())
-            .map(|ns| dur(ns))
+            .map(dur)
             .unwrap_or_else(|| "?".into())
     };
     let beat = |name: &str| {

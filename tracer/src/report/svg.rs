@@ -68,15 +68,15 @@ pub fn render(t: &TimelineReport, threads: usize, psi: Option<&[f64]>, title: &s
             .map(|i| base[i] + series.get(i).copied().unwrap_or(0) as f64 / full)
             .collect();
         let mut path = String::new();
-        for i in 0..n {
+        for (i, &t) in top.iter().enumerate() {
             let _ = write!(
                 path,
                 "{}{:.1},{:.1} L{:.1},{:.1} ",
                 if i == 0 { "M" } else { "L" },
                 x(i),
-                y(top[i]),
+                y(t),
                 x(i + 1),
-                y(top[i])
+                y(t)
             );
         }
         for i in (0..n).rev() {
