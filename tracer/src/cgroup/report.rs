@@ -155,6 +155,18 @@ pub struct Tally {
 
 impl Tally {
     pub fn add(&mut self, s: &CgroupSample) {
+        // A reading taken after the cgroup was removed (a target that cleans
+        // up its own cgroup on exit) has none of its files: it must not
+        // become the window's end, or every delta would read "not available".
+        let cgroup_gone = s.memory_usage().is_none() && s.memory_psi.some_total_us.is_none();
+        if cgroup_gone
+            && self
+                .first
+                .as_ref()
+                .is_some_and(|f| f.memory_usage().is_some() || f.memory_psi.some_total_us.is_some())
+        {
+            return;
+        }
         if self.first.is_none() {
             self.first = Some(s.clone());
         }
