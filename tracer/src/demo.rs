@@ -55,6 +55,16 @@ pub fn demo(args: &DemoArgs) -> Result<Recording> {
         ],
     };
     let mut rec = crate::record::record(&record)?;
+    if rec.target.exited && rec.target.exit_status != Some(0) {
+        let _ = std::fs::remove_file(&result);
+        return Err(Error::Other(anyhow::anyhow!(
+            "the lab scenario `{}` failed (exit status {}); its error is above",
+            scenario.name(),
+            rec.target
+                .exit_status
+                .map_or_else(|| "unknown".into(), |s| s.to_string())
+        )));
+    }
     match std::fs::read_to_string(&result).map(|t| serde_json::from_str::<serde_json::Value>(&t)) {
         Ok(Ok(lab)) => rec.lab = Some(lab),
         Ok(Err(e)) => rec

@@ -88,7 +88,24 @@ fn run(command: Command) -> Result<i32, Error> {
                 duration: std::time::Duration::from_secs_f64(args.duration),
                 result_path: args.result,
             };
-            tracer::lab::run(&opts).map_err(|e| Error::Other(anyhow::anyhow!("lab: {e}")))?;
+            let lab_err = |e: tracer::lab::LabError| Error::Other(anyhow::anyhow!("lab: {e}"));
+            match &opts.result_path {
+                // Under `demo` stdout belongs to the report: write the result
+                // to the file only, the summary to stderr.
+                Some(path) => {
+                    let result = tracer::lab::run_quietly(&opts).map_err(lab_err)?;
+                    let json =
+                        serde_json::to_string(&result).map_err(|e| Error::Other(e.into()))?;
+                    std::fs::write(path, json).map_err(|e| Error::Output {
+                        path: path.clone(),
+                        source: e,
+                    })?;
+                    eprint!("{}", result.summary());
+                }
+                None => {
+                    tracer::lab::run(&opts).map_err(lab_err)?;
+                }
+            }
             Ok(exit::OK)
         }
         Command::Demo(args) => {
