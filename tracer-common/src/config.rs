@@ -29,7 +29,9 @@ pub struct Config {
     pub stack_policy: u32,
     /// Offset of `orig_ax` (x86_64) in `struct pt_regs`; `u32::MAX` = unknown.
     pub regs_syscall_off: u32,
-    pub _pad: u32,
+    /// Offset of the first syscall argument (`di` on x86_64) in `struct
+    /// pt_regs`, for futex addresses; `u32::MAX` = unknown.
+    pub regs_arg0_off: u32,
 }
 
 const _: () = assert!(core::mem::size_of::<Config>() == 40);

@@ -38,9 +38,11 @@ pub struct SwitchEvent {
     pub next_stack_id: i32,
     pub flags: u32,
     pub next_reclaim_kind: u32,
+    /// Futex address `next` waited on (futex(2) sleeps only), else 0.
+    pub next_futex: u64,
 }
 
-const _: () = assert!(core::mem::size_of::<SwitchEvent>() == 72);
+const _: () = assert!(core::mem::size_of::<SwitchEvent>() == 80);
 
 /// A traced thread exited; its fault counters as of then.
 #[repr(C)]

@@ -32,6 +32,8 @@ pub struct TaskState {
     pub reclaim_kind: u32,
     /// Reclaim kind the thread was inside when it switched out (0 = none).
     pub off_reclaim_kind: u32,
+    /// The futex word's address when it slept in futex(2), else 0.
+    pub off_futex: u64,
 }
 
-const _: () = assert!(core::mem::size_of::<TaskState>() == 88);
+const _: () = assert!(core::mem::size_of::<TaskState>() == 96);

@@ -14,7 +14,7 @@ static CONFIG: Config = Config {
     task_tgid_off: 0,
     stack_policy: 0,
     regs_syscall_off: u32::MAX,
-    _pad: 0,
+    regs_arg0_off: u32::MAX,
 };
 
 macro_rules! field {
@@ -36,6 +36,7 @@ field!(task_pid_off, u32);
 field!(task_tgid_off, u32);
 field!(stack_policy, u32);
 field!(regs_syscall_off, u32);
+field!(regs_arg0_off, u32);
 
 /// Is the current task one we trace? The cheapest test comes first: this
 /// runs on every context switch on the host.

@@ -115,11 +115,13 @@ fn switch_out(
     state.off_reclaim_kind = state.reclaim_kind;
     // A preempted thread is runnable from the first nanosecond.
     state.wakeup_at = if off_state == OFF_RUNNING { now } else { 0 };
-    state.off_syscall = if off_state == OFF_RUNNING {
-        -1
+    let (syscall, futex) = if off_state == OFF_RUNNING {
+        (-1, 0)
     } else {
         current_syscall()
     };
+    state.off_syscall = syscall;
+    state.off_futex = futex;
     state.off_stack_id = match config::stack_policy() {
         STACKS_BLOCKED if off_state == OFF_DISK => stack_id(ctx),
         STACKS_ALL_SLEEPS if off_state != OFF_RUNNING => stack_id(ctx),
@@ -159,30 +161,42 @@ fn switch_in(event: &mut SwitchEvent, next: *const u8, tid: u32, now: u64) -> Re
     event.next_syscall = state.off_syscall;
     event.next_stack_id = state.off_stack_id;
     event.next_reclaim_kind = state.off_reclaim_kind;
+    event.next_futex = state.off_futex;
     state.flags |= TS_ON_CPU;
     state.on_cpu_since = now;
     state.wakeup_at = 0;
     Ok(())
 }
 
-/// The syscall number the current task is in, from its user-entry registers.
+/// The syscall number the current task is in, from its user-entry
+/// registers, and for futex(2) the futex word's address (its first argument).
 #[inline(always)]
-fn current_syscall() -> i32 {
+fn current_syscall() -> (i32, u64) {
     let offset = config::regs_syscall_off();
     if offset == u32::MAX {
-        return -1;
+        return (-1, 0);
     }
     // SAFETY: helpers valid in tp_btf programs; `regs` is a BTF-typed
-    // `pt_regs *`, so a direct load at a config offset is verified.
+    // `pt_regs *`, so direct loads at config offsets are verified.
     unsafe {
         let regs = bpf_task_pt_regs(bpf_get_current_task_btf()) as *const u8;
         if regs.is_null() {
             count(diag::REGS_UNAVAILABLE);
-            return -1;
+            return (-1, 0);
         }
-        core::ptr::read_volatile(regs.wrapping_add(offset as usize) as *const i64) as i32
+        let nr = core::ptr::read_volatile(regs.wrapping_add(offset as usize) as *const i64) as i32;
+        let arg0_off = config::regs_arg0_off();
+        let futex = if nr == SYS_FUTEX && arg0_off != u32::MAX {
+            core::ptr::read_volatile(regs.wrapping_add(arg0_off as usize) as *const u64)
+        } else {
+            0
+        };
+        (nr, futex)
     }
 }
+
+/// x86_64 futex(2).
+const SYS_FUTEX: i32 = 202;
 
 #[inline(always)]
 fn stack_id(ctx: &BtfTracePointContext) -> i32 {

@@ -17,7 +17,7 @@ use tracer_common::{
 
 use crate::{
     hist::Recorder,
-    model::{CauseStat, Histograms, IntervalRow, Ongoing, StateSplit, ThreadReport},
+    model::{CauseStat, FutexWait, Histograms, IntervalRow, Ongoing, StateSplit, ThreadReport},
     timeline::Timeline,
 };
 
@@ -26,6 +26,8 @@ use crate::{
 pub const MAX_THREADS: usize = 4096;
 /// Stands in for every thread past `MAX_THREADS`.
 pub const OVERFLOW_TID: u32 = u32::MAX;
+/// Distinct futex addresses remembered per thread; later ones are dropped.
+const MAX_FUTEX_ADDRS: usize = 64;
 
 /// What a blocked interval was waiting for, as far as the classifier can tell.
 pub trait CauseOf {
@@ -66,6 +68,8 @@ pub struct ThreadAccount {
     causes: [u64; cause::COUNT],
     cause_counts: [u64; cause::COUNT],
     cause_hist: HashMap<u32, Recorder>,
+    /// futex address → ns waited on it (bounded: see `MAX_FUTEX_ADDRS`).
+    futex_waits: HashMap<u64, u64>,
     other_frames: HashMap<String, u64>,
     hist_off: Recorder,
     hist_runq: Recorder,
@@ -246,6 +250,14 @@ impl Accounts {
             }
             a.add_cause(cause::RUNQUEUE, runq);
         }
+        if blocked_cause == Some(cause::FUTEX) && ev.next_futex != 0 {
+            let n = a.futex_waits.len();
+            if let Some(ns) = a.futex_waits.get_mut(&ev.next_futex) {
+                *ns += blocked;
+            } else if n < MAX_FUTEX_ADDRS {
+                a.futex_waits.insert(ev.next_futex, blocked);
+            }
+        }
         if let Some(c) = blocked_cause {
             a.add_cause(c, blocked);
             if let Some(frames) = other_frames {
@@ -358,6 +370,9 @@ impl Accounts {
                 open_cause.unwrap_or(cause::OTHER)
             };
             a.causes[c as usize % cause::COUNT] += off_in_window - runq;
+            if c == cause::FUTEX && st.off_futex != 0 && a.futex_waits.len() < MAX_FUTEX_ADDRS {
+                *a.futex_waits.entry(st.off_futex).or_default() += off_in_window - runq;
+            }
             a.ongoing_off_ns = now.saturating_sub(since);
             a.ongoing = Some(Ongoing {
                 state: OFF_STATE_NAMES[state as usize % OFF_STATE_NAMES.len()].to_string(),
@@ -456,6 +471,16 @@ impl ThreadAccount {
             ongoing_off_cpu_ns: self.ongoing_off_ns,
             ongoing: self.ongoing.clone(),
             exited: self.exited,
+            futex_waits: {
+                let mut f: Vec<FutexWait> = self
+                    .futex_waits
+                    .iter()
+                    .map(|(&addr, &ns)| FutexWait { addr, ns })
+                    .collect();
+                f.sort_by_key(|w| std::cmp::Reverse(w.ns));
+                f.truncate(4);
+                f
+            },
             causes,
             cause_stats,
             histograms: Histograms {

@@ -17,6 +17,8 @@ pub struct Offsets {
     /// `pt_regs.orig_ax` on x86_64: the syscall number at entry. `None` on
     /// other architectures or kernels without it.
     pub regs_syscall: Option<u32>,
+    /// `pt_regs.di`: the first syscall argument on x86_64.
+    pub regs_arg0: Option<u32>,
 }
 
 pub fn load() -> Result<Offsets> {
@@ -35,6 +37,7 @@ pub fn load() -> Result<Offsets> {
         task_pid: field("task_struct", "pid")?,
         task_tgid: field("task_struct", "tgid")?,
         regs_syscall: member_offset(&btf, "pt_regs", "orig_ax"),
+        regs_arg0: member_offset(&btf, "pt_regs", "di"),
     })
 }
 

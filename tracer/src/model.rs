@@ -152,6 +152,9 @@ pub struct ThreadReport {
     pub ongoing_off_cpu_ns: u64,
     pub ongoing: Option<Ongoing>,
     pub exited: bool,
+    /// The futex addresses it waited on longest (futex(2) sleeps).
+    #[serde(default)]
+    pub futex_waits: Vec<FutexWait>,
     /// Off-CPU time by cause (runqueue included), cause name → ns.
     pub causes: BTreeMap<String, u64>,
     pub cause_stats: BTreeMap<String, CauseStat>,
@@ -163,6 +166,12 @@ impl ThreadReport {
     pub fn observed_ns(&self) -> u64 {
         self.on_cpu_ns + self.off_cpu_ns
     }
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct FutexWait {
+    pub addr: u64,
+    pub ns: u64,
 }
 
 /// One `--interval` row: totals over the traced threads in that interval.

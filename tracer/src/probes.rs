@@ -94,7 +94,7 @@ impl Probes {
             task_tgid_off: cfg.offsets.task_tgid,
             stack_policy: cfg.stack_policy,
             regs_syscall_off: cfg.offsets.regs_syscall.unwrap_or(u32::MAX),
-            _pad: 0,
+            regs_arg0_off: cfg.offsets.regs_arg0.unwrap_or(u32::MAX),
         };
         let ebpf = EbpfLoader::new()
             .override_global("CONFIG", &config, true)

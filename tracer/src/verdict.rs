@@ -16,8 +16,13 @@ pub const LONG_MEMORY_STALL_NS: u64 = 100_000_000;
 pub const MEMORY_SHARE_NEGLIGIBLE: f64 = 0.02;
 /// Run-queue waits at least this share of wall time: CPU starvation.
 pub const RUNQUEUE_SHARE_SIGNIFICANT: f64 = 0.10;
-/// A futex/epoll wait this long with no wakeup means blocked, not idle.
+/// A futex/epoll wait this long with no wakeup is called out: if the
+/// program should be busy, nothing is waking its runtime (a lost wakeup).
 pub const BLOCKED_WAIT_NS: u64 = 1_000_000_000;
+/// Futex waits on an address shared by several runtime threads, at least
+/// this share of wall time: lock contention, not idle parking (tokio
+/// parks each worker on its own futex).
+pub const SHARED_FUTEX_SHARE: f64 = 0.25;
 /// Shorter traces are too short to judge.
 pub const MIN_WINDOW_NS: u64 = 2_000_000_000;
 /// Losing more than this share of records makes the numbers unreliable.
@@ -74,6 +79,10 @@ pub struct Facts {
     pub longest_memory_stall_ns: u64,
     /// Longest futex/epoll wait, closed or still open.
     pub longest_idle_wait_ns: u64,
+    /// Futex wait time on addresses that two or more runtime threads waited
+    /// on, and the busiest such address with how many threads shared it.
+    pub shared_futex_ns: u64,
+    pub shared_futex: Option<(u64, usize)>,
     pub records: u64,
     pub lost: u64,
     pub pressure: Pressure,
@@ -280,11 +289,23 @@ fn alternative(f: &Facts, runq: f64, idle: f64, io: f64, on: f64) -> (&'static s
             format!("the threads mostly wait for I/O ({})", pc(io)),
         );
     }
-    if idle >= on && f.longest_idle_wait_ns >= BLOCKED_WAIT_NS {
+    let shared = f.share(f.shared_futex_ns);
+    if shared >= SHARED_FUTEX_SHARE {
+        let (addr, n) = f.shared_futex.unwrap_or_default();
         return (
             "blocked",
             format!(
-                "the threads wait on futex/epoll ({}) with waits up to {} and no wakeup: a lock held elsewhere, or a lost wakeup with every task pending",
+                "lock contention: {n} runtime threads wait on the same futex {addr:#x} for {} of wall time (a lock held elsewhere; ≥ {} counts)",
+                pc(shared),
+                pc(SHARED_FUTEX_SHARE)
+            ),
+        );
+    }
+    if idle >= on && f.longest_idle_wait_ns >= BLOCKED_WAIT_NS {
+        return (
+            "idle",
+            format!(
+                "the threads are parked ({}) on their own futexes/epoll with waits up to {} and no wakeup: idle — or, if the program should be busy, every task is pending and nothing wakes them (a lost wakeup)",
                 pc(idle),
                 dur(f.longest_idle_wait_ns)
             ),
@@ -427,6 +448,21 @@ pub fn facts(rec: &Recording) -> Facts {
             }
         }
     }
+    let mut futexes: std::collections::HashMap<(u32, u64), (usize, u64)> =
+        std::collections::HashMap::new();
+    for t in &focus {
+        for w in &t.futex_waits {
+            let e = futexes.entry((t.tgid, w.addr)).or_default();
+            e.0 += 1;
+            e.1 += w.ns;
+        }
+    }
+    for (&(_, addr), &(n, ns)) in futexes.iter().filter(|(_, (n, _))| *n >= 2) {
+        out.shared_futex_ns += ns;
+        if out.shared_futex.is_none_or(|(_, m)| n > m) {
+            out.shared_futex = Some((addr, n));
+        }
+    }
     out.records = rec.records;
     out.lost = rec.lost_events;
     out.pressure = crate::correlate::pressure(rec);
@@ -525,16 +561,23 @@ mod tests {
     }
 
     #[test]
-    fn long_futex_waits_are_blocked_short_ones_idle() {
+    fn shared_futex_is_a_lock_own_futexes_are_idle() {
         let mut f = facts_with(&[(cause::FUTEX, 0.95)], 0.05, Pressure::default());
-        f.longest_idle_wait_ns = 8 * BLOCKED_WAIT_NS;
+        f.shared_futex_ns = f.wall_ns / 2;
+        f.shared_futex = Some((0x7f00, 2));
         let v = judge(&f);
         assert_eq!(
             (v.outcome.as_str(), v.alternative.as_deref()),
             ("refuted", Some("blocked"))
         );
+        assert!(v.summary.contains("0x7f00"), "{}", v.summary);
+        f.shared_futex_ns = 0;
+        f.longest_idle_wait_ns = 8 * BLOCKED_WAIT_NS;
+        let v = judge(&f);
+        assert_eq!(v.alternative.as_deref(), Some("idle"));
+        assert!(v.summary.contains("lost wakeup"));
         f.longest_idle_wait_ns = BLOCKED_WAIT_NS / 10;
-        assert_eq!(judge(&f).alternative.as_deref(), Some("idle"));
+        assert!(judge(&f).summary.contains("waking often"));
     }
 
     #[test]
