@@ -70,6 +70,8 @@ pub struct Series {
     pub traced: Vec<Outcome>,
     /// Records starvetrace reported lost, summed over its runs.
     pub lost: u64,
+    /// Pairs thrown away and run again because another job was busy.
+    pub reruns: usize,
     /// Why this tracer's runs stopped, if they did.
     pub error: Option<String>,
 }
@@ -156,6 +158,14 @@ fn wanted(s: &Scenario, opts: &Opts) -> bool {
     opts.only.as_deref().is_none_or(|k| k == s.key)
 }
 
+/// A pair is run again (once) when the rest of the host used more than
+/// this much CPU (% of one core) during either half: on a shared machine a
+/// build starting mid-pair says nothing about the tracer.
+pub const DISTURBED_PCT: f64 = 25.0;
+/// At most this many pairs are re-run per scenario, so a machine that is
+/// busy throughout cannot double the bench's run time.
+pub const MAX_RERUNS: usize = 6;
+
 fn run_scenario(
     lab: &Lab,
     scenario: Scenario,
@@ -175,42 +185,57 @@ fn run_scenario(
     } else {
         "traced"
     };
+    let mut reruns = 0;
     for round in 1..=opts.pairs {
         for (t, s) in tracers.iter().zip(series.iter_mut()) {
-            if s.error.is_some() {
-                continue;
-            }
-            // An untraced run failing is a harness fault: stop.
-            let a = lab.measure(&scenario.workload, None, false, opts.duration)?;
-            match lab.measure(&scenario.workload, Some((t, target)), false, opts.duration) {
-                Ok(b) => {
-                    if let Some(lost) = b
-                        .tracer
-                        .as_ref()
-                        .and_then(|r| r.report.as_ref())
-                        .and_then(|r| r["lost_events"].as_u64())
-                    {
-                        s.lost += lost;
+            let mut retry = true;
+            while s.error.is_none() {
+                // An untraced run failing is a harness fault: stop.
+                let a = lab.measure(&scenario.workload, None, false, opts.duration)?;
+                let b = match lab.measure(
+                    &scenario.workload,
+                    Some((t, target)),
+                    false,
+                    opts.duration,
+                ) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        eprintln!(
+                            "bench: {what} {}: {} failed, skipping it: {e:#}",
+                            scenario.key, t.label
+                        );
+                        s.error = Some(format!("{e:#}"));
+                        break;
                     }
-                    eprintln!(
-                        "bench: {what} {} {round}/{}: {:<18} {:>10.0} → {:>10.0} ops/s  ratio {:.3}",
-                        scenario.key,
-                        opts.pairs,
-                        t.label,
-                        a.outcome.ops_per_sec(),
-                        b.outcome.ops_per_sec(),
-                        b.outcome.ops_per_sec() / a.outcome.ops_per_sec()
-                    );
-                    s.untraced.push(a.outcome);
-                    s.traced.push(b.outcome);
+                };
+                let foreign = a.outcome.foreign_pct.max(b.outcome.foreign_pct);
+                eprintln!(
+                    "bench: {what} {} {round}/{}: {:<18} {:>10.0} → {:>10.0} ops/s  ratio {:.3}  (other load {foreign:.0}%)",
+                    scenario.key,
+                    opts.pairs,
+                    t.label,
+                    a.outcome.ops_per_sec(),
+                    b.outcome.ops_per_sec(),
+                    b.outcome.ops_per_sec() / a.outcome.ops_per_sec()
+                );
+                if retry && foreign > DISTURBED_PCT && reruns < MAX_RERUNS {
+                    eprintln!("bench: another job was busy during that pair; running it again");
+                    retry = false;
+                    reruns += 1;
+                    s.reruns += 1;
+                    continue;
                 }
-                Err(e) => {
-                    eprintln!(
-                        "bench: {what} {}: {} failed, skipping it: {e:#}",
-                        scenario.key, t.label
-                    );
-                    s.error = Some(format!("{e:#}"));
+                if let Some(lost) = b
+                    .tracer
+                    .as_ref()
+                    .and_then(|r| r.report.as_ref())
+                    .and_then(|r| r["lost_events"].as_u64())
+                {
+                    s.lost += lost;
                 }
+                s.untraced.push(a.outcome);
+                s.traced.push(b.outcome);
+                break;
             }
         }
     }

@@ -9,7 +9,7 @@ use super::{
     cost::CostRow,
     host::Host,
     opts::Opts,
-    overhead::{ScenarioResult, Series},
+    overhead::{self, ScenarioResult, Series},
     stats,
     tracers::STARVETRACE,
 };
@@ -246,7 +246,10 @@ pub fn render(r: &Results) -> String {
              pair. Tracers are attached before the workload is released and stopped (SIGINT; starvetrace ends with \
              the command it launched) after it. Every tracer has its own baseline runs; their min–max shows the noise. \
              \"other load\" is the CPU the rest of the host used during those runs (busy time from /proc/stat minus \
-             the workload's and the tracer's own), in % of one core: high values mean another job disturbed them.\n"
+             the workload's and the tracer's own), in % of one core: high values mean another job disturbed them. \
+             A pair during which it exceeded {:.0}% is run once more (at most {} per configuration).\n",
+            overhead::DISTURBED_PCT,
+            overhead::MAX_RERUNS
         );
         for sc in &r.traced {
             overhead_table(&mut s, sc);
@@ -315,11 +318,13 @@ fn overhead_table(s: &mut String, sc: &ScenarioResult) {
         } else {
             "—".into()
         };
-        let name = if x.tracer == STARVETRACE && x.lost > 0 {
-            format!("{} ({} records lost)", x.tracer, x.lost)
-        } else {
-            x.tracer.clone()
-        };
+        let mut name = x.tracer.clone();
+        if x.tracer == STARVETRACE && x.lost > 0 {
+            let _ = write!(name, " ({} records lost)", x.lost);
+        }
+        if x.reruns > 0 {
+            let _ = write!(name, " ({} disturbed pairs re-run)", x.reruns);
+        }
         if x.ratios().is_empty() {
             let why = x
                 .error
