@@ -32,6 +32,13 @@ pub fn run(lab: &Lab, peers: &[Tracer]) -> Result<Vec<CostRow>> {
             .filter(|p| p.package != "linux-perf")
             .map(|p| (p, Target::Workload)),
     );
+    // The other per-process filter on the bystander path, for comparison.
+    runs.extend(
+        peers
+            .iter()
+            .filter(|p| p.label == "runqlat -p")
+            .map(|p| (p, Target::Bystander)),
+    );
     let w = Workload::new("pinned");
     let mut rows = Vec::new();
     for (t, target) in runs {
