@@ -334,8 +334,13 @@ fn build(
         .map(|a| a.report())
         .filter(|t| threads_re.is_none_or(|re| re.is_match(&t.comm)))
         .collect();
+    // The main thread's name as the books have it (it may have exited).
     let main_comm = match resolved {
-        Resolved::Pid(pid) => sys::comm_of(*pid, *pid),
+        Resolved::Pid(pid) => threads
+            .iter()
+            .find(|t| t.tid == *pid)
+            .map(|t| t.comm.clone())
+            .unwrap_or_else(|| sys::comm_of(*pid, *pid)),
         Resolved::Cgroup { label, .. } => label.clone(),
     };
     for t in &mut threads {

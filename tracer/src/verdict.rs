@@ -393,18 +393,20 @@ pub fn facts(rec: &Recording) -> Facts {
         .iter()
         .filter(|t| t.role == "same-name-as-process")
         .collect();
+    // The tokio workers are the runtime; threads named like the process
+    // (one may drive block_on, like the field report's `zeam`) are listed in
+    // the table but left out here: the main thread of most programs sleeps
+    // and would water the shares down.
     let (focus, which): (Vec<_>, String) = if workers.is_empty() {
         (
             rec.threads.iter().collect(),
             "all traced threads: no tokio worker names seen".into(),
         )
     } else {
-        let mut f = workers.clone();
-        f.extend(block_on.iter().copied());
         (
-            f,
+            workers.clone(),
             format!(
-                "{} tokio workers + {} threads named like the process (may drive block_on)",
+                "{} tokio workers; {} threads named like the process (may drive block_on) are in the table",
                 workers.len(),
                 block_on.len()
             ),
