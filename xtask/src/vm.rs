@@ -8,29 +8,33 @@
 //! BTF-resolved offsets, tracepoints and verifier acceptance carry over to
 //! another kernel.
 //!
-//! Steps (each failure names its step): tools -> kernel -> static build ->
-//! initramfs -> boot -> judge. Logs stay in target/vm-test/ (console.log,
-//! data.log); `--keep` also keeps the initramfs tree and prints the qemu
-//! command line to re-run it by hand.
+//! Steps (each failure names its step, each is timed): tools -> kernel ->
+//! static build -> initramfs -> scratch disk -> boot -> judge. Logs stay in
+//! target/vm-test/ (console.log, data.log, one <scenario>.json per report);
+//! `--keep` also keeps the initramfs tree and the disk image and prints the
+//! qemu command line to re-run it by hand.
 
 mod binary;
 mod deps;
+mod disk;
 mod initramfs;
 mod qemu;
 mod scenarios;
 mod serial;
 mod sh;
+mod steps;
 
 use std::{
     fs,
     path::{Path, PathBuf},
     process::Command,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use anyhow::{Context, Result, bail};
 
 use scenarios::{Expectation, Judgement, Kind};
+use steps::Steps;
 
 /// Whether `cargo xtask test` runs the VM step: the harness passes end to end.
 pub const READY: bool = true;
@@ -115,43 +119,28 @@ pub fn run(args: &[String]) -> Result<()> {
     let Some(opts) = parse_args(args)? else {
         return Ok(());
     };
-    let started = Instant::now();
+    let mut steps = Steps::new();
     let root = workspace_root()?;
     let work = root.join("target/vm-test");
     fs::create_dir_all(&work).with_context(|| format!("create {}", work.display()))?;
+    println!("vm-test: source {}", source_state(&root));
 
-    deps::ensure_tools().context("vm-test step: host tools")?;
-    let kernel = match &opts.kernel {
-        Some(path) => deps::Kernel {
+    steps.run("tools", deps::ensure_tools)?;
+    let kernel = steps.run("kernel", || match &opts.kernel {
+        Some(path) => Ok(deps::Kernel {
             vmlinuz: path.clone(),
             package: format!("{} (given with --kernel)", path.display()),
-        },
-        None => deps::ensure_kernel(&root.join("target/vm-cache"))
-            .context("vm-test step: guest kernel")?,
-    };
-    let bin = match &opts.bin {
-        Some(path) => binary::check_static(path).context("vm-test step: --bin")?,
-        None => binary::build_static(&root).context("vm-test step: static build")?,
-    };
+        }),
+        None => deps::ensure_kernel(&root.join("target/vm-cache")),
+    })?;
+    let bin = steps.run("static build", || match &opts.bin {
+        Some(path) => binary::check_static(path).context("--bin"),
+        None => binary::build_static(&root),
+    })?;
     let demo = demo_available(&bin);
     let plan = plan(&opts, demo)?;
-    let lines: Vec<initramfs::PlanLine> = plan
-        .iter()
-        .map(|e| {
-            let duration = match e.kind {
-                Kind::Smoke => SMOKE_SECS,
-                Kind::Demo => opts.duration.unwrap_or(DEFAULT_DEMO_SECS),
-            };
-            initramfs::PlanLine {
-                name: e.name.to_string(),
-                kind: e.kind.as_str(),
-                duration_secs: duration,
-                // Lab setup, probe loading and verification all run emulated.
-                limit_secs: 3 * duration + 60,
-            }
-        })
-        .collect();
-    let image = initramfs::build(&work, &bin, &lines).context("vm-test step: initramfs")?;
+    let lines = plan_lines(&plan, &opts);
+    let image = steps.run("initramfs", || initramfs::build(&work, &bin, &lines))?;
     println!(
         "vm-test: initramfs {} ({} KiB), plan: {}",
         image.display(),
@@ -161,6 +150,13 @@ pub fn run(args: &[String]) -> Result<()> {
             .map(|l| format!("{}({}, {}s)", l.name, l.kind, l.duration_secs))
             .collect::<Vec<_>>()
             .join(" ")
+    );
+    let disk = work.join("data.img");
+    steps.run("scratch disk", || disk::create(&disk))?;
+    println!(
+        "vm-test: scratch disk {} ({} MiB sparse, ext4) -> guest /data = TMPDIR",
+        disk.display(),
+        disk::SIZE_MIB
     );
 
     let timeout = opts.timeout.unwrap_or_else(|| {
@@ -173,6 +169,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let boot = qemu::Boot {
         kernel: &kernel.vmlinuz,
         initramfs: &image,
+        disk: &disk,
         memory_mib: MEMORY_MIB,
         cpus: CPUS,
         timeout: Duration::from_secs(timeout),
@@ -186,36 +183,45 @@ pub fn run(args: &[String]) -> Result<()> {
     if opts.keep {
         println!("vm-test: qemu command: {:?}", boot.command());
     }
-    let (ended, vm_time) = boot.run().context("vm-test step: boot")?;
+    let (ended, vm_time) = steps.run("boot", || boot.run())?;
     let data_text = fs::read_to_string(&boot.data_log).unwrap_or_default();
     let data = serial::parse(&data_text);
     if !opts.keep {
         let _ = fs::remove_dir_all(work.join("root"));
         let _ = fs::remove_file(&image);
+        let _ = fs::remove_file(&disk);
     }
 
-    let rows = judge_all(&plan, &data, &opts);
+    let rows = steps.run("judge", || {
+        save_reports(&work, &data);
+        Ok(judge_all(&plan, &data, &opts))
+    })?;
     print_table(&rows);
     println!(
-        "vm-test: guest kernel {} ({}), VM {:.1}s, total {:.1}s; logs in {}",
+        "vm-test: guest kernel {} ({}), VM {:.1}s (scenarios {:.1}s, boot and the rest {:.1}s)",
         data.kernel.as_deref().unwrap_or("?"),
         kernel.package,
         vm_time.as_secs_f64(),
-        started.elapsed().as_secs_f64(),
+        rows.iter().filter_map(|r| r.secs).sum::<f64>(),
+        vm_time.as_secs_f64() - rows.iter().filter_map(|r| r.secs).sum::<f64>()
+    );
+    println!("vm-test: timings: {}", steps.summary());
+    println!(
+        "vm-test: logs and reports in {} (console.log, data.log, <scenario>.json)",
         work.display()
     );
 
     if let Some(why) = &data.boot_failure {
-        bail!("vm-test step: guest /init failed before the scenarios: {why}");
+        bail!("vm-test step boot: guest /init failed before the scenarios: {why}");
     }
     match ended {
         qemu::Ended::TimedOut => bail!(
-            "vm-test step: boot: the VM did not finish within {timeout}s and was killed \
+            "vm-test step boot: the VM did not finish within {timeout}s and was killed \
              (see {})",
             boot.console_log.display()
         ),
         qemu::Ended::Exited(status) if !data.done => bail!(
-            "vm-test step: boot: qemu exited ({status}) before the guest wrote VMTEST-DONE \
+            "vm-test step boot: qemu exited ({status}) before the guest wrote VMTEST-DONE \
              (kernel panic or /init died? see {})",
             boot.console_log.display()
         ),
@@ -235,6 +241,66 @@ pub fn run(args: &[String]) -> Result<()> {
         );
     }
     Ok(())
+}
+
+fn plan_lines(plan: &[&Expectation], opts: &Options) -> Vec<initramfs::PlanLine> {
+    plan.iter()
+        .map(|e| {
+            let duration = match e.kind {
+                Kind::Smoke => SMOKE_SECS,
+                Kind::Demo => opts.duration.unwrap_or(DEFAULT_DEMO_SECS),
+            };
+            initramfs::PlanLine {
+                name: e.name.to_string(),
+                kind: e.kind.as_str(),
+                duration_secs: duration,
+                // Lab setup, probe loading and verification all run emulated.
+                limit_secs: 3 * duration + 60,
+            }
+        })
+        .collect()
+}
+
+/// Each scenario's report as target/vm-test/<scenario>.json (stale ones
+/// removed first), to read or diff without cutting data.log apart.
+fn save_reports(work: &Path, data: &serial::DataChannel) {
+    if let Ok(entries) = fs::read_dir(work) {
+        for p in entries.filter_map(|e| e.ok().map(|e| e.path())) {
+            if p.extension().is_some_and(|e| e == "json") {
+                let _ = fs::remove_file(p);
+            }
+        }
+    }
+    for (name, run) in &data.runs {
+        let text = run.stdout.trim();
+        if !text.is_empty() {
+            let _ = fs::write(work.join(format!("{name}.json")), format!("{text}\n"));
+        }
+    }
+}
+
+/// `HEAD <short hash>` and whether the working tree differs: the guest runs
+/// whatever the tree holds, other people's uncommitted edits included.
+fn source_state(root: &Path) -> String {
+    let head =
+        sh::output(
+            Command::new("git")
+                .current_dir(root)
+                .args(["rev-parse", "--short", "HEAD"]),
+        )
+        .unwrap_or_else(|_| "?".into());
+    let dirty = sh::output(Command::new("git").current_dir(root).args([
+        "status",
+        "--porcelain",
+        "--untracked-files=no",
+    ]))
+    .map(|s| s.lines().count())
+    .unwrap_or(0);
+    if dirty == 0 {
+        format!("HEAD {head}, clean")
+    } else {
+        format!("HEAD {head} + {dirty} modified tracked files")
+    }
 }
 
 /// `xtask` lives one level below the workspace root; fall back to asking
@@ -322,12 +388,9 @@ fn judge_all(
                 return Row {
                     exp,
                     status: Status::Fail,
-                    judgement: Judgement {
-                        pass: false,
-                        outcome: "-".into(),
-                        cause: "-".into(),
-                        detail: "no result from the guest (not reached: timeout or crash)".into(),
-                    },
+                    judgement: Judgement::failed(
+                        "no result from the guest (not reached: timeout or crash)".into(),
+                    ),
                     secs: None,
                 };
             };
@@ -342,12 +405,10 @@ fn judge_all(
                 return Row {
                     exp,
                     status,
-                    judgement: Judgement {
-                        pass: false,
-                        outcome: "-".into(),
-                        cause: "-".into(),
-                        detail: format!("demo not wired up: {}", scenarios::tail(&run.stderr, 1)),
-                    },
+                    judgement: Judgement::failed(format!(
+                        "demo not wired up: {}",
+                        scenarios::tail(&run.stderr, 1)
+                    )),
                     secs: Some(run.secs),
                 };
             }
@@ -375,26 +436,35 @@ fn print_table(rows: &[Row]) {
             Status::Skip => "SKIP",
         };
         println!(
-            "VMTEST {} {word} outcome={} cause={} detail={}",
-            r.exp.name, r.judgement.outcome, r.judgement.cause, r.judgement.detail
+            "VMTEST {} {word} outcome={} alternative={} dominant={} heartbeat=[{}] detail={}",
+            r.exp.name,
+            r.judgement.outcome,
+            r.judgement.alternative,
+            r.judgement.dominant,
+            r.judgement.heartbeat,
+            r.judgement.detail
         );
     }
     let header = [
         "scenario",
         "expected",
         "outcome",
-        "dominant cause",
+        "alternative",
+        "dominant memory cause",
+        "lab heartbeat lateness",
         "result",
         "time",
     ];
-    let cells: Vec<[String; 6]> = rows
+    let cells: Vec<[String; 8]> = rows
         .iter()
         .map(|r| {
             [
                 r.exp.name.to_string(),
                 r.exp.expected.to_string(),
                 r.judgement.outcome.clone(),
-                r.judgement.cause.clone(),
+                r.judgement.alternative.clone(),
+                r.judgement.dominant.clone(),
+                r.judgement.heartbeat.clone(),
                 format!("{:?}", r.status).to_uppercase(),
                 r.secs.map_or("-".into(), |s| format!("{s:.1}s")),
             ]

@@ -39,8 +39,26 @@ echo "+memory +cpu" >/sys/fs/cgroup/cgroup.subtree_control ||
 DATA=/dev/ttyS1
 [ -c "$DATA" ] || fail_boot "no data channel $DATA"
 
+# The scratch disk (xtask/src/vm/disk.rs): ext4 on an NVMe drive, both built
+# into the 6.1 cloud kernel. The initramfs and /tmp are tmpfs, whose pages
+# cannot be reclaimed without swap; the labs' files (memory-max's data set)
+# go to TMPDIR on this disk so the page cache is reclaimable and refaults.
+# NVMe probes asynchronously: wait for the namespace to appear.
+DISK=/dev/nvme0n1
+i=0
+while [ ! -b "$DISK" ] && [ $i -lt 100 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
+[ -b "$DISK" ] || fail_boot "data disk $DISK did not appear within 10 s (qemu -device nvme missing?)"
+mkdir -p /data
+mount -t ext4 -o noatime "$DISK" /data || fail_boot "mount the data disk $DISK (ext4) on /data"
+export TMPDIR=/data
+
 echo "vmtest: kernel $(uname -r), $(nproc) cpus, $(awk '/MemTotal/ {print $2 " kB"}' /proc/meminfo)," \
 	"cgroup2 controllers: $(cat /sys/fs/cgroup/cgroup.controllers)"
+echo "vmtest: TMPDIR=$TMPDIR on $DISK:" \
+	"$(df -k /data | awk 'NR == 2 {print int($2 / 1024) " MiB, " int($4 / 1024) " MiB free"}')"
 echo "VMTEST-BOOT kernel=$(uname -r)" >"$DATA"
 # Start each scenario's kernel log empty (it is read with dmesg -c below).
 dmesg -c >/dev/null

@@ -1,4 +1,4 @@
-//! Host tools (qemu, busybox-static, cpio, file) and the guest kernel: Debian's
+//! Host tools (qemu, busybox-static, cpio, file, e2fsprogs) and the guest kernel: Debian's
 //! newest 6.1 cloud image, downloaded once and cached under target/vm-cache/.
 
 use std::{
@@ -17,6 +17,8 @@ const TOOLS: &[(&str, &str)] = &[
     ("busybox-static", "/bin/busybox"),
     ("cpio", "/usr/bin/cpio"),
     ("file", "/usr/bin/file"),
+    // mkfs.ext4 for the guest's scratch disk (vm/disk.rs).
+    ("e2fsprogs", "/sbin/mkfs.ext4"),
 ];
 
 /// Installs the missing tools; prints what it found.

@@ -111,9 +111,28 @@ pub fn names() -> String {
 #[derive(Debug)]
 pub struct Judgement {
     pub pass: bool,
+    /// `verdict.outcome`, `verdict.alternative` and
+    /// `verdict.dominant_memory_cause`; "-" where absent.
     pub outcome: String,
-    pub cause: String,
+    pub alternative: String,
+    pub dominant: String,
+    /// The lab's ground truth (see [`heartbeats`]); "-" without one.
+    pub heartbeat: String,
     pub detail: String,
+}
+
+impl Judgement {
+    /// A failure with nothing to show but `detail`.
+    pub fn failed(detail: String) -> Self {
+        Judgement {
+            pass: false,
+            outcome: "-".into(),
+            alternative: "-".into(),
+            dominant: "-".into(),
+            heartbeat: "-".into(),
+            detail,
+        }
+    }
 }
 
 /// What the guest reported for one scenario.
@@ -142,16 +161,11 @@ pub fn judge(exp: &Expectation, run: &GuestRun) -> Judgement {
                 137 => "killed by SIGKILL (the guest timeout or the OOM killer)".to_string(),
                 rc => format!("exit {rc}"),
             };
-            return Judgement {
-                pass: false,
-                outcome: "-".into(),
-                cause: "-".into(),
-                detail: format!(
-                    "{why}; stderr: {}; dmesg: {}",
-                    tail(&run.stderr, 12),
-                    tail(&run.dmesg, 8)
-                ),
-            };
+            return Judgement::failed(format!(
+                "{why}; stderr: {}; dmesg: {}",
+                tail(&run.stderr, 12),
+                tail(&run.dmesg, 8)
+            ));
         }
     };
     let mut problems = common_problems(&report, run.rc);
@@ -213,14 +227,6 @@ pub fn judge(exp: &Expectation, run: &GuestRun) -> Judgement {
                 .to_string()
         }
     };
-    let cause = match exp.kind {
-        Kind::Smoke => "-".to_string(),
-        Kind::Demo => match (dominant, alternative) {
-            (Some(d), _) => d.to_string(),
-            (None, Some(a)) => format!("alt {a}"),
-            (None, None) => "-".to_string(),
-        },
-    };
     let pass = problems.is_empty();
     let detail = if pass {
         detail
@@ -236,9 +242,40 @@ pub fn judge(exp: &Expectation, run: &GuestRun) -> Judgement {
     Judgement {
         pass,
         outcome,
-        cause,
+        alternative: alternative.unwrap_or("-").to_string(),
+        dominant: dominant.unwrap_or("-").to_string(),
+        heartbeat: heartbeats(&report),
         detail,
     }
+}
+
+/// The lab's heartbeat lateness from the report's `lab` section (what
+/// `demo` adds), as `tokio max/p99 ms, loop max, os max`: the ground truth
+/// the verdict is meant to explain.
+pub fn heartbeats(report: &Value) -> String {
+    let Some(lab) = report.get("lab").filter(|l| l.is_object()) else {
+        return "-".into();
+    };
+    let ms = |pointer: &str| {
+        lab.pointer(pointer)
+            .and_then(Value::as_u64)
+            .map_or("?".into(), |ns| format!("{:.0}", ns as f64 / 1e6))
+    };
+    let seen = lab
+        .pointer("/tokio_beats_seen")
+        .and_then(Value::as_u64)
+        .map_or("?".into(), |n| n.to_string());
+    let expected = lab
+        .pointer("/tokio_beats_expected")
+        .and_then(Value::as_u64)
+        .map_or("?".into(), |n| n.to_string());
+    format!(
+        "tokio max {} p99 {} ms ({seen}/{expected} beats), loop max {} ms, os max {} ms",
+        ms("/tokio_heartbeat/max_late_ns"),
+        ms("/tokio_heartbeat/p99_late_ns"),
+        ms("/event_loop_heartbeat/max_late_ns"),
+        ms("/os_heartbeat/max_late_ns"),
+    )
 }
 
 /// Checks every scenario shares: a clean exit, sched probes attached, and no
@@ -425,7 +462,8 @@ mod tests {
             &run(report("confirmed", None, Some("memcg_high_throttle"))),
         );
         assert!(ok.pass, "{ok:?}");
-        assert_eq!(ok.cause, "memcg_high_throttle");
+        assert_eq!(ok.dominant, "memcg_high_throttle");
+        assert_eq!(ok.alternative, "-");
         let bad = judge(exp, &run(report("confirmed", None, Some("memcg_reclaim"))));
         assert!(!bad.pass);
         assert!(bad.detail.contains("memcg_reclaim"), "{}", bad.detail);
@@ -459,6 +497,23 @@ mod tests {
         assert!(
             !j.pass && j.detail.contains("syscall classification"),
             "{j:?}"
+        );
+    }
+
+    #[test]
+    fn heartbeat_ground_truth() {
+        let mut r: Value = serde_json::from_str(&report("confirmed", None, None)).unwrap();
+        assert_eq!(heartbeats(&r), "-");
+        r["lab"] = serde_json::json!({
+            "tokio_heartbeat": {"max_late_ns": 412_000_000u64, "p99_late_ns": 380_000_000u64},
+            "event_loop_heartbeat": {"max_late_ns": 9_000_000u64},
+            "os_heartbeat": {"max_late_ns": 1_400_000u64},
+            "tokio_beats_seen": 80,
+            "tokio_beats_expected": 100
+        });
+        assert_eq!(
+            heartbeats(&r),
+            "tokio max 412 p99 380 ms (80/100 beats), loop max 9 ms, os max 1 ms"
         );
     }
 
