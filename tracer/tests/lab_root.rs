@@ -290,8 +290,10 @@ fn memory_max_stalls_the_workers_in_reclaim_and_refaults() {
             "{}",
             r.summary()
         );
+        // The OS thread touches no memory but shares 2 CPUs with workers busy
+        // in fault handling (and with whatever else the host runs): 150 ms.
         assert!(
-            r.os_heartbeat.max_late() < Duration::from_millis(100),
+            r.os_heartbeat.max_late() < Duration::from_millis(150),
             "{}",
             r.summary()
         );

@@ -92,6 +92,8 @@ pub struct PsiShare {
     pub full_pct: f64,
     pub some_total_us: u64,
     pub full_total_us: u64,
+    /// Highest avg10 sampled during the run (every 200 ms). avg10 decays over
+    /// ~10 s, so early samples still carry some of what came before the run.
     pub max_some_avg10: f64,
     pub max_full_avg10: f64,
 }
@@ -107,8 +109,8 @@ pub struct Evidence {
     pub memcg_failcnt_per_sec: Option<f64>,
     /// v2 `memory.events` deltas (high, max, oom, oom_kill).
     pub memory_events: Option<BTreeMap<String, u64>>,
-    /// Peak memory usage of the lab cgroup (v1 max_usage_in_bytes, v2 memory.peak
-    /// or the highest sample).
+    /// Peak memory usage of the lab cgroup during the run (v1
+    /// max_usage_in_bytes, else the highest memory.current sampled every 200 ms).
     pub memory_peak_bytes: Option<u64>,
     /// File pages read back after being evicted (memory.stat workingset refaults).
     pub workingset_refaults: Option<u64>,
@@ -167,14 +169,13 @@ const PSI_FILES: usize = 6;
 impl Sampler {
     pub fn start(src: Sources) -> Self {
         let start = snapshot(&src);
-        let mut s = Sampler {
+        // No avg10 sample yet: at the start it still describes the 10 s before.
+        Sampler {
             src,
             start,
             peak_usage: None,
             max_avg10: [(0.0, 0.0); PSI_FILES],
-        };
-        s.sample();
-        s
+        }
     }
 
     fn psi_paths(&self) -> [Option<PathBuf>; PSI_FILES] {
@@ -219,13 +220,15 @@ impl Sampler {
                     .find_map(|k| Some(b.get(*k)?.saturating_sub(*a.get(*k)?)))
             };
         let memory_v2 = self.src.memory.as_ref().is_some_and(|m| m.1);
-        let peak_file = self.src.memory.as_ref().map(|(d, v2)| {
-            d.join(if *v2 {
-                "memory.peak"
-            } else {
-                "memory.max_usage_in_bytes"
-            })
-        });
+        // v1 max_usage_in_bytes was reset when the limit was set; v2 memory.peak
+        // cannot be reset before 6.12 and still holds the data file's writing,
+        // so v2 uses the sampled memory.current.
+        let peak_file = self
+            .src
+            .memory
+            .as_ref()
+            .filter(|(_, v2)| !v2)
+            .map(|(d, _)| d.join("memory.max_usage_in_bytes"));
         let peak = peak_file
             .as_deref()
             .and_then(read_u64)
@@ -246,8 +249,10 @@ impl Sampler {
             let full = b.full_total_us.saturating_sub(a.full_total_us);
             Some(PsiShare {
                 path: paths[i].as_ref()?.display().to_string(),
-                some_pct: round2(some as f64 / run_us * 100.0),
-                full_pct: round2(full as f64 / run_us * 100.0),
+                // The counters are read just before and after the run, so the
+                // share can overshoot 100% by the read skew: clamp.
+                some_pct: round2((some as f64 / run_us * 100.0).min(100.0)),
+                full_pct: round2((full as f64 / run_us * 100.0).min(100.0)),
                 some_total_us: some,
                 full_total_us: full,
                 max_some_avg10: self.max_avg10[i].0,
