@@ -39,6 +39,20 @@ pub fn run(lab: &Lab, peers: &[Tracer]) -> Result<Vec<CostRow>> {
             .filter(|p| p.label == "runqlat -p")
             .map(|p| (p, Target::Bystander)),
     );
+    // For scale: an empty program on the same tracepoint shows what the
+    // measurement itself (two clock reads per run) and the dispatch add.
+    let empty = peers
+        .iter()
+        .find(|p| p.label == "bpftrace runqlat")
+        .map(|b| Tracer {
+            label: "empty program (bpftrace)",
+            args: vec![
+                "-e".into(),
+                "BEGIN { printf(\"bench-attached\\n\"); } tracepoint:sched:sched_switch { }".into(),
+            ],
+            ..b.clone()
+        });
+    runs.extend(empty.iter().map(|t| (t, Target::Workload)));
     let w = Workload::new("pinned");
     let mut rows = Vec::new();
     for (t, target) in runs {
