@@ -1,92 +1,138 @@
-//! Install what building and testing need on a fresh Debian 12 machine,
-//! skipping what is already there: LLVM 22 dev packages (for bpf-linker),
-//! the pinned toolchains, and bpf-linker built against LLVM 22.
+//! `cargo xtask bootstrap`: install what building and testing need on a
+//! fresh Debian 12 machine, skipping what is already there: the LLVM 22 dev
+//! packages (for bpf-linker), both pinned toolchains, and bpf-linker built
+//! against LLVM 22. Each step says what it found or installed; a failure
+//! names its step.
 
 use std::{path::Path, process::Command};
 
-use anyhow::{Context as _, Result};
+use anyhow::{Context as _, Result, bail};
 
 use crate::{
-    run::{run, succeeds},
+    run::{is_root, probe, run, show},
     toolchain,
 };
 
+/// bpf-linker links against these; it must use the LLVM major of the eBPF
+/// nightly (LLVM 22; an LLVM 23 nightly fails with "Invalid record").
 const APT_PACKAGES: &[&str] = &[
     "llvm-22-dev",
     "libpolly-22-dev",
     "libzstd-dev",
     "zlib1g-dev",
 ];
+const LLVM_PREFIX: &str = "/usr/lib/llvm-22";
 const BPF_LINKER_VERSION: &str = "0.13.0";
 
-pub fn apt_missing(packages: &[&str]) -> Vec<String> {
-    packages
+pub fn bootstrap(root: &Path) -> Result<()> {
+    apt(APT_PACKAGES).context("bootstrap step `apt packages` failed")?;
+    toolchain(root, toolchain::USER_FILE).context("bootstrap step `user-side toolchain` failed")?;
+    toolchain(root, toolchain::EBPF_FILE).context("bootstrap step `eBPF nightly` failed")?;
+    bpf_linker().context("bootstrap step `bpf-linker` failed")?;
+    Ok(())
+}
+
+fn apt_installed(package: &str) -> bool {
+    probe(Command::new("dpkg-query").args(["-W", "-f=${Status}", package]))
+        .is_some_and(|s| s.contains("install ok installed"))
+}
+
+/// apt-get install what is missing, with one `apt-get update` first (a fresh
+/// machine may have no package lists; a provisioned one needs no update).
+fn apt(packages: &[&str]) -> Result<()> {
+    let missing: Vec<&str> = packages
         .iter()
-        .filter(|p| {
-            let out = Command::new("dpkg-query")
-                .args(["-W", "-f=${Status}", p])
-                .output();
-            !out.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
-        })
-        .map(|p| p.to_string())
-        .collect()
-}
-
-/// apt-get install what is missing (one `apt-get update` first).
-pub fn apt_install(packages: &[&str]) -> Result<()> {
-    let missing = apt_missing(packages);
+        .copied()
+        .filter(|p| !apt_installed(p))
+        .collect();
     if missing.is_empty() {
-        eprintln!("bootstrap: apt packages present: {}", packages.join(" "));
+        println!("bootstrap: present: apt {}", packages.join(" "));
         return Ok(());
     }
-    eprintln!("bootstrap: installing apt packages: {}", missing.join(" "));
-    run(Command::new("apt-get").args(["update", "-q"])).context("apt-get update")?;
-    run(Command::new("apt-get")
-        .args(["install", "-y", "-q"])
+    let mut install = Command::new("apt-get");
+    install
+        .args(["install", "-y", "-q", "--no-install-recommends"])
         .args(&missing)
-        .env("DEBIAN_FRONTEND", "noninteractive"))
-    .context("apt-get install")
+        .env("DEBIAN_FRONTEND", "noninteractive");
+    if !is_root() {
+        bail!(
+            "missing apt packages {}; installing them needs root: run `{}` as root, \
+             or run this command as root",
+            missing.join(" "),
+            show(&install)
+        );
+    }
+    println!("bootstrap: installing: apt {}", missing.join(" "));
+    run(Command::new("apt-get")
+        .args(["update", "-q"])
+        .env("DEBIAN_FRONTEND", "noninteractive"))?;
+    run(&mut install)
 }
 
+/// Installs the toolchain a rust-toolchain.toml names, or adds the
+/// components an older install of it lacks.
 fn toolchain(root: &Path, file: &str) -> Result<()> {
-    let t = toolchain::read(&root.join(file))?;
-    if succeeds(Command::new("rustup").args(["run", &t.channel, "rustc", "--version"])) {
-        eprintln!("bootstrap: toolchain {} present", t.channel);
-        // Components may be missing from an older install.
-        if !t.components.is_empty() {
-            run(Command::new("rustup")
-                .args(["component", "add", "--toolchain", &t.channel])
-                .args(&t.components))
-            .with_context(|| format!("adding components to {}", t.channel))?;
+    let t = toolchain::read(root, file)?;
+    if !toolchain::installed(&t.channel)? {
+        println!("bootstrap: installing: toolchain {} ({file})", t.channel);
+        let mut cmd = Command::new("rustup");
+        cmd.args(["toolchain", "install", &t.channel, "--profile", "minimal"]);
+        for c in &t.components {
+            cmd.args(["--component", c]);
         }
+        return run(&mut cmd);
+    }
+    let missing = toolchain::components_to_add(&t.channel, &t.components)?;
+    if missing.is_empty() {
+        println!(
+            "bootstrap: present: toolchain {} with {}",
+            t.channel,
+            t.components.join(", ")
+        );
         return Ok(());
     }
-    eprintln!("bootstrap: installing toolchain {}", t.channel);
-    let mut cmd = Command::new("rustup");
-    cmd.args(["toolchain", "install", &t.channel, "--profile", "minimal"]);
-    for c in &t.components {
-        cmd.args(["--component", c]);
-    }
-    run(&mut cmd).with_context(|| format!("installing toolchain {}", t.channel))
+    println!(
+        "bootstrap: installing: components {} of toolchain {}",
+        missing.join(", "),
+        t.channel
+    );
+    run(Command::new("rustup")
+        .args(["component", "add", "--toolchain", &t.channel])
+        .args(&missing))
+}
+
+/// `bpf-linker 0.13.0` from `bpf-linker --version`, if it runs.
+fn bpf_linker_version() -> Option<String> {
+    probe(Command::new("bpf-linker").arg("--version")).map(|v| v.trim().to_string())
+}
+
+fn is_wanted_version(version_line: &str) -> bool {
+    version_line.split_whitespace().nth(1) == Some(BPF_LINKER_VERSION)
 }
 
 fn bpf_linker() -> Result<()> {
-    let out = Command::new("bpf-linker").arg("--version").output();
-    if let Ok(o) = &out
-        && String::from_utf8_lossy(&o.stdout).contains(BPF_LINKER_VERSION)
+    let found = bpf_linker_version();
+    if let Some(v) = &found
+        && is_wanted_version(v)
     {
-        eprintln!("bootstrap: bpf-linker {BPF_LINKER_VERSION} present");
+        println!("bootstrap: present: {v}");
         return Ok(());
     }
-    eprintln!("bootstrap: building bpf-linker {BPF_LINKER_VERSION} against LLVM 22");
+    println!(
+        "bootstrap: installing: bpf-linker {BPF_LINKER_VERSION} built against LLVM 22 \
+         (found: {}; takes about a minute)",
+        found.as_deref().unwrap_or("none")
+    );
+    // llvm-sys finds LLVM through llvm-config on PATH and the prefix variable.
     let path = format!(
-        "/usr/lib/llvm-22/bin:{}",
+        "{LLVM_PREFIX}/bin:{}",
         std::env::var("PATH").unwrap_or_default()
     );
     run(Command::new("cargo")
         .args([
             "install",
             "bpf-linker",
+            "--locked",
             "--version",
             BPF_LINKER_VERSION,
             "--no-default-features",
@@ -95,14 +141,36 @@ fn bpf_linker() -> Result<()> {
             "--force",
         ])
         .env("PATH", path)
-        .env("LLVM_SYS_221_PREFIX", "/usr/lib/llvm-22"))
-    .context("building bpf-linker")
+        .env("LLVM_SYS_221_PREFIX", LLVM_PREFIX))?;
+    // cargo installs into ~/.cargo/bin, which must also be where aya-build
+    // looks (PATH); say so instead of failing later inside the eBPF build.
+    match bpf_linker_version() {
+        Some(v) if is_wanted_version(&v) => {
+            println!("bootstrap: installed: {v}");
+            Ok(())
+        }
+        other => bail!(
+            "bpf-linker was installed but `bpf-linker --version` gives {:?}; \
+             is ~/.cargo/bin on PATH ahead of other bpf-linkers?",
+            other.unwrap_or_else(|| "nothing (not found)".into())
+        ),
+    }
 }
 
-pub fn bootstrap(root: &Path) -> Result<()> {
-    apt_install(APT_PACKAGES).context("bootstrap step: apt packages")?;
-    toolchain(root, "rust-toolchain.toml").context("bootstrap step: user-side toolchain")?;
-    toolchain(root, "tracer-ebpf/rust-toolchain.toml").context("bootstrap step: eBPF nightly")?;
-    bpf_linker().context("bootstrap step: bpf-linker")?;
-    Ok(())
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bpf_linker_version_is_matched_exactly() {
+        assert!(is_wanted_version("bpf-linker 0.13.0"));
+        assert!(!is_wanted_version("bpf-linker 0.13.01"));
+        assert!(!is_wanted_version("bpf-linker 0.9.13"));
+        assert!(!is_wanted_version(""));
+    }
+
+    #[test]
+    fn a_bogus_package_is_not_installed() {
+        assert!(!apt_installed("starvetrace-no-such-package"));
+    }
 }

@@ -1,71 +1,137 @@
-//! `cargo xtask`: bootstrap, build, test, demo, lint, vm-test, bench.
-//! Errors are printed as one line (RUST_BACKTRACE is set on these machines).
+//! `cargo xtask`: bootstrap, build, demo, test, lint, vm-test, bench.
+//! Errors are printed as one line and exit 1 (RUST_BACKTRACE is set on
+//! these machines, so returning them from main would print a backtrace).
 
 mod bench;
 mod bootstrap;
+mod cargo_build;
 mod lint;
 mod run;
 mod test;
 mod toolchain;
 mod vm;
 
-use std::{path::PathBuf, process::Command};
+use std::{os::unix::process::CommandExt as _, path::PathBuf, process::Command};
 
-use anyhow::{Result, bail};
+use anyhow::{Context as _, Result, anyhow};
+use clap::{Parser, Subcommand};
 
-const USAGE: &str = "usage: cargo xtask <bootstrap | build | demo [ARGS] | test | lint | vm-test [ARGS] | bench [ARGS]>";
+/// Exit code of `demo` when not run as root (documented in the README's
+/// command list: tracing needs CAP_BPF and CAP_PERFMON).
+const EXIT_NOT_ROOT: i32 = 3;
 
-fn root() -> PathBuf {
+#[derive(Parser)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    about = "Build, test and demo starvetrace; installs what is missing first"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Install the LLVM 22 dev packages, both pinned toolchains and
+    /// bpf-linker, skipping what is present
+    Bootstrap,
+    /// Bootstrap, then build target/release/starvetrace and print its path
+    Build,
+    /// Bootstrap, build, then run `starvetrace demo ARGS` (root)
+    #[command(disable_help_flag = true)]
+    Demo {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Everything CI runs: bootstrap, lint, unit tests, root tests, VM tests
+    Test,
+    /// rustfmt --check and clippy -D warnings, user side and eBPF crate
+    Lint,
+    /// Run the tracer in a 6.1 kernel VM (cgroup v2, memory.high) under qemu
+    #[command(disable_help_flag = true)]
+    VmTest {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Measure what tracing costs, next to libbpf-tools, bpftrace and perf
+    #[command(disable_help_flag = true)]
+    Bench {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+/// The workspace root: xtask's manifest directory's parent.
+fn workspace_root() -> Result<PathBuf> {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .map(PathBuf::from)
-        .unwrap_or_default()
+        .ok_or_else(|| anyhow!("xtask's manifest has no parent directory"))
 }
 
-fn build_release() -> Result<PathBuf> {
-    run::run(Command::new("cargo").args(["build", "--release", "-p", "tracer"]))?;
-    Ok(root().join("target/release/starvetrace"))
+fn wants_help(args: &[String]) -> bool {
+    args.iter().any(|a| a == "--help" || a == "-h")
 }
 
-fn dispatch(args: &[String]) -> Result<()> {
-    let root = root();
-    std::env::set_current_dir(&root)?;
-    let rest = args.get(1..).unwrap_or_default();
-    match args.first().map(String::as_str) {
-        Some("bootstrap") => bootstrap::bootstrap(&root),
-        Some("build") => {
+/// Returns the process exit code.
+fn dispatch(cmd: Cmd) -> Result<i32> {
+    let root = workspace_root()?;
+    std::env::set_current_dir(&root).with_context(|| format!("cannot cd to {}", root.display()))?;
+    match cmd {
+        Cmd::Bootstrap => bootstrap::bootstrap(&root)?,
+        Cmd::Build => {
             bootstrap::bootstrap(&root)?;
-            println!("{}", build_release()?.display());
-            Ok(())
+            println!("{}", cargo_build::release(&root)?.display());
         }
-        Some("demo") => {
-            if !run::is_root() {
+        Cmd::Demo { args } => {
+            // Help needs no root; anything else would fail later, after a
+            // long build, with a less clear error.
+            if !wants_help(&args) && !run::is_root() {
                 eprintln!(
-                    "cargo xtask demo: tracing needs root (CAP_BPF + CAP_PERFMON); run it as root"
+                    "cargo xtask demo: needs root (loading eBPF programs needs CAP_BPF and \
+                     CAP_PERFMON); run it as root"
                 );
-                std::process::exit(3);
+                return Ok(EXIT_NOT_ROOT);
             }
             bootstrap::bootstrap(&root)?;
-            let bin = build_release()?;
-            let status = Command::new(bin).arg("demo").args(rest).status()?;
-            std::process::exit(status.code().unwrap_or(1));
+            let bin = cargo_build::release(&root)?;
+            let mut demo = Command::new(&bin);
+            demo.arg("demo").args(&args);
+            eprintln!("+ {}", run::show(&demo));
+            // exec: the demo's exit code and signals are the command's own.
+            let err = demo.exec();
+            return Err(anyhow!("cannot run {}: {err}", bin.display()));
         }
-        Some("test") => test::test(&root),
-        Some("lint") => lint::lint(&root),
-        Some("vm-test") => vm::run(rest),
-        Some("bench") => bench::run(rest),
-        _ => bail!("{USAGE}"),
+        Cmd::Test => return Ok(if test::test(&root) { 0 } else { 1 }),
+        Cmd::Lint => lint::lint(&root)?,
+        // Both build starvetrace, which needs the eBPF toolchain.
+        Cmd::VmTest { args } => {
+            if !wants_help(&args) {
+                bootstrap::bootstrap(&root)?;
+            }
+            vm::run(&args)?;
+        }
+        Cmd::Bench { args } => {
+            if !wants_help(&args) {
+                bootstrap::bootstrap(&root)?;
+            }
+            bench::run(&args)?;
+        }
     }
+    Ok(0)
 }
 
 fn main() {
-    // Every cargo build xtask runs must embed the eBPF object: a missing
-    // toolchain is a build error here, not a silently empty object.
-    // SAFETY: set before any thread is started.
+    // Every cargo build xtask (or a child of it) runs must embed the eBPF
+    // object: a missing toolchain is then a build error, not a silently
+    // empty object. Inherited by all children, including vm and bench.
+    // SAFETY: no other thread exists yet.
     unsafe { std::env::set_var("STARVETRACE_REQUIRE_EBPF", "1") };
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if let Err(e) = dispatch(&args) {
+    let cli = Cli::parse();
+    let code = dispatch(cli.command).unwrap_or_else(|e| {
         eprintln!("xtask: error: {e:#}");
-        std::process::exit(1);
-    }
+        1
+    });
+    std::process::exit(code);
 }

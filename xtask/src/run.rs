@@ -1,11 +1,12 @@
-//! Running commands: print the command line, fail with it on error.
+//! Running commands: print the command line first, fail with it on error.
 
-use std::process::Command;
+use std::process::{Command, Stdio};
 
-use anyhow::{Result, bail};
+use anyhow::{Result, anyhow, bail};
 
+/// The command line as a shell user would type it (for logs and errors).
 pub fn show(cmd: &Command) -> String {
-    let mut s = cmd.get_program().to_string_lossy().to_string();
+    let mut s = cmd.get_program().to_string_lossy().into_owned();
     for a in cmd.get_args() {
         s.push(' ');
         s.push_str(&a.to_string_lossy());
@@ -13,27 +14,37 @@ pub fn show(cmd: &Command) -> String {
     s
 }
 
+/// Runs `cmd` with its output on the terminal (long builds show progress).
 pub fn run(cmd: &mut Command) -> Result<()> {
     let line = show(cmd);
     eprintln!("+ {line}");
     let status = cmd
         .status()
-        .map_err(|e| anyhow::anyhow!("cannot run `{line}`: {e}"))?;
+        .map_err(|e| anyhow!("cannot run `{line}`: {e}"))?;
     if !status.success() {
-        bail!("`{line}` failed with {status}");
+        bail!("`{line}` failed ({status})");
     }
     Ok(())
 }
 
-/// True when the command runs and exits 0 (output discarded).
-pub fn succeeds(cmd: &mut Command) -> bool {
-    cmd.stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+/// Runs a probe (not printed) and returns its stdout, or None when it
+/// cannot start or exits non-zero: probes decide what to install.
+pub fn probe(cmd: &mut Command) -> Option<String> {
+    let out = cmd
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+pub fn euid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
 }
 
 pub fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
+    euid() == 0
 }
