@@ -10,7 +10,13 @@ pub const REGS_UNAVAILABLE: u32 = 5;
 /// Unused slot (was a per-switch counter: too costly on the hot path).
 pub const RESERVED: u32 = 6;
 pub const RECLAIM_UNMATCHED_END: u32 = 7;
-pub const COUNT: u32 = 8;
+/// Switch-in of a thread the map already had on a CPU (a missed switch-out).
+pub const SWITCH_IN_WHILE_ON_CPU: u32 = 8;
+/// Switch-out of a thread seen switching out before, with no switch-in since.
+pub const SWITCH_OUT_WITHOUT_IN: u32 = 9;
+/// Switch-out of a thread with no map entry at all (created there).
+pub const SWITCH_OUT_NEW_ENTRY: u32 = 10;
+pub const COUNT: u32 = 11;
 
 /// Names, indexed by counter, as printed in reports.
 pub const NAMES: [&str; COUNT as usize] = [
@@ -22,6 +28,9 @@ pub const NAMES: [&str; COUNT as usize] = [
     "regs_unavailable",
     "reserved",
     "reclaim_end_without_begin",
+    "switch_in_while_on_cpu",
+    "switch_out_without_in",
+    "switch_out_new_entry",
 ];
 
 /// Counters that mean a record or an update never made it: the totals

@@ -94,10 +94,19 @@ fn switch_out(
         off_stack_id: -1,
         ..TaskState::default()
     };
-    let state = state_or_insert(event.prev_tid, &init)?;
+    // A running thread normally has an entry from its switch-in; tgid 0
+    // marks the one just inserted here.
+    let fresh = TaskState { tgid: 0, ..init };
+    let state = state_or_insert(event.prev_tid, &fresh)?;
     // SAFETY: a valid map value pointer; only this CPU's current task writes
     // these fields now.
     let state = unsafe { &mut *state };
+    if state.tgid == 0 {
+        state.tgid = tgid;
+        count(diag::SWITCH_OUT_NEW_ENTRY);
+    } else if state.on_cpu_since == 0 && state.off_since != 0 {
+        count(diag::SWITCH_OUT_WITHOUT_IN);
+    }
     event.flags |= SW_PREV_TRACED;
     if state.on_cpu_since != 0 {
         event.prev_slice_ns = now.saturating_sub(state.on_cpu_since);
@@ -148,6 +157,9 @@ fn switch_in(event: &mut SwitchEvent, next: *const u8, tid: u32, now: u64) -> Re
     let state = state_or_insert(tid, &init)?;
     // SAFETY: a valid map value pointer; `next` is not running anywhere yet.
     let state = unsafe { &mut *state };
+    if state.flags & TS_ON_CPU != 0 && state.on_cpu_since != 0 {
+        count(diag::SWITCH_IN_WHILE_ON_CPU);
+    }
     if state.off_since != 0 {
         event.next_off_ns = now.saturating_sub(state.off_since);
         event.flags |= SW_NEXT_OFF_KNOWN;
