@@ -122,10 +122,16 @@ pub fn judge(f: &Facts) -> Verdict {
     let io_share =
         f.share(f.by_cause[cause::IO as usize] + f.by_cause[cause::WRITEBACK_THROTTLE as usize]);
     let on_share = f.share(f.on_cpu_ns);
+    // Only name a dominant memory cause when memory stalls matter at all:
+    // one stray fault must not read as a finding.
     let dominant_memory = (0..cause::COUNT as u32)
         .filter(|&c| cause::is_memory(c) && f.by_cause[c as usize] > 0)
         .max_by_key(|&c| f.by_cause[c as usize])
-        .map(|c| cause::name(c).to_string());
+        .map(|c| cause::name(c).to_string())
+        .filter(|_| {
+            mem_share >= MEMORY_SHARE_NEGLIGIBLE
+                || f.longest_memory_stall_ns >= LONG_MEMORY_STALL_NS
+        });
 
     ev.push(format!(
         "{} runtime threads ({}) observed for {} of wall time in a {} window",
@@ -273,7 +279,7 @@ fn alternative(f: &Facts, runq: f64, idle: f64, io: f64, on: f64) -> (&'static s
             .pressure
             .cpu_throttled_ns
             .filter(|&t| t > 0)
-            .map(|t| format!("; the cgroup was CPU-throttled for {}", dur(t)))
+            .map(|t| format!("; the cgroup's CPU quota throttled it for {} of CPU time (cpu.stat throttled_usec, summed over CPUs)", dur(t)))
             .unwrap_or_default();
         return (
             "cpu",

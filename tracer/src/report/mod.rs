@@ -6,7 +6,7 @@ pub mod log2;
 pub mod markdown;
 pub mod snapshot;
 pub mod svg;
-use std::path::Path;
+use std::{io::Write as _, path::Path};
 
 use crate::error::{Error, Result};
 
@@ -54,10 +54,12 @@ pub fn emit(
             std::fs::write(&p, body).map_err(|e| Error::Output { path: p, source: e })?;
         }
     }
-    match format {
-        crate::cli::Format::Json => println!("{json}"),
-        crate::cli::Format::Md | crate::cli::Format::Text => println!("{md}"),
-    }
+    // A reader that went away (`| head`) is not an error worth a panic.
+    let body = match format {
+        crate::cli::Format::Json => json,
+        crate::cli::Format::Md | crate::cli::Format::Text => md,
+    };
+    let _ = writeln!(std::io::stdout().lock(), "{body}");
     Ok(())
 }
 
