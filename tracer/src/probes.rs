@@ -76,6 +76,18 @@ fn load_error(program: &str, e: ProgramError) -> Error {
     }
 }
 
+/// The program `name` from the object, as its concrete type.
+fn program<'a, T>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut T>
+where
+    &'a mut T: TryFrom<&'a mut aya::programs::Program, Error = ProgramError>,
+{
+    let p = ebpf
+        .program_mut(name)
+        .ok_or_else(|| Error::Other(anyhow::anyhow!("program `{name}` missing from the object")))?;
+    p.try_into()
+        .map_err(|e: ProgramError| Error::Other(anyhow::Error::new(e).context(name.to_string())))
+}
+
 impl Probes {
     pub fn load(cfg: &ProbeConfig) -> Result<Self> {
         if EBPF_OBJECT.is_empty() {
@@ -168,16 +180,7 @@ impl Probes {
     }
 
     fn attach_btf(&mut self, name: &str, btf: &Btf) -> Result<()> {
-        let program: &mut BtfTracePoint = self
-            .ebpf
-            .program_mut(name)
-            .ok_or_else(|| {
-                Error::Other(anyhow::anyhow!("program `{name}` missing from the object"))
-            })?
-            .try_into()
-            .map_err(|e: ProgramError| {
-                Error::Other(anyhow::Error::new(e).context(name.to_string()))
-            })?;
+        let program: &mut BtfTracePoint = program(&mut self.ebpf, name)?;
         program.load(name, btf).map_err(|e| load_error(name, e))?;
         program
             .attach()
@@ -192,16 +195,7 @@ impl Probes {
     }
 
     fn attach_tracepoint(&mut self, name: &str, category: &str, event: &str) -> Result<()> {
-        let program: &mut TracePoint = self
-            .ebpf
-            .program_mut(name)
-            .ok_or_else(|| {
-                Error::Other(anyhow::anyhow!("program `{name}` missing from the object"))
-            })?
-            .try_into()
-            .map_err(|e: ProgramError| {
-                Error::Other(anyhow::Error::new(e).context(name.to_string()))
-            })?;
+        let program: &mut TracePoint = program(&mut self.ebpf, name)?;
         program.load().map_err(|e| load_error(name, e))?;
         program
             .attach(category, event)
@@ -210,16 +204,7 @@ impl Probes {
     }
 
     fn attach_perf(&mut self, name: &str, event: SoftwareEvent, cpus: &[u32]) -> Result<()> {
-        let program: &mut PerfEvent = self
-            .ebpf
-            .program_mut(name)
-            .ok_or_else(|| {
-                Error::Other(anyhow::anyhow!("program `{name}` missing from the object"))
-            })?
-            .try_into()
-            .map_err(|e: ProgramError| {
-                Error::Other(anyhow::Error::new(e).context(name.to_string()))
-            })?;
+        let program: &mut PerfEvent = program(&mut self.ebpf, name)?;
         program.load().map_err(|e| load_error(name, e))?;
         for &cpu in cpus {
             program
