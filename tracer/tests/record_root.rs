@@ -236,3 +236,71 @@ fn a_thread_that_never_runs_is_reported_as_ongoing() {
     assert_eq!(worker["switches"], 0, "it never ran: {worker}");
     assert_eq!(worker["on_cpu_ns"], 0, "{worker}");
 }
+
+/// One line on stderr, the documented exit code, no panic or backtrace.
+fn fails_cleanly(cmd: &mut Command, code: i32, needle: &str) {
+    let out = cmd
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .expect("run starvetrace");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "{stderr}");
+    assert!(stderr.contains(needle), "expected `{needle}` in: {stderr}");
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("backtrace"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn bad_input_gets_a_clear_error_and_exit_code() {
+    let bin = env!("CARGO_BIN_EXE_starvetrace");
+    fails_cleanly(
+        Command::new(bin).args(["record", "--pid", "999999999"]),
+        4,
+        "no process with PID",
+    );
+    fails_cleanly(
+        Command::new(bin).args(["record", "--pid", "1", "--duration", "0"]),
+        2,
+        "seconds must be > 0",
+    );
+    fails_cleanly(
+        Command::new(bin).args([
+            "record",
+            "--pid",
+            "1",
+            "--duration",
+            "1",
+            "--out",
+            "/proc/starvetrace-out",
+        ]),
+        7,
+        "cannot write /proc/starvetrace-out",
+    );
+    fails_cleanly(
+        Command::new(bin).args(["record", "--container", "no-such-container-xyz"]),
+        4,
+        "no-such-container-xyz",
+    );
+    fails_cleanly(
+        Command::new(bin).args(["report", "/nonexistent.json"]),
+        9,
+        "cannot read /nonexistent.json",
+    );
+    // Without privileges: the capability is named.
+    fails_cleanly(
+        Command::new("setpriv").args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+            bin,
+            "record",
+            "--pid",
+            "1",
+        ]),
+        3,
+        "CAP_BPF",
+    );
+}
