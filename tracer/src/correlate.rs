@@ -21,10 +21,14 @@ fn memory_series(rec: &Recording) -> Option<Vec<f64>> {
 }
 
 fn psi_some(rec: &Recording) -> Option<Vec<Option<f64>>> {
+    psi_some_of(rec, crate::cgroup::PsiKind::Memory)
+}
+
+fn psi_some_of(rec: &Recording, kind: crate::cgroup::PsiKind) -> Option<Vec<Option<f64>>> {
     let t = rec.timeline.as_ref()?;
     let c = rec.cgroup.as_ref()?;
     let end = t.start_ns + t.buckets as u64 * t.bucket_ns;
-    let series = c.psi_series(t.bucket_ns, t.start_ns, end);
+    let series = c.series(kind, t.bucket_ns, t.start_ns, end);
     // Host-wide PSI from /proc/pressure is not the target's pressure: don't
     // line up with it. (A target in the cgroup2 root has the root's PSI,
     // which is host-wide too; `scope` says so in the report.)
@@ -95,7 +99,20 @@ pub fn pressure(rec: &Recording) -> Pressure {
         ..Pressure::default()
     };
     if let (Some(stall), Some(psi)) = (memory_series(rec), psi_some(rec)) {
-        p.aligned_share = aligned_share(&stall, &psi);
+        // A fault that waits for a disk read is an I/O stall to PSI unless
+        // the page was a recent workingset eviction, so memory-limit
+        // thrashing shows in io.pressure as much as in memory.pressure:
+        // line the stalls up with either.
+        let io = psi_some_of(rec, crate::cgroup::PsiKind::Io).unwrap_or_default();
+        let either: Vec<Option<f64>> = psi
+            .iter()
+            .enumerate()
+            .map(|(i, m)| match (m, io.get(i).copied().flatten()) {
+                (Some(m), Some(o)) => Some(m.max(o)),
+                (m, o) => m.or(o),
+            })
+            .collect();
+        p.aligned_share = aligned_share(&stall, &either);
         let known: Vec<(f64, f64)> = stall
             .iter()
             .zip(&psi)

@@ -338,7 +338,11 @@ fn alternative(f: &Facts, runq: f64, idle: f64, io: f64, on: f64) -> (&'static s
 
 fn pressure_agrees(p: &Pressure) -> Option<bool> {
     if let Some(a) = p.aligned_share {
-        return Some(a >= ALIGNED_SHARE);
+        // Lined up in time, and the cgroup really was under memory pressure
+        // (PSI memory, or its limit being hit), not just busy with I/O.
+        let memory_moved =
+            p.psi_some.is_some_and(|s| s > 0.0) || p.limit_hits.is_some_and(|h| h > 0);
+        return Some(a >= ALIGNED_SHARE && memory_moved);
     }
     let signals = [p.psi_some.map(|s| s > 0.0), p.limit_hits.map(|h| h > 0)];
     let known: Vec<bool> = signals.into_iter().flatten().collect();
@@ -379,7 +383,7 @@ fn pressure_evidence(p: &Pressure, ev: &mut Vec<String>) {
     }
     if let Some(a) = p.aligned_share {
         ev.push(format!(
-            "{} of the memory-stall time fell in 100 ms buckets where the cgroup's PSI memory was non-zero (lines up ≥ {}){}",
+            "{} of the memory-stall time fell in 100 ms buckets where the cgroup's PSI memory or io was non-zero (lines up ≥ {}){}",
             pc(a),
             pc(ALIGNED_SHARE),
             p.correlation.map(|c| format!("; correlation of the two series {c:.2}")).unwrap_or_default()
@@ -543,6 +547,18 @@ mod tests {
         let v = judge(&f);
         assert_eq!(v.outcome, "inconclusive");
         assert!(v.summary.contains("no cgroup pressure signal"));
+    }
+
+    #[test]
+    fn aligned_with_io_alone_is_not_memory_pressure() {
+        let p = Pressure {
+            psi_some: Some(0.0),
+            limit_hits: Some(0),
+            aligned_share: Some(0.9),
+            ..Pressure::default()
+        };
+        let f = facts_with(&[(cause::PAGE_FAULT_IO, 0.4)], 0.3, p);
+        assert_eq!(judge(&f).outcome, "inconclusive");
     }
 
     #[test]

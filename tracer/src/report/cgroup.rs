@@ -86,7 +86,7 @@ pub fn render(c: &CgroupReport, rec: &Recording) -> String {
     if let Some(a) = p.aligned_share {
         let _ = writeln!(
             o,
-            "\n{:.0}% of the traced threads' memory-stall time fell in 100 ms buckets where the cgroup's PSI memory was non-zero{}.",
+            "\n{:.0}% of the traced threads' memory-stall time fell in 100 ms buckets where the cgroup's PSI memory or io was non-zero (a refault waiting for a disk read is I/O to PSI){}.",
             a * 100.0,
             p.correlation
                 .map(|r| format!(" (correlation of the two series {r:.2})"))
