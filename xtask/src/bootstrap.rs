@@ -2,7 +2,8 @@
 //! fresh Debian 12 machine, skipping what is already there: the LLVM 22 dev
 //! packages (for bpf-linker), both pinned toolchains, and bpf-linker built
 //! against LLVM 22. Each step says what it found or installed; a failure
-//! names its step.
+//! names its step. Progress goes to stderr, so `$(cargo xtask build)` is
+//! just the path.
 
 use std::{path::Path, process::Command};
 
@@ -46,7 +47,7 @@ fn apt(packages: &[&str]) -> Result<()> {
         .filter(|p| !apt_installed(p))
         .collect();
     if missing.is_empty() {
-        println!("bootstrap: present: apt {}", packages.join(" "));
+        eprintln!("bootstrap: present: apt {}", packages.join(" "));
         return Ok(());
     }
     let mut install = Command::new("apt-get");
@@ -62,7 +63,7 @@ fn apt(packages: &[&str]) -> Result<()> {
             show(&install)
         );
     }
-    println!("bootstrap: installing: apt {}", missing.join(" "));
+    eprintln!("bootstrap: installing: apt {}", missing.join(" "));
     run(Command::new("apt-get")
         .args(["update", "-q"])
         .env("DEBIAN_FRONTEND", "noninteractive"))?;
@@ -74,7 +75,7 @@ fn apt(packages: &[&str]) -> Result<()> {
 fn toolchain(root: &Path, file: &str) -> Result<()> {
     let t = toolchain::read(root, file)?;
     if !toolchain::installed(&t.channel)? {
-        println!("bootstrap: installing: toolchain {} ({file})", t.channel);
+        eprintln!("bootstrap: installing: toolchain {} ({file})", t.channel);
         let mut cmd = Command::new("rustup");
         cmd.args(["toolchain", "install", &t.channel, "--profile", "minimal"]);
         for c in &t.components {
@@ -84,14 +85,14 @@ fn toolchain(root: &Path, file: &str) -> Result<()> {
     }
     let missing = toolchain::components_to_add(&t.channel, &t.components)?;
     if missing.is_empty() {
-        println!(
+        eprintln!(
             "bootstrap: present: toolchain {} with {}",
             t.channel,
             t.components.join(", ")
         );
         return Ok(());
     }
-    println!(
+    eprintln!(
         "bootstrap: installing: components {} of toolchain {}",
         missing.join(", "),
         t.channel
@@ -115,10 +116,10 @@ fn bpf_linker() -> Result<()> {
     if let Some(v) = &found
         && is_wanted_version(v)
     {
-        println!("bootstrap: present: {v}");
+        eprintln!("bootstrap: present: {v}");
         return Ok(());
     }
-    println!(
+    eprintln!(
         "bootstrap: installing: bpf-linker {BPF_LINKER_VERSION} built against LLVM 22 \
          (found: {}; takes about a minute)",
         found.as_deref().unwrap_or("none")
@@ -146,7 +147,7 @@ fn bpf_linker() -> Result<()> {
     // looks (PATH); say so instead of failing later inside the eBPF build.
     match bpf_linker_version() {
         Some(v) if is_wanted_version(&v) => {
-            println!("bootstrap: installed: {v}");
+            eprintln!("bootstrap: installed: {v}");
             Ok(())
         }
         other => bail!(
