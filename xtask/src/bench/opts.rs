@@ -66,8 +66,13 @@ impl Opts {
             return Some(p.clone());
         }
         (self.phase == Phase::All && !self.quick && self.only.is_none())
-            .then(|| root.join("docs/BENCHMARKS.md"))
+            .then(|| default_output(root))
     }
+}
+
+/// Where a full run publishes its report.
+pub fn default_output(root: &Path) -> PathBuf {
+    root.join("docs/BENCHMARKS.md")
 }
 
 /// `Ok(None)` means help was asked for.

@@ -256,11 +256,23 @@ pub fn render(r: &Results) -> String {
         }
     }
     if !r.others.is_empty() {
+        let has_floor = r.others.iter().any(|sc| {
+            sc.series
+                .iter()
+                .any(|x| x.tracer.starts_with("empty programs"))
+        });
+        let floor = if has_floor {
+            " The \"empty programs\" row is a floor for comparison: bpftrace with empty programs on the two hot \
+             tracepoints every run-queue tracer needs (sched_switch and sched_wakeup, as classic tracepoints), i.e. \
+             what being attached there costs before any filter runs."
+        } else {
+            ""
+        };
         let _ = writeln!(
             s,
             "## Overhead on everything else\n\n\
              The same ping-pong, untraced, while a tracer traces an idle process: what the in-kernel filter costs \
-             every other task on the host.\n"
+             every other task on the host.{floor}\n"
         );
         for sc in &r.others {
             overhead_table(&mut s, sc);
@@ -295,10 +307,11 @@ fn overhead_table(s: &mut String, sc: &ScenarioResult) {
         .collect();
     let _ = writeln!(
         s,
-        "### {} — {}\n\nUntraced, the workload does {} context switches/s (getrusage).\n",
+        "### {} — {}\n\nUntraced, the workload does {} context switches/s (getrusage). {}\n",
         sc.scenario.key,
         sc.scenario.title,
-        rate(stats::median(&switches))
+        rate(stats::median(&switches)),
+        sc.scenario.note
     );
     let _ = writeln!(
         s,
