@@ -7,6 +7,13 @@ pub const FILTER_TGID: u32 = 1;
 /// Trace every task whose cgroup v2 ancestor at `cgroup_level` is `cgroup_id`.
 pub const FILTER_CGROUP: u32 = 2;
 
+/// Run-queue waits from the kernel's own `sched_info` (what
+/// /proc/<tid>/schedstat reports), read at switch-in: no wakeup probe.
+pub const RUNQ_SCHED_INFO: u32 = 1;
+/// Run-queue waits from a `sched_wakeup` probe (kernels without
+/// CONFIG_SCHED_INFO or without the fields in BTF).
+pub const RUNQ_WAKEUP: u32 = 2;
+
 /// No kernel stacks.
 pub const STACKS_NONE: u32 = 0;
 /// Kernel stack at uninterruptible (D) switch-outs only: those are where the
@@ -32,6 +39,18 @@ pub struct Config {
     /// Offset of the first syscall argument (`di` on x86_64) in `struct
     /// pt_regs`, for futex addresses; `u32::MAX` = unknown.
     pub regs_arg0_off: u32,
+    /// `RUNQ_SCHED_INFO` or `RUNQ_WAKEUP`.
+    pub runq_source: u32,
+    /// `task_struct.sched_info.run_delay`: total ns runnable but waiting.
+    pub task_run_delay_off: u32,
+    /// `task_struct.sched_info.last_queued`: rq clock when it was queued,
+    /// 0 once it ran.
+    pub task_last_queued_off: u32,
+    /// `task_struct.se.cfs_rq`, then `cfs_rq.rq`, then `rq.clock`: the
+    /// clock `last_queued` is in.
+    pub task_cfs_rq_off: u32,
+    pub cfs_rq_rq_off: u32,
+    pub rq_clock_off: u32,
 }
 
-const _: () = assert!(core::mem::size_of::<Config>() == 40);
+const _: () = assert!(core::mem::size_of::<Config>() == 64);

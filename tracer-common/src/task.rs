@@ -5,6 +5,9 @@
 pub const TS_ON_CPU: u32 = 1;
 /// `sched_process_exit` ran for this thread; the next switch-out is its last.
 pub const TS_EXITING: u32 = 2;
+/// `run_delay_seen` holds the kernel's `sched_info.run_delay` as of the
+/// last switch-out (or the seed): the next run-queue wait is its growth.
+pub const TS_RUN_DELAY_KNOWN: u32 = 4;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -34,6 +37,8 @@ pub struct TaskState {
     pub off_reclaim_kind: u32,
     /// The futex word's address when it slept in futex(2), else 0.
     pub off_futex: u64,
+    /// `sched_info.run_delay` when last seen (see `TS_RUN_DELAY_KNOWN`).
+    pub run_delay_seen: u64,
 }
 
-const _: () = assert!(core::mem::size_of::<TaskState>() == 96);
+const _: () = assert!(core::mem::size_of::<TaskState>() == 104);

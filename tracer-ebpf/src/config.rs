@@ -15,6 +15,12 @@ static CONFIG: Config = Config {
     stack_policy: 0,
     regs_syscall_off: u32::MAX,
     regs_arg0_off: u32::MAX,
+    runq_source: 0,
+    task_run_delay_off: 0,
+    task_last_queued_off: 0,
+    task_cfs_rq_off: 0,
+    cfs_rq_rq_off: 0,
+    rq_clock_off: 0,
 };
 
 macro_rules! field {
@@ -37,6 +43,12 @@ field!(task_tgid_off, u32);
 field!(stack_policy, u32);
 field!(regs_syscall_off, u32);
 field!(regs_arg0_off, u32);
+field!(runq_source, u32);
+field!(task_run_delay_off, u32);
+field!(task_last_queued_off, u32);
+field!(task_cfs_rq_off, u32);
+field!(cfs_rq_rq_off, u32);
+field!(rq_clock_off, u32);
 
 /// Is the current task one we trace? The cheapest test comes first: this
 /// runs on every context switch on the host.

@@ -11,20 +11,22 @@ use aya_ebpf::{
     programs::{BtfTracePointContext, tracing::StackIdContext},
 };
 use tracer_common::{
-    config::{FILTER_CGROUP, STACKS_ALL_SLEEPS, STACKS_BLOCKED},
+    config::{FILTER_CGROUP, RUNQ_SCHED_INFO, STACKS_ALL_SLEEPS, STACKS_BLOCKED},
     diag,
     event::{
         EVENT_EXIT, EVENT_SWITCH, ExitEvent, SW_NEXT_OFF_KNOWN, SW_NEXT_RUNQ_KNOWN, SW_NEXT_TRACED,
         SW_PREV_INVOLUNTARY, SW_PREV_SLICE_KNOWN, SW_PREV_TRACED, SwitchEvent,
     },
     state::{OFF_DISK, OFF_RUNNING, TASK_DEAD, decode_off_state},
-    task::{TS_EXITING, TS_ON_CPU, TaskState},
+    task::{TS_EXITING, TS_ON_CPU, TS_RUN_DELAY_KNOWN, TaskState},
 };
 
 use crate::{
     config,
     maps::{EVENTS, STACKS, TASKS, count},
-    task::{state_or_insert, tgid_of, traced_tid},
+    task::{
+        pending_run_delay, prev_is_target, run_delay, state_or_insert, tgid_of, tid_of, traced_tid,
+    },
 };
 
 #[btf_tracepoint(function = "sched_switch")]
@@ -38,14 +40,14 @@ pub fn sched_switch(ctx: BtfTracePointContext) -> i32 {
 fn try_sched_switch(ctx: &BtfTracePointContext) -> Result<(), i32> {
     // sched_switch(bool preempt, prev, next, unsigned int prev_state): the
     // same argument list on 6.1 and 6.18. `prev` is the current task.
-    let pid_tgid = bpf_get_current_pid_tgid();
-    let prev_tid = pid_tgid as u32;
-    let prev_traced = prev_tid != 0 && config::current_is_target();
+    let prev: *const u8 = ctx.arg(1);
+    let prev_traced = prev_is_target(prev)?;
     let next: *const u8 = ctx.arg(2);
     let next_tid = traced_tid(next)?;
     if !prev_traced && next_tid.is_none() {
         return Ok(());
     }
+    let prev_tid = tid_of(prev)?;
 
     // SAFETY: helper without arguments.
     let now = unsafe { bpf_ktime_get_ns() };
@@ -61,14 +63,7 @@ fn try_sched_switch(ctx: &BtfTracePointContext) -> Result<(), i32> {
     if prev_traced {
         let preempt = ctx.arg::<u64>(0) & 1 != 0;
         let raw_state = ctx.arg::<u64>(3) as u32;
-        switch_out(
-            ctx,
-            &mut event,
-            (pid_tgid >> 32) as u32,
-            preempt,
-            raw_state,
-            now,
-        )?;
+        switch_out(ctx, &mut event, prev, preempt, raw_state, now)?;
     }
     if let Some(tid) = next_tid {
         switch_in(&mut event, next, tid, now)?;
@@ -83,11 +78,12 @@ fn try_sched_switch(ctx: &BtfTracePointContext) -> Result<(), i32> {
 fn switch_out(
     ctx: &BtfTracePointContext,
     event: &mut SwitchEvent,
-    tgid: u32,
+    prev: *const u8,
     preempt: bool,
     raw_state: u32,
     now: u64,
 ) -> Result<(), i32> {
+    let tgid = tgid_of(prev)?;
     let init = TaskState {
         tgid,
         off_syscall: -1,
@@ -122,6 +118,12 @@ fn switch_out(
     state.off_raw_state = raw_state;
     state.off_state = off_state;
     state.off_reclaim_kind = state.reclaim_kind;
+    if config::runq_source() == RUNQ_SCHED_INFO {
+        // Includes the wait before this slice: the kernel added it at
+        // switch-in. Whatever it adds from now on is the next wait.
+        state.run_delay_seen = run_delay(prev);
+        state.flags |= TS_RUN_DELAY_KNOWN;
+    }
     // A preempted thread is runnable from the first nanosecond.
     state.wakeup_at = if off_state == OFF_RUNNING { now } else { 0 };
     let (syscall, futex) = if off_state == OFF_RUNNING {
@@ -164,7 +166,16 @@ fn switch_in(event: &mut SwitchEvent, next: *const u8, tid: u32, now: u64) -> Re
         event.next_off_ns = now.saturating_sub(state.off_since);
         event.flags |= SW_NEXT_OFF_KNOWN;
     }
-    if state.wakeup_at != 0 {
+    if config::runq_source() == RUNQ_SCHED_INFO {
+        // Waits the kernel already closed (a queued task migrated to
+        // another CPU is dequeued and re-queued) plus the open one.
+        let mut runq = pending_run_delay(next);
+        if state.flags & TS_RUN_DELAY_KNOWN != 0 {
+            runq += run_delay(next).saturating_sub(state.run_delay_seen);
+        }
+        event.next_runq_ns = runq;
+        event.flags |= SW_NEXT_RUNQ_KNOWN;
+    } else if state.wakeup_at != 0 {
         event.next_runq_ns = now.saturating_sub(state.wakeup_at);
         event.flags |= SW_NEXT_RUNQ_KNOWN;
     }
@@ -174,7 +185,7 @@ fn switch_in(event: &mut SwitchEvent, next: *const u8, tid: u32, now: u64) -> Re
     event.next_stack_id = state.off_stack_id;
     event.next_reclaim_kind = state.off_reclaim_kind;
     event.next_futex = state.off_futex;
-    state.flags |= TS_ON_CPU;
+    state.flags = (state.flags | TS_ON_CPU) & !TS_RUN_DELAY_KNOWN;
     state.on_cpu_since = now;
     state.wakeup_at = 0;
     Ok(())
@@ -270,7 +281,7 @@ fn try_sched_wakeup_new(ctx: &BtfTracePointContext) -> Result<(), i32> {
     };
     // SAFETY: helper without arguments.
     let now = unsafe { bpf_ktime_get_ns() };
-    let init = TaskState {
+    let mut init = TaskState {
         tgid: tgid_of(task)?,
         off_since: now,
         wakeup_at: now,
@@ -279,6 +290,10 @@ fn try_sched_wakeup_new(ctx: &BtfTracePointContext) -> Result<(), i32> {
         off_stack_id: -1,
         ..TaskState::default()
     };
+    if config::runq_source() == RUNQ_SCHED_INFO {
+        init.run_delay_seen = run_delay(task);
+        init.flags = TS_RUN_DELAY_KNOWN;
+    }
     // NOEXIST: the new task may already have run on another CPU (it is
     // runnable before this tracepoint fires); keep what its switch-in wrote.
     if let Err(e) = TASKS.insert(&tid, &init, BPF_NOEXIST as u64)

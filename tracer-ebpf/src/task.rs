@@ -21,6 +21,52 @@ fn read_u32(task: *const u8, offset: u32) -> Result<u32, i32> {
     Ok(unsafe { core::ptr::read_volatile(task.wrapping_add(offset as usize) as *const u32) })
 }
 
+/// A `u64` at a loader-resolved offset of a BTF-typed pointer.
+#[inline(always)]
+pub fn read_u64(ptr: *const u8, offset: u32) -> u64 {
+    // SAFETY: as `read_u32`.
+    unsafe { core::ptr::read_volatile(ptr.wrapping_add(offset as usize) as *const u64) }
+}
+
+/// A pointer field at a loader-resolved offset: the verifier types the
+/// result from BTF, so it can be read through in turn.
+#[inline(always)]
+fn read_ptr(ptr: *const u8, offset: u32) -> *const u8 {
+    // SAFETY: as `read_u32`.
+    unsafe { core::ptr::read_volatile(ptr.wrapping_add(offset as usize) as *const *const u8) }
+}
+
+/// The kernel's total run-queue wait of `task` (`sched_info.run_delay`).
+#[inline(always)]
+pub fn run_delay(task: *const u8) -> u64 {
+    read_u64(task, config::task_run_delay_off())
+}
+
+/// The part of the current run-queue wait of `task`, about to run on this
+/// CPU, that `sched_info` has not added to `run_delay` yet: the kernel adds
+/// exactly this (rq clock − `last_queued`) right after `sched_switch`.
+#[inline(always)]
+pub fn pending_run_delay(task: *const u8) -> u64 {
+    let queued = read_u64(task, config::task_last_queued_off());
+    if queued == 0 {
+        return 0;
+    }
+    let cfs_rq = read_ptr(task, config::task_cfs_rq_off());
+    let rq = read_ptr(cfs_rq, config::cfs_rq_rq_off());
+    read_u64(rq, config::rq_clock_off()).saturating_sub(queued)
+}
+
+/// Is `prev`, the task leaving the CPU, one we trace? In tgid mode a direct
+/// load from the BTF-typed argument: no helper call on the host's hottest
+/// path.
+#[inline(always)]
+pub fn prev_is_target(prev: *const u8) -> Result<bool, i32> {
+    if config::filter_mode() == FILTER_TGID {
+        return Ok(read_u32(prev, config::task_tgid_off())? == config::target_tgid());
+    }
+    Ok(config::current_is_target())
+}
+
 /// The tid of `task` if it is one we trace.
 #[inline(always)]
 pub fn traced_tid(task: *const u8) -> Result<Option<u32>, i32> {

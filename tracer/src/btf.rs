@@ -19,6 +19,34 @@ pub struct Offsets {
     pub regs_syscall: Option<u32>,
     /// `pt_regs.di`: the first syscall argument on x86_64.
     pub regs_arg0: Option<u32>,
+    /// Where the kernel keeps each task's run-queue accounting; `None`
+    /// without CONFIG_SCHED_INFO (or CONFIG_FAIR_GROUP_SCHED, which gives a
+    /// task's `cfs_rq` its `rq` pointer): then a wakeup probe measures waits.
+    pub sched_info: Option<SchedInfoOffsets>,
+}
+
+/// `task_struct.sched_info.{run_delay,last_queued}` and the path from a task
+/// to its run queue's clock (`task_struct.se.cfs_rq->rq->clock`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SchedInfoOffsets {
+    pub task_run_delay: u32,
+    pub task_last_queued: u32,
+    pub task_cfs_rq: u32,
+    pub cfs_rq_rq: u32,
+    pub rq_clock: u32,
+}
+
+fn sched_info_offsets(btf: &Btf) -> Option<SchedInfoOffsets> {
+    let nested = |outer: &str, field: &str, inner: &str, member: &str| {
+        Some(member_offset(btf, outer, field)? + member_offset(btf, inner, member)?)
+    };
+    Some(SchedInfoOffsets {
+        task_run_delay: nested("task_struct", "sched_info", "sched_info", "run_delay")?,
+        task_last_queued: nested("task_struct", "sched_info", "sched_info", "last_queued")?,
+        task_cfs_rq: nested("task_struct", "se", "sched_entity", "cfs_rq")?,
+        cfs_rq_rq: member_offset(btf, "cfs_rq", "rq")?,
+        rq_clock: member_offset(btf, "rq", "clock")?,
+    })
 }
 
 pub fn load() -> Result<Offsets> {
@@ -38,6 +66,7 @@ pub fn load() -> Result<Offsets> {
         task_tgid: field("task_struct", "tgid")?,
         regs_syscall: member_offset(&btf, "pt_regs", "orig_ax"),
         regs_arg0: member_offset(&btf, "pt_regs", "di"),
+        sched_info: sched_info_offsets(&btf),
     })
 }
 
@@ -70,4 +99,23 @@ fn find_in(btf: &Btf, s: &btf_rs::Struct, member: &str, base_bits: u32) -> Optio
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Where the kernel has schedstat, its BTF must give us the sched_info
+    /// path; otherwise we would silently fall back to the wakeup probe.
+    #[test]
+    fn finds_sched_info_where_the_kernel_has_schedstat() {
+        if !Path::new(VMLINUX_BTF).exists() || !Path::new("/proc/self/schedstat").exists() {
+            eprintln!("skipped: no BTF or no schedstat on this kernel");
+            return;
+        }
+        let offsets = load().expect("BTF parses");
+        let si = offsets.sched_info.expect("sched_info offsets");
+        assert!(si.task_run_delay != si.task_last_queued);
+        assert!(si.task_run_delay > offsets.task_pid.min(offsets.task_tgid) / 2);
+    }
 }

@@ -43,6 +43,7 @@ pub fn demo(args: &DemoArgs) -> Result<Recording> {
         out: args.out.clone(),
         stacks: Stacks::Blocked,
         ring_mib: 8,
+        wakeup_probe: false,
         quiet: false,
         command: vec![
             exe.display().to_string(),

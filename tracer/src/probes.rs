@@ -11,7 +11,7 @@ use aya::{
     },
 };
 use tracer_common::{
-    config::{Config, FILTER_CGROUP, FILTER_TGID},
+    config::{Config, FILTER_CGROUP, FILTER_TGID, RUNQ_SCHED_INFO, RUNQ_WAKEUP},
     diag,
     task::TaskState,
 };
@@ -39,11 +39,22 @@ pub struct ProbeConfig {
     /// Ring buffer size in bytes (a power of two, page multiple).
     pub ring_bytes: u32,
     pub max_threads: u32,
+    /// Measure run-queue waits with a `sched_wakeup` probe even where the
+    /// kernel's `sched_info` is readable (for comparison and benchmarks).
+    pub wakeup_probe: bool,
+}
+
+impl ProbeConfig {
+    /// The `sched_info` offsets if run-queue waits come from there.
+    pub fn runq_sched_info(&self) -> Option<crate::btf::SchedInfoOffsets> {
+        self.offsets.sched_info.filter(|_| !self.wakeup_probe)
+    }
 }
 
 pub struct Probes {
     ebpf: Ebpf,
     pub status: Vec<ProbeStatus>,
+    runq_from_sched_info: bool,
 }
 
 /// Keep the end of a verifier log: the rejection reason is at the bottom.
@@ -97,6 +108,7 @@ impl Probes {
             Filter::Tgid(tgid) => (FILTER_TGID, tgid, 0, 0),
             Filter::Cgroup { id, level } => (FILTER_CGROUP, 0, id, level),
         };
+        let si = cfg.runq_sched_info();
         let config = Config {
             filter_mode,
             target_tgid,
@@ -107,6 +119,16 @@ impl Probes {
             stack_policy: cfg.stack_policy,
             regs_syscall_off: cfg.offsets.regs_syscall.unwrap_or(u32::MAX),
             regs_arg0_off: cfg.offsets.regs_arg0.unwrap_or(u32::MAX),
+            runq_source: if si.is_some() {
+                RUNQ_SCHED_INFO
+            } else {
+                RUNQ_WAKEUP
+            },
+            task_run_delay_off: si.map_or(0, |o| o.task_run_delay),
+            task_last_queued_off: si.map_or(0, |o| o.task_last_queued),
+            task_cfs_rq_off: si.map_or(0, |o| o.task_cfs_rq),
+            cfs_rq_rq_off: si.map_or(0, |o| o.cfs_rq_rq),
+            rq_clock_off: si.map_or(0, |o| o.rq_clock),
         };
         let ebpf = EbpfLoader::new()
             .override_global("CONFIG", &config, true)
@@ -127,6 +149,7 @@ impl Probes {
         Ok(Self {
             ebpf,
             status: Vec::new(),
+            runq_from_sched_info: si.is_some(),
         })
     }
 
@@ -134,13 +157,19 @@ impl Probes {
     pub fn attach(&mut self, cpus: &[u32]) -> Result<()> {
         let btf = Btf::from_sys_fs()
             .map_err(|e| Error::Kernel(format!("cannot read kernel BTF: {e}")))?;
-        for name in [
-            "sched_switch",
-            "sched_wakeup",
-            "sched_wakeup_new",
-            "sched_process_exit",
-        ] {
+        for name in ["sched_switch", "sched_wakeup_new", "sched_process_exit"] {
             self.attach_btf(name, &btf)?;
+        }
+        if self.runq_from_sched_info {
+            // No wakeup probe: one program fewer on every wakeup of the host.
+            if let Some(s) = self.status.iter_mut().find(|s| s.name == "sched_switch") {
+                s.detail.push_str(
+                    "; run-queue waits from the kernel's own sched_info \
+                     (as /proc/<tid>/schedstat), so no sched_wakeup probe",
+                );
+            }
+        } else {
+            self.attach_btf("sched_wakeup", &btf)?;
         }
         for (name, category, event) in [
             ("page_fault_user", "exceptions", "page_fault_user"),

@@ -153,6 +153,7 @@ pub fn record(args: &RecordArgs) -> Result<Recording> {
         offsets,
         ring_bytes: args.ring_mib << 20,
         max_threads: 16384,
+        wakeup_probe: args.wakeup_probe,
     };
     let cpus = sys::online_cpus();
     let mut probes = Probes::load(&cfg)?;

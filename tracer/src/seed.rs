@@ -8,7 +8,7 @@ use tracer_common::{
     state::{
         OFF_DISK, OFF_OTHER, OFF_RUNNING, OFF_SLEEPING, TASK_INTERRUPTIBLE, TASK_UNINTERRUPTIBLE,
     },
-    task::{TS_ON_CPU, TaskState},
+    task::{TS_ON_CPU, TS_RUN_DELAY_KNOWN, TaskState},
 };
 
 /// BPF_NOEXIST: never overwrite what a probe already recorded.
@@ -54,11 +54,24 @@ pub fn seed(
         } else if let Some(since) = t.off_since_ns.filter(|&s| s <= start_ns) {
             st.off_since = since;
         }
+        // The probes time the next run-queue wait as the growth of this.
+        if let Some(run_delay) = run_delay_ns(t.tgid, t.tid) {
+            st.run_delay_seen = run_delay;
+            st.flags |= TS_RUN_DELAY_KNOWN;
+        }
         if tasks.insert(&t.tid, &st, BPF_NOEXIST).is_ok() {
             seeded += 1;
         }
     }
     seeded
+}
+
+/// The kernel's total run-queue wait of a thread (second field of
+/// /proc/<pid>/task/<tid>/schedstat), `None` if it is gone or the kernel has
+/// no schedstat.
+fn run_delay_ns(tgid: u32, tid: u32) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{tgid}/task/{tid}/schedstat")).ok()?;
+    text.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Threads from a snapshot: state, syscall, and when each went off-CPU.
