@@ -126,6 +126,8 @@ pub struct Reader {
     paths: CgroupPaths,
     host_pressure: PathBuf,
     missing: BTreeSet<String>,
+    /// Files read successfully at least once.
+    seen: BTreeSet<PathBuf>,
 }
 
 impl Reader {
@@ -142,6 +144,7 @@ impl Reader {
             paths,
             host_pressure: proc_root.join("pressure"),
             missing,
+            seen: BTreeSet::new(),
         }
     }
 
@@ -156,7 +159,20 @@ impl Reader {
 
     fn text(&mut self, path: &Path) -> Option<String> {
         match files::read_opt(path) {
-            Ok(Some(s)) => Some(s),
+            Ok(Some(s)) => {
+                self.seen.insert(path.to_path_buf());
+                Some(s)
+            }
+            // Read before, gone now: the cgroup itself was removed (a lab
+            // or a container that exited), not a file this host lacks.
+            Ok(None) if self.seen.contains(path) => {
+                let dir = path.parent().unwrap_or(path);
+                self.missing.insert(format!(
+                    "{}: removed during the trace (its samples end there)",
+                    dir.display()
+                ));
+                None
+            }
             Ok(None) => {
                 self.missing.insert(path.display().to_string());
                 None
@@ -405,6 +421,33 @@ pub(crate) mod tests {
         assert!(missing.iter().any(|m| m.ends_with("pressure/memory")));
         // v2 memory-controller files are not expected on hybrid hosts.
         assert!(!missing.iter().any(|m| m.ends_with("memory.current")));
+    }
+
+    #[test]
+    fn a_cgroup_removed_mid_trace_is_not_called_missing_here() {
+        let tmp = tempfile::tempdir().unwrap();
+        let v1 = tmp.path().join("memory/lab");
+        std::fs::create_dir_all(&v1).unwrap();
+        std::fs::write(v1.join("memory.usage_in_bytes"), "4096\n").unwrap();
+        let paths = CgroupPaths {
+            v1_memory: Some(v1.clone()),
+            ..Default::default()
+        };
+        let mut r = Reader::new(paths, &tmp.path().join("proc"));
+        assert_eq!(r.read(1).v1_usage_bytes, Some(4096));
+        std::fs::remove_dir_all(&v1).unwrap();
+        assert_eq!(r.read(2).v1_usage_bytes, None);
+        let missing = r.missing();
+        assert!(
+            !missing.iter().any(|m| m.ends_with("memory.usage_in_bytes")),
+            "{missing:?}"
+        );
+        assert!(
+            missing
+                .iter()
+                .any(|m| m.contains("memory/lab: removed during the trace")),
+            "{missing:?}"
+        );
     }
 
     #[test]
