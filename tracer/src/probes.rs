@@ -274,6 +274,28 @@ impl Probes {
         Ok(())
     }
 
+    /// Runs the kernel skipped per program (`recursion_misses` in the
+    /// program's fdinfo: it fired while already running on that CPU). Those
+    /// events never reached us, so the report counts them as lost.
+    pub fn skipped_runs(&self) -> Vec<(String, u64)> {
+        use std::os::fd::{AsFd as _, AsRawFd as _};
+        self.ebpf
+            .programs()
+            .filter_map(|(name, p)| {
+                let fd = p.fd().ok()?.as_fd().as_raw_fd();
+                let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}")).ok()?;
+                let misses = info
+                    .lines()
+                    .find_map(|l| l.strip_prefix("recursion_misses:"))?
+                    .trim()
+                    .parse()
+                    .ok()?;
+                Some((name.to_string(), misses))
+            })
+            .filter(|&(_, n)| n > 0)
+            .collect()
+    }
+
     pub fn take_maps(&mut self) -> Result<Maps> {
         // Kernel-side diagnostics (info level: shown with -v). Without the
         // logger they are still counted in DIAG, so this may fail quietly.

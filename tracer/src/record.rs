@@ -213,6 +213,7 @@ pub fn record(args: &RecordArgs) -> Result<Recording> {
     let collected = collector.finish();
     let cgroup = sampler.stop();
     let probe_status = std::mem::take(&mut probes.status);
+    let skipped = probes.skipped_runs();
     drop(probes);
 
     let mut rec = build(
@@ -224,6 +225,11 @@ pub fn record(args: &RecordArgs) -> Result<Recording> {
         threads_re.as_ref(),
     );
     rec.environment.probes = probe_status;
+    for (program, n) in skipped {
+        rec.diagnostics
+            .insert(format!("kernel_skipped_{program}"), n);
+        rec.lost_events += n;
+    }
     rec.snapshot = snapshot;
     if let Some(c) = &cgroup {
         rec.environment.cgroup_layout = c.layout.clone();
