@@ -16,7 +16,7 @@ use tracer_common::{
 };
 
 use crate::{
-    hist::Recorder,
+    hist::{Recorder, ThreadRecorder},
     model::{CauseStat, FutexWait, Histograms, IntervalRow, Ongoing, StateSplit, ThreadReport},
     timeline::Timeline,
 };
@@ -67,13 +67,13 @@ pub struct ThreadAccount {
     pub slice_anomalies: u64,
     causes: [u64; cause::COUNT],
     cause_counts: [u64; cause::COUNT],
-    cause_hist: HashMap<u32, Recorder>,
+    cause_hist: HashMap<u32, ThreadRecorder>,
     /// futex address → ns waited on it (bounded: see `MAX_FUTEX_ADDRS`).
     futex_waits: HashMap<u64, u64>,
     other_frames: HashMap<String, u64>,
-    hist_off: Recorder,
-    hist_runq: Recorder,
-    hist_on: Recorder,
+    hist_off: ThreadRecorder,
+    hist_runq: ThreadRecorder,
+    hist_on: ThreadRecorder,
 }
 
 impl ThreadAccount {
@@ -81,7 +81,10 @@ impl ThreadAccount {
         let i = cause as usize % cause::COUNT;
         self.causes[i] += ns;
         self.cause_counts[i] += 1;
-        self.cause_hist.entry(cause).or_default().record(ns);
+        self.cause_hist
+            .entry(cause)
+            .or_insert_with(ThreadRecorder::per_thread)
+            .record(ns);
     }
 
     pub fn cause_ns(&self, cause: u32) -> u64 {
@@ -126,6 +129,9 @@ impl Accounts {
         };
         self.threads.entry(key).or_insert_with(|| ThreadAccount {
             tid: key,
+            hist_off: ThreadRecorder::per_thread(),
+            hist_runq: ThreadRecorder::per_thread(),
+            hist_on: ThreadRecorder::per_thread(),
             ..Default::default()
         })
     }
@@ -435,7 +441,7 @@ impl ThreadAccount {
                     histogram: self
                         .cause_hist
                         .get(&(i as u32))
-                        .map(Recorder::summary)
+                        .map(ThreadRecorder::summary)
                         .unwrap_or_default(),
                     top_frames: if i as u32 == cause::OTHER {
                         top.into_iter()

@@ -13,6 +13,8 @@ use std::{
 use tracer_common::{
     diag,
     event::{EVENT_EXIT, EVENT_RECLAIM, EVENT_SWITCH, ExitEvent, ReclaimEvent, SwitchEvent},
+    state::OFF_RUNNING,
+    task::{TS_ON_CPU, TaskState},
 };
 
 use crate::{
@@ -35,6 +37,10 @@ pub struct Collected {
     pub stack_lookups_failed: u64,
     pub stacks_missing: u64,
     pub malformed_records: u64,
+    /// Threads woken from a sleep but still waiting for a CPU when tracing
+    /// stopped: without a wakeup probe the start of that wait is unknown, so
+    /// their ongoing interval is not split into blocked and run-queue parts.
+    pub runnable_at_stop: u64,
 }
 
 pub struct Collector {
@@ -114,6 +120,10 @@ impl Collector {
                 drain(&mut accounts, &mut classifier);
                 accounts.refresh_comms(comm);
                 let tasks = read_tasks(&maps.tasks);
+                let runnable_at_stop = tasks
+                    .iter()
+                    .filter(|(tid, st)| woken_but_waiting(*tid, st))
+                    .count() as u64;
                 accounts.finish(end_ns, &tasks, &mut classifier);
                 accounts.fill_comms(comm);
                 let row = accounts.take_interval(end_ns, lost(&read_diag(&maps.diag)));
@@ -125,6 +135,7 @@ impl Collector {
                     stack_lookups_failed: classifier.failed_lookups,
                     stacks_missing: classifier.missing_stacks,
                     malformed_records: malformed,
+                    runnable_at_stop,
                 }
             })
             .expect("spawning a thread only fails when the process is out of resources");
@@ -138,6 +149,21 @@ impl Collector {
             Err(panic) => std::panic::resume_unwind(panic),
         }
     }
+}
+
+/// Off-CPU after a sleep, no wakeup recorded, yet runnable now ('R' in
+/// /proc): woken, and waiting for a CPU since a moment we did not see.
+fn woken_but_waiting(tid: u32, st: &TaskState) -> bool {
+    if st.flags & TS_ON_CPU != 0 || st.wakeup_at != 0 || st.off_state == OFF_RUNNING {
+        return false;
+    }
+    std::fs::read_to_string(format!("/proc/{}/task/{tid}/stat", st.tgid))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .map(|(_, rest)| rest.trim_start().starts_with('R'))
+        })
+        .unwrap_or(false)
 }
 
 pub fn format_row(row: &IntervalRow, start_ns: u64) -> String {

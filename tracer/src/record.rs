@@ -160,6 +160,10 @@ pub fn record(args: &RecordArgs) -> Result<Recording> {
     let attached_ns = sys::monotonic_ns();
     let started_at_unix_ms = sys::unix_ms();
     probes.attach(&cpus)?;
+    // Parsing the kernel's BTF twice (offsets, attach) leaves ~20 MB of
+    // freed heap that glibc keeps mapped; give it back before tracing.
+    // SAFETY: no preconditions; it only releases free memory.
+    unsafe { libc::malloc_trim(0) };
     let mut maps = probes.take_maps()?;
     let pids: Vec<u32> = match &resolved {
         Resolved::Pid(p) => vec![*p],
@@ -211,6 +215,7 @@ pub fn record(args: &RecordArgs) -> Result<Recording> {
         held.as_mut().map(|h| &mut h.child),
     )?;
     let collected = collector.finish();
+    let runnable_at_stop = collected.runnable_at_stop;
     let cgroup = sampler.stop();
     let probe_status = std::mem::take(&mut probes.status);
     let skipped = probes.skipped_runs();
@@ -225,6 +230,13 @@ pub fn record(args: &RecordArgs) -> Result<Recording> {
         threads_re.as_ref(),
     );
     rec.environment.probes = probe_status;
+    if runnable_at_stop > 0 {
+        rec.notes.push(format!(
+            "{runnable_at_stop} thread(s) had been woken but were still waiting for a CPU when tracing stopped; \
+             the run-queue part of that last, ongoing interval is counted with its blocking cause (its start \
+             is only known with --wakeup-probe)"
+        ));
+    }
     for (program, n) in skipped {
         rec.diagnostics
             .insert(format!("kernel_skipped_{program}"), n);

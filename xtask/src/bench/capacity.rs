@@ -41,6 +41,23 @@ impl Step {
 pub struct Capacity {
     pub steps: Vec<Step>,
     pub duration: f64,
+    pub many_threads: Option<ManyThreads>,
+}
+
+/// Threads the many-threads step starts.
+pub const MANY_THREADS: usize = 1000;
+
+/// starvetrace tracing `MANY_THREADS` busy threads (sleeps, futex waits and
+/// spins of 10 µs..100 ms): what its per-thread books cost.
+#[derive(Clone, Debug, Default)]
+pub struct ManyThreads {
+    pub threads: usize,
+    /// Threads of the workload in starvetrace's report.
+    pub reported: usize,
+    pub switches_per_sec: f64,
+    pub lost: u64,
+    pub cpu_pct: Option<f64>,
+    pub peak_rss_kib: Option<u64>,
 }
 
 impl Capacity {
@@ -70,6 +87,7 @@ pub fn run(lab: &Lab, opts: &Opts) -> Result<Capacity> {
     let mut cap = Capacity {
         steps: Vec::new(),
         duration,
+        many_threads: None,
     };
     for target in LADDER {
         let mut w = Workload::new("paced");
@@ -111,5 +129,36 @@ pub fn run(lab: &Lab, opts: &Opts) -> Result<Capacity> {
             break;
         }
     }
+    cap.many_threads = Some(many_threads(lab, &st, duration)?);
     Ok(cap)
+}
+
+fn many_threads(lab: &Lab, st: &Tracer, duration: f64) -> Result<ManyThreads> {
+    let mut w = Workload::new("threads");
+    w.extra = vec!["--tasks".into(), MANY_THREADS.to_string()];
+    let m = lab.measure(&w, Some((st, Target::Workload)), false, duration)?;
+    let run = m.tracer.unwrap_or_default();
+    let report = run.report.unwrap_or_default();
+    let reported = report["threads"].as_array().map_or(0, |ts| {
+        ts.iter()
+            .filter(|t| t["comm"].as_str().is_some_and(|c| c.starts_with("busy-")))
+            .count()
+    });
+    let r = ManyThreads {
+        threads: MANY_THREADS,
+        reported,
+        switches_per_sec: m.outcome.switches_per_sec(),
+        lost: report["lost_events"].as_u64().unwrap_or(0),
+        cpu_pct: run.cpu_secs.map(|c| c / m.outcome.secs * 100.0),
+        peak_rss_kib: run.peak_rss_kib,
+    };
+    eprintln!(
+        "bench: capacity {} threads: {} reported, {:.0} switches/s, lost {}, rss {} KiB",
+        r.threads,
+        r.reported,
+        r.switches_per_sec,
+        r.lost,
+        r.peak_rss_kib.unwrap_or(0)
+    );
+    Ok(r)
 }

@@ -14,12 +14,13 @@ mod ctl;
 mod pipe;
 mod sys;
 mod tasks;
+mod threads;
 
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 
-const USAGE: &str = "usage: pingpong pinned|cross|paced|tokio|idle --ctl SOCKET [--duration SECS] [--rate SWITCHES_PER_SEC] [--tasks N]";
+const USAGE: &str = "usage: pingpong pinned|cross|paced|tokio|threads|idle --ctl SOCKET [--duration SECS] [--rate SWITCHES_PER_SEC] [--tasks N]";
 
 struct Opts {
     mode: String,
@@ -27,7 +28,7 @@ struct Opts {
     duration: Duration,
     /// Paced mode: target context switches per second over all pairs (0: flat out).
     rate: f64,
-    /// Tokio mode: tasks the coordinator fans out to.
+    /// Tokio mode: tasks the coordinator fans out to; threads mode: threads.
     tasks: usize,
 }
 
@@ -92,6 +93,8 @@ fn run(opts: &Opts) -> Result<()> {
             pipe::run(&mut ctl, &pairs, per_pair, opts.duration)?
         }
         "tokio" => tasks::run(&mut ctl, opts.tasks.max(1), opts.duration)?,
+        // Many threads with several kinds of waits: fills per-thread books.
+        "threads" => threads::run(&mut ctl, opts.tasks.max(1), opts.duration)?,
         other => bail!("unknown mode {other}\n{USAGE}"),
     };
     ctl.result(&result)?;
