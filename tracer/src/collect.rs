@@ -180,3 +180,40 @@ pub fn format_row(row: &IntervalRow, start_ns: u64) -> String {
         row.lost
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use tracer_common::state::OFF_SLEEPING;
+
+    use super::*;
+
+    fn own_ids() -> (u32, u32) {
+        // SAFETY: gettid has no preconditions.
+        let tid = unsafe { libc::gettid() } as u32;
+        (std::process::id(), tid)
+    }
+
+    /// This very thread is runnable ('R') as it reads /proc: with books
+    /// saying "off-CPU after a sleep, no wakeup seen" it must be named.
+    #[test]
+    fn a_runnable_thread_booked_as_sleeping_is_woken_but_waiting() {
+        let (tgid, tid) = own_ids();
+        let asleep = TaskState {
+            tgid,
+            off_state: OFF_SLEEPING,
+            ..Default::default()
+        };
+        assert!(woken_but_waiting(tid, &asleep));
+        let woken = TaskState {
+            wakeup_at: 1,
+            ..asleep
+        };
+        assert!(!woken_but_waiting(tid, &woken), "wakeup time known");
+        let on_cpu = TaskState {
+            flags: TS_ON_CPU,
+            ..asleep
+        };
+        assert!(!woken_but_waiting(tid, &on_cpu));
+        assert!(!woken_but_waiting(u32::MAX, &asleep), "gone thread");
+    }
+}
