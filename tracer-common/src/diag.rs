@@ -7,8 +7,9 @@ pub const STACK_FAILED: u32 = 2;
 pub const PROBE_READ_FAILED: u32 = 3;
 pub const UNEXPECTED_STATE: u32 = 4;
 pub const REGS_UNAVAILABLE: u32 = 5;
-/// Unused slot (was a per-switch counter: too costly on the hot path).
-pub const RESERVED: u32 = 6;
+/// A program returned early with an error (logged at info level with -v);
+/// whatever it was recording is missing.
+pub const PROGRAM_ERROR: u32 = 6;
 pub const RECLAIM_UNMATCHED_END: u32 = 7;
 /// Switch-in of a thread the map already had on a CPU (a missed switch-out).
 pub const SWITCH_IN_WHILE_ON_CPU: u32 = 8;
@@ -26,7 +27,7 @@ pub const NAMES: [&str; COUNT as usize] = [
     "probe_read_failed",
     "unexpected_state",
     "regs_unavailable",
-    "reserved",
+    "program_error",
     "reclaim_end_without_begin",
     "switch_in_while_on_cpu",
     "switch_out_without_in",
@@ -37,5 +38,8 @@ pub const NAMES: [&str; COUNT as usize] = [
 /// undercount by that much. The others are degraded detail (a missing
 /// stack) or information, shown but not counted as lost.
 pub const fn is_loss(index: u32) -> bool {
-    matches!(index, RINGBUF_FULL | TASK_MAP_FULL | PROBE_READ_FAILED)
+    matches!(
+        index,
+        RINGBUF_FULL | TASK_MAP_FULL | PROBE_READ_FAILED | PROGRAM_ERROR
+    )
 }

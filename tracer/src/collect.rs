@@ -69,6 +69,7 @@ impl Collector {
         let handle = std::thread::Builder::new()
             .name("st-collect".into())
             .spawn(move || {
+                crate::sys::favour_this_thread("ring-buffer collector");
                 let mut accounts = Accounts::new(start_ns);
                 let mut classifier = Classifier::new(KernelStacks::new(maps.stacks));
                 let mut malformed = 0u64;

@@ -120,7 +120,10 @@ impl Sampler {
         let thread_paths = paths.clone();
         let spawned = std::thread::Builder::new()
             .name("st-cgroup".into())
-            .spawn(move || run(thread_paths, period, &proc_root, cap, &flag));
+            .spawn(move || {
+                crate::sys::favour_this_thread("cgroup sampler");
+                run(thread_paths, period, &proc_root, cap, &flag)
+            });
         match spawned {
             Ok(h) => Sampler {
                 stop,
