@@ -29,6 +29,8 @@ use crate::{
 /// (cheaper for the traced threads), so we poll; 8 MiB lasts > 100 ms even
 /// at 500k switches/s.
 const POLL: Duration = Duration::from_millis(10);
+/// A switch record and its ring-buffer header: the bulk of the traffic.
+const RECORD_BYTES: usize = std::mem::size_of::<SwitchEvent>() + 8;
 
 pub struct Collected {
     pub accounts: Accounts,
@@ -41,6 +43,8 @@ pub struct Collected {
     /// stopped: without a wakeup probe the start of that wait is unknown, so
     /// their ongoing interval is not split into blocked and run-queue parts.
     pub runnable_at_stop: u64,
+    /// When the collector fell behind and raised its priority, if it did.
+    pub boosted_at_ns: Option<u64>,
 }
 
 pub struct Collector {
@@ -63,20 +67,35 @@ fn lost(diag: &[u64]) -> u64 {
 }
 
 impl Collector {
-    pub fn spawn(mut maps: Maps, start_ns: u64, interval: Duration, live: bool) -> Self {
+    /// `ring_bytes` sizes the backlog that makes the collector raise its
+    /// own priority (see `favour_this_thread`).
+    pub fn spawn(
+        mut maps: Maps,
+        start_ns: u64,
+        interval: Duration,
+        live: bool,
+        ring_bytes: usize,
+    ) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let handle = std::thread::Builder::new()
             .name("st-collect".into())
             .spawn(move || {
-                crate::sys::favour_this_thread("ring-buffer collector");
+                // An eighth of the ring in one drain means we are falling
+                // behind: the host is saturated and our share of the CPU too
+                // small. Only then take the highest weight, so the traced
+                // program is not preempted by us on a host that has room.
+                let boost_at = ring_bytes / RECORD_BYTES / 8;
+                let mut boosted_at_ns = None;
                 let mut accounts = Accounts::new(start_ns);
                 let mut classifier = Classifier::new(KernelStacks::new(maps.stacks));
                 let mut malformed = 0u64;
                 let mut next_row = Instant::now() + interval;
                 let mut drain =
                     |accounts: &mut Accounts, classifier: &mut Classifier<KernelStacks>| {
+                        let mut records = 0;
                         while let Some(item) = maps.events.next() {
+                            records += 1;
                             let bytes: &[u8] = &item;
                             match read::<u32>(bytes) {
                                 Some(EVENT_SWITCH) => match read::<SwitchEvent>(bytes) {
@@ -94,6 +113,7 @@ impl Collector {
                                 _ => malformed += 1,
                             }
                         }
+                        records
                     };
                 let comm = |tid: u32| {
                     std::fs::read_to_string(format!("/proc/{tid}/comm"))
@@ -101,7 +121,15 @@ impl Collector {
                         .map(|c| c.trim_end().to_string())
                 };
                 while !flag.load(Ordering::Relaxed) {
-                    drain(&mut accounts, &mut classifier);
+                    let records = drain(&mut accounts, &mut classifier);
+                    if records > boost_at && boosted_at_ns.is_none() {
+                        tracing::info!(
+                            records,
+                            "the collector fell behind; raising its priority to nice -20"
+                        );
+                        crate::sys::favour_this_thread("ring-buffer collector");
+                        boosted_at_ns = Some(monotonic_ns());
+                    }
                     if let Some(logger) = maps.logger.as_mut() {
                         logger.flush();
                     }
@@ -137,6 +165,7 @@ impl Collector {
                     stacks_missing: classifier.missing_stacks,
                     malformed_records: malformed,
                     runnable_at_stop,
+                    boosted_at_ns,
                 }
             })
             .expect("spawning a thread only fails when the process is out of resources");

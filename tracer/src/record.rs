@@ -208,6 +208,7 @@ pub fn record(args: &RecordArgs) -> Result<Recording> {
         start_ns,
         Duration::from_secs_f64(args.interval),
         !args.quiet,
+        (args.ring_mib as usize) << 20,
     );
     let ended = wait(
         args.duration,
@@ -216,6 +217,7 @@ pub fn record(args: &RecordArgs) -> Result<Recording> {
     )?;
     let collected = collector.finish();
     let runnable_at_stop = collected.runnable_at_stop;
+    let boosted_at_ns = collected.boosted_at_ns;
     let cgroup = sampler.stop();
     let probe_status = std::mem::take(&mut probes.status);
     let skipped = probes.skipped_runs();
@@ -230,6 +232,13 @@ pub fn record(args: &RecordArgs) -> Result<Recording> {
         threads_re.as_ref(),
     );
     rec.environment.probes = probe_status;
+    if let Some(at) = boosted_at_ns {
+        rec.notes.push(format!(
+            "starvetrace's collector fell behind the event rate at +{:.1} s (the host's CPUs were saturated) \
+             and raised its own priority to nice -20 from then on",
+            at.saturating_sub(start_ns) as f64 / 1e9
+        ));
+    }
     if runnable_at_stop > 0 {
         rec.notes.push(format!(
             "{runnable_at_stop} thread(s) had been woken but were still waiting for a CPU when tracing stopped; \

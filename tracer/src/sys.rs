@@ -152,10 +152,10 @@ pub fn parse_cpu_list(text: &str) -> Vec<u32> {
 }
 
 /// The highest CFS weight (nice −20) for the calling thread only. The
-/// tracer's own threads run on hosts that are saturated by definition: at
-/// nice 0 beside a thousand busy threads the ring-buffer drain gets a
-/// thousandth of the CPU and records are lost. Root (CAP_SYS_NICE) can;
-/// anything else keeps the default and says so at debug level.
+/// tracer runs on hosts that may be saturated: at nice 0 beside a thousand
+/// busy threads the ring-buffer drain gets a thousandth of the CPU and
+/// records are lost. Root (CAP_SYS_NICE) can; anything else keeps the
+/// default and says so at debug level.
 pub fn favour_this_thread(what: &str) {
     // SAFETY: plain syscalls on the calling thread's own id.
     let rc = unsafe {
