@@ -29,6 +29,8 @@ use crate::{
 /// (cheaper for the traced threads), so we poll; 8 MiB lasts > 100 ms even
 /// at 500k switches/s.
 const POLL: Duration = Duration::from_millis(10);
+/// Waking this much later than `POLL` asked means the CPUs are saturated.
+const LATE: Duration = Duration::from_millis(50);
 /// A switch record and its ring-buffer header: the bulk of the traffic.
 const RECORD_BYTES: usize = std::mem::size_of::<SwitchEvent>() + 8;
 
@@ -81,50 +83,64 @@ impl Collector {
         let handle = std::thread::Builder::new()
             .name("st-collect".into())
             .spawn(move || {
-                // An eighth of the ring in one drain means we are falling
-                // behind: the host is saturated and our share of the CPU too
-                // small. Only then take the highest weight, so the traced
-                // program is not preempted by us on a host that has room.
+                // Waking far later than asked, or an eighth of the ring in
+                // one drain, means the host is saturated and our share of
+                // the CPU may be too small to keep up. Only then take the
+                // highest weight, so the traced program is not preempted by
+                // us on a host that has room.
                 let boost_at = ring_bytes / RECORD_BYTES / 8;
+                let mut slept_from = Instant::now();
                 let mut boosted_at_ns = None;
                 let mut accounts = Accounts::new(start_ns);
                 let mut classifier = Classifier::new(KernelStacks::new(maps.stacks));
                 let mut malformed = 0u64;
                 let mut next_row = Instant::now() + interval;
-                let mut drain =
-                    |accounts: &mut Accounts, classifier: &mut Classifier<KernelStacks>| {
-                        let mut records = 0;
-                        while let Some(item) = maps.events.next() {
-                            records += 1;
-                            let bytes: &[u8] = &item;
-                            match read::<u32>(bytes) {
-                                Some(EVENT_SWITCH) => match read::<SwitchEvent>(bytes) {
-                                    Some(ev) => accounts.apply_switch(&ev, classifier),
-                                    None => malformed += 1,
-                                },
-                                Some(EVENT_EXIT) => match read::<ExitEvent>(bytes) {
-                                    Some(ev) => accounts.apply_exit(&ev),
-                                    None => malformed += 1,
-                                },
-                                Some(EVENT_RECLAIM) => match read::<ReclaimEvent>(bytes) {
-                                    Some(ev) => accounts.apply_reclaim(&ev),
-                                    None => malformed += 1,
-                                },
-                                _ => malformed += 1,
-                            }
+                // Drains at most `limit` records, and stops early once it
+                // has taken longer than `LATE` (a starved drain), so the
+                // loop gets to look at its own pace between batches.
+                let mut drain = |accounts: &mut Accounts,
+                                 classifier: &mut Classifier<KernelStacks>,
+                                 limit: usize| {
+                    let started = Instant::now();
+                    let mut records = 0;
+                    while records < limit
+                        && !(records % 256 == 255 && started.elapsed() > LATE)
+                        && let Some(item) = maps.events.next()
+                    {
+                        records += 1;
+                        let bytes: &[u8] = &item;
+                        match read::<u32>(bytes) {
+                            Some(EVENT_SWITCH) => match read::<SwitchEvent>(bytes) {
+                                Some(ev) => accounts.apply_switch(&ev, classifier),
+                                None => malformed += 1,
+                            },
+                            Some(EVENT_EXIT) => match read::<ExitEvent>(bytes) {
+                                Some(ev) => accounts.apply_exit(&ev),
+                                None => malformed += 1,
+                            },
+                            Some(EVENT_RECLAIM) => match read::<ReclaimEvent>(bytes) {
+                                Some(ev) => accounts.apply_reclaim(&ev),
+                                None => malformed += 1,
+                            },
+                            _ => malformed += 1,
                         }
-                        records
-                    };
+                    }
+                    records
+                };
                 let comm = |tid: u32| {
                     std::fs::read_to_string(format!("/proc/{tid}/comm"))
                         .ok()
                         .map(|c| c.trim_end().to_string())
                 };
                 while !flag.load(Ordering::Relaxed) {
-                    let records = drain(&mut accounts, &mut classifier);
-                    if records > boost_at && boosted_at_ns.is_none() {
+                    let late = slept_from.elapsed().saturating_sub(POLL);
+                    let batch = Instant::now();
+                    let records = drain(&mut accounts, &mut classifier, boost_at);
+                    let behind = records >= boost_at || late > LATE || batch.elapsed() > LATE;
+                    if behind && boosted_at_ns.is_none() {
                         tracing::info!(
                             records,
+                            late_ms = late.as_millis() as u64,
                             "the collector fell behind; raising its priority to nice -20"
                         );
                         crate::sys::favour_this_thread("ring-buffer collector");
@@ -143,10 +159,17 @@ impl Collector {
                         }
                         accounts.timeline_rows.push(row);
                     }
+                    if behind {
+                        // More is likely waiting: no sleep (and no lateness
+                        // to blame on the next round).
+                        slept_from = Instant::now();
+                        continue;
+                    }
+                    slept_from = Instant::now();
                     std::thread::sleep(POLL);
                 }
                 let end_ns = monotonic_ns();
-                drain(&mut accounts, &mut classifier);
+                drain(&mut accounts, &mut classifier, usize::MAX);
                 accounts.refresh_comms(comm);
                 let tasks = read_tasks(&maps.tasks);
                 let runnable_at_stop = tasks
