@@ -283,8 +283,9 @@ pub fn render(r: &Results) -> String {
         });
         let floor = if has_floor {
             " The \"empty programs\" row is a floor for comparison: bpftrace with empty programs on the two hot \
-             tracepoints every run-queue tracer needs (sched_switch and sched_wakeup, as classic tracepoints), i.e. \
-             what being attached there costs before any filter runs."
+             tracepoints a wakeup-timing run-queue tracer needs (sched_switch and sched_wakeup, as classic \
+             tracepoints), i.e. what being attached there costs before any filter runs. starvetrace attaches only \
+             sched_switch there (run-queue waits come from the kernel's sched_info)."
         } else {
             ""
         };
