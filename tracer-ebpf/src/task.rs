@@ -23,7 +23,7 @@ fn read_u32(task: *const u8, offset: u32) -> Result<u32, i32> {
 
 /// A `u64` at a loader-resolved offset of a BTF-typed pointer.
 #[inline(always)]
-pub fn read_u64(ptr: *const u8, offset: u32) -> u64 {
+fn read_u64(ptr: *const u8, offset: u32) -> u64 {
     // SAFETY: as `read_u32`.
     unsafe { core::ptr::read_volatile(ptr.wrapping_add(offset as usize) as *const u64) }
 }

@@ -159,14 +159,11 @@ impl Collector {
                         }
                         accounts.timeline_rows.push(row);
                     }
-                    if behind {
-                        // More is likely waiting: no sleep (and no lateness
-                        // to blame on the next round).
-                        slept_from = Instant::now();
-                        continue;
-                    }
                     slept_from = Instant::now();
-                    std::thread::sleep(POLL);
+                    if !behind {
+                        // Behind, more is likely waiting: go on at once.
+                        std::thread::sleep(POLL);
+                    }
                 }
                 let end_ns = monotonic_ns();
                 drain(&mut accounts, &mut classifier, usize::MAX);
@@ -210,13 +207,7 @@ fn woken_but_waiting(tid: u32, st: &TaskState) -> bool {
     if st.flags & TS_ON_CPU != 0 || st.wakeup_at != 0 || st.off_state == OFF_RUNNING {
         return false;
     }
-    std::fs::read_to_string(format!("/proc/{}/task/{tid}/stat", st.tgid))
-        .ok()
-        .and_then(|s| {
-            s.rsplit_once(')')
-                .map(|(_, rest)| rest.trim_start().starts_with('R'))
-        })
-        .unwrap_or(false)
+    crate::sys::task_state(st.tgid, tid) == Some('R')
 }
 
 pub fn format_row(row: &IntervalRow, start_ns: u64) -> String {

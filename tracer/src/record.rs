@@ -278,12 +278,7 @@ pub fn record(args: &RecordArgs) -> Result<Recording> {
 
 fn pid_alive(pid: u32) -> bool {
     // A zombie still has /proc/<pid>; its state letter says it is gone.
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat
-            .rsplit_once(')')
-            .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
-        Err(_) => false,
-    }
+    sys::process_state(pid).is_some_and(|s| !matches!(s, 'Z' | 'X'))
 }
 
 fn wait(

@@ -55,7 +55,7 @@ pub fn seed(
             st.off_since = since;
         }
         // The probes time the next run-queue wait as the growth of this.
-        if let Some(run_delay) = run_delay_ns(t.tgid, t.tid) {
+        if let Some(run_delay) = crate::sys::run_delay_ns(t.tgid, t.tid) {
             st.run_delay_seen = run_delay;
             st.flags |= TS_RUN_DELAY_KNOWN;
         }
@@ -64,14 +64,6 @@ pub fn seed(
         }
     }
     seeded
-}
-
-/// The kernel's total run-queue wait of a thread (second field of
-/// /proc/<pid>/task/<tid>/schedstat), `None` if it is gone or the kernel has
-/// no schedstat.
-fn run_delay_ns(tgid: u32, tid: u32) -> Option<u64> {
-    let text = std::fs::read_to_string(format!("/proc/{tgid}/task/{tid}/schedstat")).ok()?;
-    text.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Threads from a snapshot: state, syscall, and when each went off-CPU.

@@ -2,6 +2,11 @@
 
 use std::{fs, path::Path};
 
+use procfs::{
+    FromRead,
+    process::{Schedstat, Stat},
+};
+
 use crate::error::{Error, Result};
 
 pub const TRACEFS: &str = "/sys/kernel/tracing";
@@ -116,6 +121,29 @@ pub fn comm_of(pid: u32, tid: u32) -> String {
     fs::read_to_string(format!("/proc/{pid}/task/{tid}/comm"))
         .map(|s| s.trim_end().to_string())
         .unwrap_or_default()
+}
+
+/// The state letter of a process (its /proc/<pid>/stat), `None` if it is gone.
+pub fn process_state(pid: u32) -> Option<char> {
+    Stat::from_file(format!("/proc/{pid}/stat"))
+        .ok()
+        .map(|s| s.state)
+}
+
+/// The state letter of one thread, `None` if it is gone.
+pub fn task_state(pid: u32, tid: u32) -> Option<char> {
+    Stat::from_file(format!("/proc/{pid}/task/{tid}/stat"))
+        .ok()
+        .map(|s| s.state)
+}
+
+/// The kernel's total run-queue wait of a thread (`run_delay` of
+/// /proc/<pid>/task/<tid>/schedstat), `None` if it is gone or the kernel has
+/// no schedstat.
+pub fn run_delay_ns(pid: u32, tid: u32) -> Option<u64> {
+    Schedstat::from_file(format!("/proc/{pid}/task/{tid}/schedstat"))
+        .ok()
+        .map(|s| s.run_delay)
 }
 
 /// Thread ids of a process right now.

@@ -120,6 +120,18 @@ pub struct Outcome {
     pub cpu_secs: f64,
 }
 
+impl Outcome {
+    /// `ops` done in `secs`, with the process's usage over the same part.
+    pub fn new(ops: u64, secs: f64, used: sys::Usage) -> Self {
+        Outcome {
+            ops,
+            secs,
+            switches: used.switches,
+            cpu_secs: used.cpu_secs,
+        }
+    }
+}
+
 pub fn elapsed_since(start: std::time::Instant) -> f64 {
     start.elapsed().as_secs_f64()
 }

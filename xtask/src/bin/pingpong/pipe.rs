@@ -56,12 +56,7 @@ pub fn run(
         a.join()
             .map_err(|_| anyhow!("an answering thread panicked"))??;
     }
-    Ok(Outcome {
-        ops,
-        secs,
-        switches: used.switches,
-        cpu_secs: used.cpu_secs,
-    })
+    Ok(Outcome::new(ops, secs, used))
 }
 
 fn answer(cpu: Option<usize>, mut from: PipeReader, mut to: PipeWriter) -> Result<()> {

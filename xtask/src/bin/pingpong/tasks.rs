@@ -34,12 +34,7 @@ pub fn run(ctl: &mut Ctl, tasks: usize, duration: Duration) -> Result<Outcome> {
     let ops = rt.block_on(fan_out(tasks, duration));
     let secs = t0.elapsed().as_secs_f64();
     let used = sys::Usage::now().since(before);
-    Ok(Outcome {
-        ops,
-        secs,
-        switches: used.switches,
-        cpu_secs: used.cpu_secs,
-    })
+    Ok(Outcome::new(ops, secs, used))
 }
 
 /// Rounds of send-to-all / receive-from-all until `duration` has passed;

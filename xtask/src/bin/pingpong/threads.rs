@@ -40,12 +40,7 @@ pub fn run(ctl: &mut Ctl, threads: usize, duration: Duration) -> Result<Outcome>
     }
     let secs = t0.elapsed().as_secs_f64();
     let used = sys::Usage::now().since(before);
-    Ok(Outcome {
-        ops,
-        secs,
-        switches: used.switches,
-        cpu_secs: used.cpu_secs,
-    })
+    Ok(Outcome::new(ops, secs, used))
 }
 
 /// Loops until `duration` has passed; returns its iterations.
