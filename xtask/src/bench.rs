@@ -18,20 +18,22 @@ mod proc;
 mod readme;
 mod report;
 mod stats;
+mod tools;
 mod tracers;
+
+use std::path::Path;
 
 use anyhow::{Context as _, Result};
 
 use self::opts::Phase;
 
-pub fn run(args: &[String]) -> Result<()> {
+pub fn run(root: &Path, args: &[String]) -> Result<()> {
     let Some(opts) = opts::parse(args)? else {
         println!("{}", opts::HELP);
         return Ok(());
     };
     host::require_root()?;
-    let root = host::workspace_root();
-    let bins = host::build(&root, opts.no_build)?;
+    let bins = host::build(root, opts.no_build)?;
     if !opts.no_install {
         host::install_peers();
     }
@@ -78,12 +80,12 @@ pub fn run(args: &[String]) -> Result<()> {
 
     let doc = report::render(&results);
     println!("{doc}");
-    if let Some(path) = opts.output(&root) {
+    if let Some(path) = opts.output(root) {
         std::fs::write(&path, &doc).with_context(|| format!("writing {}", path.display()))?;
         eprintln!("bench: wrote {}", path.display());
         // The README links to docs/BENCHMARKS.md: keep the two in step,
         // and leave it alone when the report went elsewhere.
-        if path == opts::default_output(&root) {
+        if path == opts::default_output(root) {
             readme::update(&root.join("README.md"), &report::summary(&results))?;
         }
     }

@@ -10,7 +10,8 @@ use std::{path::Path, process::Command};
 use anyhow::{Context as _, Result, bail};
 
 use crate::{
-    run::{is_root, probe, run, show},
+    apt,
+    run::{probe, run},
     toolchain,
 };
 
@@ -33,41 +34,15 @@ pub fn bootstrap(root: &Path) -> Result<()> {
     Ok(())
 }
 
-fn apt_installed(package: &str) -> bool {
-    probe(Command::new("dpkg-query").args(["-W", "-f=${Status}", package]))
-        .is_some_and(|s| s.contains("install ok installed"))
-}
-
-/// apt-get install what is missing, with one `apt-get update` first (a fresh
-/// machine may have no package lists; a provisioned one needs no update).
+/// Installs what is missing; says what it found.
 fn apt(packages: &[&str]) -> Result<()> {
-    let missing: Vec<&str> = packages
-        .iter()
-        .copied()
-        .filter(|p| !apt_installed(p))
-        .collect();
+    let missing = apt::missing(packages);
     if missing.is_empty() {
         eprintln!("bootstrap: present: apt {}", packages.join(" "));
         return Ok(());
     }
-    let mut install = Command::new("apt-get");
-    install
-        .args(["install", "-y", "-q", "--no-install-recommends"])
-        .args(&missing)
-        .env("DEBIAN_FRONTEND", "noninteractive");
-    if !is_root() {
-        bail!(
-            "missing apt packages {}; installing them needs root: run `{}` as root, \
-             or run this command as root",
-            missing.join(" "),
-            show(&install)
-        );
-    }
     eprintln!("bootstrap: installing: apt {}", missing.join(" "));
-    run(Command::new("apt-get")
-        .args(["update", "-q"])
-        .env("DEBIAN_FRONTEND", "noninteractive"))?;
-    run(&mut install)
+    apt::install(&missing)
 }
 
 /// Installs the toolchain a rust-toolchain.toml names, or adds the
@@ -168,10 +143,5 @@ mod tests {
         assert!(!is_wanted_version("bpf-linker 0.13.01"));
         assert!(!is_wanted_version("bpf-linker 0.9.13"));
         assert!(!is_wanted_version(""));
-    }
-
-    #[test]
-    fn a_bogus_package_is_not_installed() {
-        assert!(!apt_installed("starvetrace-no-such-package"));
     }
 }

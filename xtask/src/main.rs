@@ -2,11 +2,13 @@
 //! Errors are printed as one line and exit 1 (RUST_BACKTRACE is set on
 //! these machines, so returning them from main would print a backtrace).
 
+mod apt;
 mod bench;
 mod bootstrap;
 mod cargo_build;
 mod lint;
 mod run;
+mod skips;
 mod test;
 mod toolchain;
 mod vm;
@@ -110,13 +112,15 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
             if !wants_help(&args) {
                 bootstrap::bootstrap(&root)?;
             }
-            vm::run(&args)?;
+            if let Some(suite) = vm::run(&root, &args)? {
+                suite.check()?;
+            }
         }
         Cmd::Bench { args } => {
             if !wants_help(&args) {
                 bootstrap::bootstrap(&root)?;
             }
-            bench::run(&args)?;
+            bench::run(&root, &args)?;
         }
     }
     Ok(0)

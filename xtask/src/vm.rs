@@ -18,10 +18,10 @@ mod binary;
 mod deps;
 mod disk;
 mod initramfs;
+mod outcome;
 mod qemu;
 mod scenarios;
 mod serial;
-mod sh;
 mod steps;
 
 use std::{
@@ -33,11 +33,11 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 
-use scenarios::{Expectation, Judgement, Kind};
+pub use outcome::Suite;
+use scenarios::{Expectation, Kind};
 use steps::Steps;
 
-/// Whether `cargo xtask test` runs the VM step: the harness passes end to end.
-pub const READY: bool = true;
+use crate::run::output;
 
 /// Default `demo --duration`: TCG runs the guest several times slower than
 /// the host, and six scenarios must fit the 10-minute budget.
@@ -115,15 +115,17 @@ fn parse_args(args: &[String]) -> Result<Option<Options>> {
     Ok(Some(o))
 }
 
-pub fn run(args: &[String]) -> Result<()> {
+/// Runs the suite; None when only help was asked for. An error is a
+/// harness failure (a step, the boot, a timeout); failed and skipped
+/// scenarios are in the [`Suite`] (see [`Suite::check`]).
+pub fn run(root: &Path, args: &[String]) -> Result<Option<Suite>> {
     let Some(opts) = parse_args(args)? else {
-        return Ok(());
+        return Ok(None);
     };
     let mut steps = Steps::new();
-    let root = workspace_root()?;
     let work = root.join("target/vm-test");
     fs::create_dir_all(&work).with_context(|| format!("create {}", work.display()))?;
-    println!("vm-test: source {}", source_state(&root));
+    println!("vm-test: source {}", source_state(root));
 
     steps.run("tools", deps::ensure_tools)?;
     let kernel = steps.run("kernel", || match &opts.kernel {
@@ -135,10 +137,9 @@ pub fn run(args: &[String]) -> Result<()> {
     })?;
     let bin = steps.run("static build", || match &opts.bin {
         Some(path) => binary::check_static(path).context("--bin"),
-        None => binary::build_static(&root),
+        None => binary::build_static(root),
     })?;
-    let demo = demo_available(&bin);
-    let plan = plan(&opts, demo)?;
+    let plan = plan(&opts);
     let lines = plan_lines(&plan, &opts);
     let image = steps.run("initramfs", || initramfs::build(&work, &bin, &lines))?;
     println!(
@@ -192,18 +193,18 @@ pub fn run(args: &[String]) -> Result<()> {
         let _ = fs::remove_file(&disk);
     }
 
-    let rows = steps.run("judge", || {
+    let suite = steps.run("judge", || {
         save_reports(&work, &data);
-        Ok(judge_all(&plan, &data, &opts))
+        Ok(outcome::judge_all(&plan, &data))
     })?;
-    print_table(&rows);
+    outcome::print_table(&suite);
     println!(
         "vm-test: guest kernel {} ({}), VM {:.1}s (scenarios {:.1}s, boot and the rest {:.1}s)",
         data.kernel.as_deref().unwrap_or("?"),
         kernel.package,
         vm_time.as_secs_f64(),
-        rows.iter().filter_map(|r| r.secs).sum::<f64>(),
-        vm_time.as_secs_f64() - rows.iter().filter_map(|r| r.secs).sum::<f64>()
+        suite.scenario_secs(),
+        vm_time.as_secs_f64() - suite.scenario_secs()
     );
     println!("vm-test: timings: {}", steps.summary());
     println!(
@@ -227,20 +228,7 @@ pub fn run(args: &[String]) -> Result<()> {
         ),
         qemu::Ended::Exited(_) => {}
     }
-    let failed: Vec<&str> = rows
-        .iter()
-        .filter(|r| r.status == Status::Fail)
-        .map(|r| r.exp.name)
-        .collect();
-    if !failed.is_empty() {
-        bail!(
-            "vm-test: {} of {} scenarios failed: {}",
-            failed.len(),
-            rows.len(),
-            failed.join(", ")
-        );
-    }
-    Ok(())
+    Ok(Some(suite))
 }
 
 fn plan_lines(plan: &[&Expectation], opts: &Options) -> Vec<initramfs::PlanLine> {
@@ -282,14 +270,13 @@ fn save_reports(work: &Path, data: &serial::DataChannel) {
 /// `HEAD <short hash>` and whether the working tree differs: the guest runs
 /// whatever the tree holds, other people's uncommitted edits included.
 fn source_state(root: &Path) -> String {
-    let head =
-        sh::output(
-            Command::new("git")
-                .current_dir(root)
-                .args(["rev-parse", "--short", "HEAD"]),
-        )
-        .unwrap_or_else(|_| "?".into());
-    let dirty = sh::output(Command::new("git").current_dir(root).args([
+    let head = output(
+        Command::new("git")
+            .current_dir(root)
+            .args(["rev-parse", "--short", "HEAD"]),
+    )
+    .unwrap_or_else(|_| "?".into());
+    let dirty = output(Command::new("git").current_dir(root).args([
         "status",
         "--porcelain",
         "--untracked-files=no",
@@ -303,201 +290,30 @@ fn source_state(root: &Path) -> String {
     }
 }
 
-/// `xtask` lives one level below the workspace root; fall back to asking
-/// cargo when this module is built elsewhere.
-fn workspace_root() -> Result<PathBuf> {
-    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    if let Some(root) = here
-        .parent()
-        .filter(|r| r.join("tracer/Cargo.toml").is_file())
-    {
-        return Ok(root.to_path_buf());
-    }
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let manifest = sh::output(Command::new(cargo).args([
-        "locate-project",
-        "--workspace",
-        "--message-format",
-        "plain",
-    ]))
-    .context("find the workspace root")?;
-    Ok(Path::new(&manifest)
-        .parent()
-        .context("workspace manifest has no parent")?
-        .to_path_buf())
-}
-
-/// Whether this build has a `demo` subcommand. A stub that is declared but
-/// not wired passes this check; the guest run then reports it as SKIP.
-fn demo_available(bin: &Path) -> bool {
-    let ok = Command::new(bin)
-        .args(["demo", "--help"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        println!(
-            "vm-test: `starvetrace demo` is not in this build; running the smoke scenario only"
-        );
-    }
-    ok
-}
-
-fn plan(opts: &Options, demo: bool) -> Result<Vec<&'static Expectation>> {
+/// Every scenario by default, the smoke first; else the named ones, each once.
+fn plan(opts: &Options) -> Vec<&'static Expectation> {
     if opts.scenarios.is_empty() {
-        return Ok(scenarios::TABLE
-            .iter()
-            .filter(|e| e.kind == Kind::Smoke || demo)
-            .collect());
+        return scenarios::TABLE.iter().collect();
     }
-    let mut plan = Vec::new();
+    let mut plan: Vec<&'static Expectation> = Vec::new();
     for name in &opts.scenarios {
         let exp = scenarios::find(name).expect("validated in parse_args");
-        if exp.kind == Kind::Demo && !demo {
-            bail!("scenario {name} needs `starvetrace demo`, which this build does not have");
-        }
-        if !plan.iter().any(|e: &&Expectation| e.name == exp.name) {
+        if !plan.iter().any(|e| e.name == exp.name) {
             plan.push(exp);
         }
     }
-    Ok(plan)
+    plan
 }
 
-#[derive(Debug, PartialEq, Eq, Clone, Copy)]
-enum Status {
-    Pass,
-    Fail,
-    /// `demo` is declared but still the stub: nothing to judge yet.
-    Skip,
-}
-
-struct Row {
-    exp: &'static Expectation,
-    status: Status,
-    judgement: Judgement,
-    secs: Option<f64>,
-}
-
-fn judge_all(
-    plan: &[&'static Expectation],
-    data: &serial::DataChannel,
-    opts: &Options,
-) -> Vec<Row> {
-    plan.iter()
-        .map(|&exp| {
-            let Some(run) = data.runs.get(exp.name) else {
-                return Row {
-                    exp,
-                    status: Status::Fail,
-                    judgement: Judgement::failed(
-                        "no result from the guest (not reached: timeout or crash)".into(),
-                    ),
-                    secs: None,
-                };
-            };
-            if exp.kind == Kind::Demo && scenarios::demo_is_stub(run) {
-                // Asked for by name, a stub is a failure; in the default
-                // plan it only means the lab is not wired in yet.
-                let status = if opts.scenarios.is_empty() {
-                    Status::Skip
-                } else {
-                    Status::Fail
-                };
-                return Row {
-                    exp,
-                    status,
-                    judgement: Judgement::failed(format!(
-                        "demo not wired up: {}",
-                        scenarios::tail(&run.stderr, 1)
-                    )),
-                    secs: Some(run.secs),
-                };
-            }
-            let judgement = scenarios::judge(exp, run);
-            let status = if judgement.pass {
-                Status::Pass
-            } else {
-                Status::Fail
-            };
-            Row {
-                exp,
-                status,
-                judgement,
-                secs: Some(run.secs),
-            }
-        })
-        .collect()
-}
-
-fn print_table(rows: &[Row]) {
-    for r in rows {
-        let word = match r.status {
-            Status::Pass => "PASS",
-            Status::Fail => "FAIL",
-            Status::Skip => "SKIP",
-        };
-        println!(
-            "VMTEST {} {word} outcome={} alternative={} dominant={} heartbeat=[{}] detail={}",
-            r.exp.name,
-            r.judgement.outcome,
-            r.judgement.alternative,
-            r.judgement.dominant,
-            r.judgement.heartbeat,
-            r.judgement.detail
-        );
-    }
-    let header = [
-        "scenario",
-        "expected",
-        "outcome",
-        "alternative",
-        "dominant memory cause",
-        "lab heartbeat lateness",
-        "result",
-        "time",
-    ];
-    let cells: Vec<[String; 8]> = rows
+/// The suite judged from a guest's data channel text, for other modules'
+/// tests (the real one needs a VM).
+#[cfg(test)]
+pub fn suite_from_guest(data_channel: &str, plan: &[&str]) -> Suite {
+    let plan: Vec<&Expectation> = plan
         .iter()
-        .map(|r| {
-            [
-                r.exp.name.to_string(),
-                r.exp.expected.to_string(),
-                r.judgement.outcome.clone(),
-                r.judgement.alternative.clone(),
-                r.judgement.dominant.clone(),
-                r.judgement.heartbeat.clone(),
-                format!("{:?}", r.status).to_uppercase(),
-                r.secs.map_or("-".into(), |s| format!("{s:.1}s")),
-            ]
-        })
+        .map(|n| scenarios::find(n).expect("a scenario in the table"))
         .collect();
-    let mut widths = header.map(str::len);
-    for row in &cells {
-        for (w, c) in widths.iter_mut().zip(row) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let line = |row: &[String]| {
-        let parts: Vec<String> = row
-            .iter()
-            .zip(widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        println!("| {} |", parts.join(" | "));
-    };
-    println!();
-    line(&header.map(String::from));
-    println!(
-        "|{}|",
-        widths
-            .iter()
-            .map(|w| "-".repeat(w + 2))
-            .collect::<Vec<_>>()
-            .join("|")
-    );
-    for row in &cells {
-        line(row);
-    }
-    println!();
+    outcome::judge_all(&plan, &serial::parse(data_channel))
 }
 
 #[cfg(test)]
@@ -529,15 +345,15 @@ mod tests {
     }
 
     #[test]
-    fn default_plan_is_smoke_without_demo() {
-        let o = Options::default();
+    fn default_plan_is_every_scenario_and_names_pick() {
         let names = |p: Vec<&Expectation>| p.iter().map(|e| e.name).collect::<Vec<_>>();
-        assert_eq!(names(plan(&o, false).unwrap()), ["smoke"]);
-        assert_eq!(plan(&o, true).unwrap().len(), scenarios::TABLE.len());
+        let all = plan(&Options::default());
+        assert_eq!(all.len(), scenarios::TABLE.len());
+        assert_eq!(all[0].name, "smoke");
         let o = Options {
-            scenarios: vec!["cpu".into()],
+            scenarios: vec!["cpu".into(), "smoke".into(), "cpu".into()],
             ..Default::default()
         };
-        assert!(plan(&o, false).is_err());
+        assert_eq!(names(plan(&o)), ["cpu", "smoke"]);
     }
 }

@@ -8,20 +8,18 @@ use std::{
 
 use anyhow::{Context as _, Result, bail};
 
+use super::tools::{find_libbpf_tool, which};
+use crate::{
+    apt,
+    cargo_build::target_dir,
+    run::{is_root, run},
+};
+
 pub fn require_root() -> Result<()> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if !is_root() {
         bail!("the benchmarks load BPF programs and read other processes' fdinfo: run as root");
     }
     Ok(())
-}
-
-pub fn workspace_root() -> PathBuf {
-    // xtask/ sits directly under the workspace root.
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."))
 }
 
 /// The binaries a run needs, freshly built in release.
@@ -38,19 +36,14 @@ pub fn build(root: &Path, skip: bool) -> Result<Bins> {
         .into_iter()
         .filter(|_| !skip)
     {
-        eprintln!("bench: cargo build --release -p {package} --bin {bin}");
-        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .current_dir(root)
-            .args(["build", "--release", "--quiet", "-p", package, "--bin", bin])
-            .status()
-            .context("running cargo")?;
-        if !status.success() {
-            bail!("building {bin} failed ({status})");
-        }
+        run(
+            Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+                .current_dir(root)
+                .args(["build", "--release", "--quiet", "-p", package, "--bin", bin]),
+        )
+        .with_context(|| format!("building {bin}"))?;
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
+    let target = target_dir(root);
     let bins = Bins {
         starvetrace: target.join("release/starvetrace"),
         pingpong: target.join("release/pingpong"),
@@ -67,10 +60,7 @@ pub fn build(root: &Path, skip: bool) -> Result<Bins> {
 /// report says which peers were not measured.
 pub fn install_peers() {
     let missing: Vec<&str> = [
-        (
-            "libbpf-tools",
-            super::tracers::find_libbpf_tool("runqlat").is_some(),
-        ),
+        ("libbpf-tools", find_libbpf_tool("runqlat").is_some()),
         ("bpftrace", which("bpftrace").is_some()),
         ("linux-perf", which("perf").is_some()),
     ]
@@ -82,31 +72,12 @@ pub fn install_peers() {
         return;
     }
     eprintln!("bench: installing {}", missing.join(" "));
-    let install = |pkgs: &[&str]| {
-        Command::new("apt-get")
-            .args(["install", "-y", "-q"])
-            .args(pkgs)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if !install(&missing) {
-        // A fresh machine may have no package lists yet.
-        let _ = Command::new("apt-get").args(["update", "-q"]).status();
-        if !install(&missing) {
-            eprintln!(
-                "bench: warning: could not install {}; those peers are skipped",
-                missing.join(" ")
-            );
-        }
+    if let Err(e) = apt::install(&missing) {
+        eprintln!(
+            "bench: warning: could not install {} ({e:#}); those peers are skipped",
+            missing.join(" ")
+        );
     }
-}
-
-pub fn which(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
 }
 
 /// What the report is stamped with.

@@ -9,7 +9,11 @@ use std::{
 
 use anyhow::{Result, bail};
 
-use super::{host::which, proc::Proc};
+use super::{
+    proc::Proc,
+    tools::{find_libbpf_tool, which},
+};
+use crate::apt;
 
 /// How a tracer finds its target.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -152,20 +156,6 @@ fn attach_fds(pid: u32) -> usize {
 // block-buffered when stdout is a file: it may not show until exit. Their
 // BPF link fds are the reliable sign.
 
-/// libbpf-tools install plain names on Debian (/usr/sbin/runqlat); other
-/// distributions use a `bpf-` prefix or a private directory.
-pub fn find_libbpf_tool(name: &str) -> Option<PathBuf> {
-    let candidates = [
-        format!("/usr/sbin/{name}"),
-        format!("/usr/sbin/bpf-{name}"),
-        format!("/usr/bin/bpf-{name}"),
-        format!("/usr/lib/libbpf-tools/{name}"),
-        format!("/usr/libexec/libbpf-tools/{name}"),
-        format!("/usr/share/libbpf-tools/{name}"),
-    ];
-    candidates.iter().map(PathBuf::from).find(|p| p.is_file())
-}
-
 /// Every peer that is installed, in report order.
 pub fn discover_peers() -> Vec<Tracer> {
     let mut peers = Vec::new();
@@ -231,13 +221,7 @@ pub fn versions(peers: &[Tracer]) -> Vec<String> {
     pkgs.dedup();
     pkgs.iter()
         .map(|pkg| {
-            let v = Command::new("dpkg-query")
-                .args(["-W", "-f", "${Version}", pkg])
-                .output()
-                .ok()
-                .filter(|o| o.status.success())
-                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-                .unwrap_or_else(|| "?".into());
+            let v = apt::installed_version(pkg).unwrap_or_else(|| "?".into());
             format!("{pkg} {v}")
         })
         .collect()

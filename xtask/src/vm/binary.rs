@@ -11,10 +11,8 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 
-use super::{
-    deps::is_static,
-    sh::{output, run_inherit},
-};
+use super::deps::is_static;
+use crate::run::{output, run};
 
 const TARGET: &str = "x86_64-unknown-linux-gnu";
 
@@ -30,19 +28,17 @@ pub fn build_static(root: &Path) -> Result<PathBuf> {
         _ => "-C target-feature=+crt-static".to_string(),
     };
     println!("vm-test: building a static starvetrace (RUSTFLAGS=\"{rustflags}\")");
-    run_inherit(
-        Command::new(&cargo)
-            .current_dir(root)
-            .args(["build", "--release", "-p", "tracer", "--bin", "starvetrace"])
-            .args(["--target", TARGET])
-            .arg("--target-dir")
-            .arg(&target_dir)
-            .env("RUSTFLAGS", &rustflags)
-            .env_remove("CARGO_ENCODED_RUSTFLAGS")
-            // A missing eBPF toolchain must fail the build, not produce a
-            // binary that cannot trace.
-            .env("STARVETRACE_REQUIRE_EBPF", "1"),
-    )
+    run(Command::new(&cargo)
+        .current_dir(root)
+        .args(["build", "--release", "-p", "tracer", "--bin", "starvetrace"])
+        .args(["--target", TARGET])
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .env("RUSTFLAGS", &rustflags)
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        // A missing eBPF toolchain must fail the build, not produce a
+        // binary that cannot trace.
+        .env("STARVETRACE_REQUIRE_EBPF", "1"))
     .context("static build of starvetrace")?;
     let bin = check_static(&target_dir.join(TARGET).join("release/starvetrace"))?;
     report_ebpf_object(root, &target_dir);

@@ -9,7 +9,10 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 
-use super::sh::{output, run_quiet};
+use crate::{
+    apt,
+    run::{output, run_quiet},
+};
 
 /// Debian packages the harness runs, with the program each provides.
 const TOOLS: &[(&str, &str)] = &[
@@ -23,17 +26,14 @@ const TOOLS: &[(&str, &str)] = &[
 
 /// Installs the missing tools; prints what it found.
 pub fn ensure_tools() -> Result<()> {
-    let missing: Vec<&str> = TOOLS
-        .iter()
-        .filter(|(pkg, _)| package_version(pkg).is_none())
-        .map(|(pkg, _)| *pkg)
-        .collect();
+    let packages: Vec<&str> = TOOLS.iter().map(|(pkg, _)| *pkg).collect();
+    let missing = apt::missing(&packages);
     if !missing.is_empty() {
         println!("vm-test: installing {}", missing.join(" "));
-        apt_get_install(&missing)?;
+        apt::install(&missing)?;
     }
     for (pkg, prog) in TOOLS {
-        let version = package_version(pkg)
+        let version = apt::installed_version(pkg)
             .with_context(|| format!("{pkg} is still not installed after apt-get install"))?;
         if !Path::new(prog).exists() {
             bail!("{pkg} {version} is installed but {prog} is missing");
@@ -47,34 +47,6 @@ pub fn ensure_tools() -> Result<()> {
         bail!("/bin/busybox is not statically linked ({busybox}); install busybox-static");
     }
     Ok(())
-}
-
-fn apt_get_install(pkgs: &[&str]) -> Result<()> {
-    let install = || {
-        run_quiet(
-            Command::new("apt-get")
-                .args(["install", "-y", "--no-install-recommends"])
-                .args(pkgs)
-                .env("DEBIAN_FRONTEND", "noninteractive"),
-        )
-    };
-    if install().is_ok() {
-        return Ok(());
-    }
-    // A fresh machine may have empty package lists.
-    run_quiet(Command::new("apt-get").arg("update")).context("apt-get update")?;
-    install().with_context(|| format!("apt-get install -y {}", pkgs.join(" ")))
-}
-
-/// The installed version of a Debian package, or None.
-fn package_version(pkg: &str) -> Option<String> {
-    let out = Command::new("dpkg-query")
-        .args(["-W", "-f=${Status}\t${Version}", pkg])
-        .output()
-        .ok()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let (status, version) = text.split_once('\t')?;
-    (out.status.success() && status == "install ok installed").then(|| version.to_string())
 }
 
 pub fn is_static(file_output: &str) -> bool {

@@ -13,7 +13,7 @@ use std::{fs, path::Path, process::Command};
 
 use anyhow::{Context, Result};
 
-use super::sh::run_quiet;
+use crate::run::run_quiet;
 
 /// Room for the memory-max data file (256 MiB) with plenty to spare; sparse,
 /// so it costs only what the guest writes.

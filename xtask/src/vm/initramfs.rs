@@ -6,7 +6,7 @@ use std::{fs, os::unix::fs::PermissionsExt, path::Path, process::Command};
 
 use anyhow::{Context, Result};
 
-use super::sh::run_quiet;
+use crate::run::run_quiet;
 
 const INIT: &str = include_str!("../../vm/init.sh");
 
