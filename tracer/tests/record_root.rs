@@ -204,6 +204,7 @@ const WEDGED_ENV: &str = "STARVETRACE_TEST_WEDGED";
 /// it never runs while it is traced.
 #[test]
 fn wedged_child() {
+    // Only does something when re-executed by the test below.
     if std::env::var(WEDGED_ENV).is_err() {
         return;
     }
