@@ -6,6 +6,7 @@ pub mod log2;
 pub mod markdown;
 pub mod snapshot;
 pub mod svg;
+pub mod svg_writer;
 use std::{io::Write as _, path::Path};
 
 use crate::error::{Error, Result};

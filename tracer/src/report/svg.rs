@@ -1,10 +1,9 @@
 //! timeline.svg: the traced threads' stall time by cause, stacked over time,
 //! with the cgroup's PSI memory pressure on the same time axis.
 
-use std::fmt::Write as _;
-
 use tracer_common::cause;
 
+use super::svg_writer::{Anchor, Svg};
 use crate::timeline::TimelineReport;
 
 const W: f64 = 960.0;
@@ -30,12 +29,6 @@ const COLOURS: [&str; cause::COUNT] = [
     "#607d8b", // other
 ];
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
 /// `psi` is the PSI memory "some" share (0..=1) per timeline bucket, if known.
 pub fn render(t: &TimelineReport, threads: usize, psi: Option<&[f64]>, title: &str) -> String {
     let n = t.buckets.max(1);
@@ -46,18 +39,10 @@ pub fn render(t: &TimelineReport, threads: usize, psi: Option<&[f64]>, title: &s
     let full = (threads.max(1) as f64) * t.bucket_ns as f64;
     let x = |i: usize| LEFT + plot_w * i as f64 / n as f64;
     let y = |share: f64| TOP + plot_h * (1.0 - share.clamp(0.0, 1.0));
-    let mut o = String::new();
-    let _ = writeln!(
-        o,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="sans-serif" font-size="12">"#
-    );
-    let _ = writeln!(o, r#"<rect width="{W}" height="{H}" fill="white"/>"#);
-    let _ = writeln!(
-        o,
-        r#"<text x="{LEFT}" y="22" font-size="15" font-weight="bold">{}</text>"#,
-        esc(title)
-    );
-    // Stacked areas, bottom-up in taxonomy order (runqueue at the bottom).
+    let mut o = Svg::new(W, H, 12.0);
+    o.heading((LEFT, 22.0), 15.0, title);
+    // Stacked areas, bottom-up in taxonomy order (runqueue at the bottom),
+    // each bucket a flat step.
     let mut base = vec![0.0f64; n];
     let mut legend = Vec::new();
     for (c, name) in cause::NAMES.iter().enumerate() {
@@ -67,102 +52,61 @@ pub fn render(t: &TimelineReport, threads: usize, psi: Option<&[f64]>, title: &s
         let top: Vec<f64> = (0..n)
             .map(|i| base[i] + series.get(i).copied().unwrap_or(0) as f64 / full)
             .collect();
-        let mut path = String::new();
-        for (i, &t) in top.iter().enumerate() {
-            let _ = write!(
-                path,
-                "{}{:.1},{:.1} L{:.1},{:.1} ",
-                if i == 0 { "M" } else { "L" },
-                x(i),
-                y(t),
-                x(i + 1),
-                y(t)
-            );
-        }
-        for i in (0..n).rev() {
-            let _ = write!(
-                path,
-                "L{:.1},{:.1} L{:.1},{:.1} ",
-                x(i + 1),
-                y(base[i]),
-                x(i),
-                y(base[i])
-            );
-        }
-        let _ = writeln!(
-            o,
-            r#"<path d="{path}Z" fill="{}" fill-opacity="0.85" stroke="none"/>"#,
-            COLOURS[c]
-        );
+        let upper = top
+            .iter()
+            .enumerate()
+            .flat_map(|(i, &v)| [(x(i), y(v)), (x(i + 1), y(v))]);
+        let lower = (0..n)
+            .rev()
+            .flat_map(|i| [(x(i + 1), y(base[i])), (x(i), y(base[i]))]);
+        let points: Vec<(f64, f64)> = upper.chain(lower).collect();
+        o.area(&points, COLOURS[c], 0.85);
         legend.push((name.to_string(), COLOURS[c]));
         base = top;
     }
     if let Some(psi) = psi {
-        let mut path = String::new();
-        for (i, v) in psi.iter().enumerate().take(n) {
-            let _ = write!(
-                path,
-                "{}{:.1},{:.1} ",
-                if i == 0 { "M" } else { "L" },
-                x(i) + plot_w / n as f64 / 2.0,
-                y(*v)
-            );
-        }
-        let _ = writeln!(
-            o,
-            r#"<path d="{path}" fill="none" stroke="black" stroke-width="2"/>"#
-        );
+        let points: Vec<(f64, f64)> = psi
+            .iter()
+            .enumerate()
+            .take(n)
+            .map(|(i, v)| (x(i) + plot_w / n as f64 / 2.0, y(*v)))
+            .collect();
+        o.polyline(&points, "black", 2.0);
         legend.push(("PSI memory some".into(), "black"));
     }
     // Axes, grid and labels.
-    let _ = writeln!(
-        o,
-        r##"<rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}" fill="none" stroke="#333"/>"##
-    );
+    o.rect(LEFT, TOP, plot_w, plot_h, "none", Some("#333"));
     for k in 0..=4 {
         let share = k as f64 / 4.0;
-        let _ = writeln!(
-            o,
-            r##"<line x1="{LEFT}" x2="{}" y1="{:.1}" y2="{:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" text-anchor="end">{}%</text>"##,
-            LEFT + plot_w,
-            y(share),
-            y(share),
-            LEFT - 6.0,
-            y(share) + 4.0,
-            k * 25
+        o.line((LEFT, y(share)), (LEFT + plot_w, y(share)), "#ddd");
+        o.text(
+            (LEFT - 6.0, y(share) + 4.0),
+            Anchor::End,
+            &format!("{}%", k * 25),
         );
     }
     let ticks = 8usize.min(n);
     for k in 0..=ticks {
         let i = n * k / ticks.max(1);
-        let _ = writeln!(
-            o,
-            r#"<text x="{:.1}" y="{}" text-anchor="middle">{:.1}s</text>"#,
-            x(i),
-            TOP + plot_h + 18.0,
-            i as f64 * bucket_s
+        o.text(
+            (x(i), TOP + plot_h + 18.0),
+            Anchor::Middle,
+            &format!("{:.1}s", i as f64 * bucket_s),
         );
     }
-    let _ = writeln!(
-        o,
-        r#"<text x="{}" y="{}" text-anchor="middle">time since attach (100 ms buckets); y: share of {threads} threads' time, and PSI</text>"#,
-        LEFT + plot_w / 2.0,
-        H - 10.0
+    o.text(
+        (LEFT + plot_w / 2.0, H - 10.0),
+        Anchor::Middle,
+        &format!(
+            "time since attach (100 ms buckets); y: share of {threads} threads' time, and PSI"
+        ),
     );
     for (k, (name, colour)) in legend.iter().enumerate() {
         let ly = TOP + 8.0 + k as f64 * 18.0;
-        let _ = writeln!(
-            o,
-            r#"<rect x="{}" y="{:.1}" width="12" height="12" fill="{colour}"/><text x="{}" y="{:.1}">{}</text>"#,
-            W - RIGHT + 12.0,
-            ly,
-            W - RIGHT + 30.0,
-            ly + 10.0,
-            esc(name)
-        );
+        o.rect(W - RIGHT + 12.0, ly, 12.0, 12.0, colour, None);
+        o.text((W - RIGHT + 30.0, ly + 10.0), Anchor::Start, name);
     }
-    let _ = writeln!(o, "</svg>");
-    o
+    o.finish()
 }
 
 #[cfg(test)]
