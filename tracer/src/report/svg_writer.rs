@@ -80,28 +80,35 @@ impl Svg {
 
     /// An open line through `points`.
     pub fn polyline(&mut self, points: &[(f64, f64)], stroke: &str, width: f64) {
-        if points.is_empty() {
-            return;
-        }
-        let _ = writeln!(
-            self.out,
-            r#"<path d="{}" fill="none" stroke="{}" stroke-width="{width}"/>"#,
-            path(points, false),
+        let paint = format!(
+            r#"fill="none" stroke="{}" stroke-width="{width}""#,
             esc(stroke)
         );
+        self.path(points, false, &paint);
     }
 
     /// A filled, closed shape through `points`, without an outline.
     pub fn area(&mut self, points: &[(f64, f64)], fill: &str, opacity: f64) {
+        let paint = format!(
+            r#"fill="{}" fill-opacity="{opacity}" stroke="none""#,
+            esc(fill)
+        );
+        self.path(points, true, &paint);
+    }
+
+    /// `<path d="M x,y L x,y ...[ Z]" PAINT/>`; no points, no element.
+    fn path(&mut self, points: &[(f64, f64)], close: bool, paint: &str) {
         if points.is_empty() {
             return;
         }
-        let _ = writeln!(
-            self.out,
-            r#"<path d="{}" fill="{}" fill-opacity="{opacity}" stroke="none"/>"#,
-            path(points, true),
-            esc(fill)
-        );
+        let mut d = String::new();
+        for (i, (x, y)) in points.iter().enumerate() {
+            let _ = write!(d, "{}{x:.1},{y:.1} ", if i == 0 { "M" } else { "L" });
+        }
+        if close {
+            d.push('Z');
+        }
+        let _ = writeln!(self.out, r#"<path d="{}" {paint}/>"#, d.trim_end());
     }
 
     pub fn text(&mut self, (x, y): (f64, f64), anchor: Anchor, text: &str) {
@@ -126,18 +133,6 @@ impl Svg {
         self.out.push_str("</svg>\n");
         self.out
     }
-}
-
-/// `M x,y L x,y ...`, closed with `Z` when asked.
-fn path(points: &[(f64, f64)], close: bool) -> String {
-    let mut d = String::new();
-    for (i, (x, y)) in points.iter().enumerate() {
-        let _ = write!(d, "{}{x:.1},{y:.1} ", if i == 0 { "M" } else { "L" });
-    }
-    if close {
-        d.push('Z');
-    }
-    d.trim_end().to_string()
 }
 
 #[cfg(test)]

@@ -124,10 +124,7 @@ impl Lab {
     ) -> Result<(Proc, Conn)> {
         let mut cmd = t.command(0, dir);
         cmd.arg("--").args(argv);
-        let mut p = Proc::spawn(t.label, &mut cmd, dir)?;
-        p.watch_rss();
-        let conn = self.listener.accept_ready(&mut p, START_TIMEOUT)?;
-        Ok((p, conn))
+        self.spawn_ready(t.label, &mut cmd, dir, true)
     }
 
     pub fn spawn_plain(
@@ -138,7 +135,21 @@ impl Lab {
     ) -> Result<(Proc, Conn)> {
         let mut cmd = Command::new(&argv[0]);
         cmd.args(&argv[1..]);
-        let mut p = Proc::spawn(label, &mut cmd, dir)?;
+        self.spawn_ready(label, &mut cmd, dir, false)
+    }
+
+    /// Starts `cmd` and waits for the workload in it to say `ready`.
+    fn spawn_ready(
+        &self,
+        label: &str,
+        cmd: &mut Command,
+        dir: &std::path::Path,
+        watch_rss: bool,
+    ) -> Result<(Proc, Conn)> {
+        let mut p = Proc::spawn(label, cmd, dir)?;
+        if watch_rss {
+            p.watch_rss();
+        }
         let conn = self.listener.accept_ready(&mut p, START_TIMEOUT)?;
         Ok((p, conn))
     }
