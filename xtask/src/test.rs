@@ -173,7 +173,7 @@ fn is_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 
-const NOT_ROOT: &str = "needs root (CAP_BPF, CAP_PERFMON, cgroups); run as root (CI does)";
+const NOT_ROOT: &str = "need root (CAP_BPF, CAP_PERFMON, cgroups); run as root (CI does)";
 
 fn cargo(root: &Path, args: &[&str]) -> Command {
     let mut c = Command::new("cargo");
@@ -254,8 +254,9 @@ mod tests {
     const README: &str = "## Allowed skips\n\n| skip | machine kind | reason |\n|---|---|---|\n\
                           | `demo_root/memory-high` | rust | v1 memory controller |\n";
 
-    fn readme() -> std::path::PathBuf {
-        let p = std::env::temp_dir().join(format!("xtask-test-readme-{}", std::process::id()));
+    /// A README of its own per test: tests run in parallel.
+    fn readme(test: &str) -> std::path::PathBuf {
+        let p = std::env::temp_dir().join(format!("xtask-{test}-{}.md", std::process::id()));
         fs::write(&p, README).unwrap();
         p
     }
@@ -330,7 +331,7 @@ mod tests {
             s.push(Skip::new("demo_root/memory-high", "v1"));
             Ok(())
         });
-        steps.check_allowed(&readme(), "rust");
+        steps.check_allowed(&readme("unlisted"), "rust");
         let s = steps.summary(Duration::ZERO);
         assert_eq!(last_line(&steps), "xtask: 1 passed, 1 failed, 2 skipped");
         assert!(
@@ -346,9 +347,10 @@ mod tests {
             s.push(Skip::new("demo_root/memory-high", "v1"));
             Ok(())
         });
-        steps.check_allowed(&readme(), "rust");
+        let readme = readme("listed");
+        steps.check_allowed(&readme, "rust");
         assert_eq!(last_line(&steps), "xtask: 2 passed, 0 failed, 1 skipped");
-        steps.check_allowed(&readme(), "other");
+        steps.check_allowed(&readme, "other");
         assert_eq!(last_line(&steps), "xtask: 2 passed, 1 failed, 1 skipped");
     }
 
