@@ -634,4 +634,111 @@ mod tests {
         f.reclaim_on_cpu_ns = f.wall_ns / 4;
         assert_eq!(judge(&f).outcome, "confirmed");
     }
+
+    /// One Facts per branch of the rules, with every pressure signal in
+    /// one of them: the words they produce are pasted in the README.
+    pub(crate) fn word_cases() -> Vec<(&'static str, Facts)> {
+        let full = Pressure {
+            psi_some: Some(0.3),
+            psi_full: Some(0.1),
+            limit_hits: Some(1000),
+            oom_kills: Some(1),
+            major_faults: Some(7),
+            aligned_share: Some(0.9),
+            correlation: Some(0.75),
+            cpu_throttled_ns: Some(3_000_000_000),
+            psi_scope: "the target's cgroup".into(),
+        };
+        let mut confirmed = facts_with(
+            &[
+                (cause::MEMCG_HIGH_THROTTLE, 0.5),
+                (cause::MEMCG_RECLAIM, 0.1),
+                (cause::FUTEX, 0.2),
+            ],
+            0.2,
+            full.clone(),
+        );
+        confirmed.longest_memory_stall_ns = 400_000_000;
+        confirmed.reclaim_on_cpu_ns = 1_000_000;
+        let disagrees = facts_with(&[(cause::PAGE_FAULT_IO, 0.3)], 0.2, psi(0.1));
+        let no_signal = facts_with(&[(cause::PAGE_FAULT_IO, 0.3)], 0.2, Pressure::default());
+        let mut short = facts_with(&[(cause::FUTEX, 0.9)], 0.1, Pressure::default());
+        short.window_ns = MIN_WINDOW_NS / 2;
+        let mut nobody = facts_with(&[], 0.0, Pressure::default());
+        nobody.threads = 0;
+        nobody.wall_ns = 0;
+        let mut lost = facts_with(&[(cause::FUTEX, 0.9)], 0.1, Pressure::default());
+        lost.lost = 1_000;
+        let cpu = facts_with(
+            &[(cause::RUNQUEUE, 0.6), (cause::EPOLL, 0.1)],
+            0.3,
+            full.clone(),
+        );
+        let cpu_plain = facts_with(
+            &[(cause::RUNQUEUE, 0.6), (cause::EPOLL, 0.1)],
+            0.3,
+            Pressure::default(),
+        );
+        let io = facts_with(&[(cause::IO, 0.6)], 0.3, Pressure::default());
+        let mut blocked = facts_with(&[(cause::FUTEX, 0.95)], 0.05, Pressure::default());
+        blocked.shared_futex_ns = blocked.wall_ns / 2;
+        blocked.shared_futex = Some((0x7f00, 2));
+        let mut parked = facts_with(&[(cause::FUTEX, 0.95)], 0.05, Pressure::default());
+        parked.longest_idle_wait_ns = 8 * BLOCKED_WAIT_NS;
+        let mut waking = facts_with(&[(cause::FUTEX, 0.95)], 0.05, Pressure::default());
+        waking.longest_idle_wait_ns = BLOCKED_WAIT_NS / 10;
+        let busy = facts_with(&[(cause::FUTEX, 0.05)], 0.95, Pressure::default());
+        let middling = facts_with(
+            &[(cause::PAGE_FAULT_IO, 0.05), (cause::FUTEX, 0.5)],
+            0.45,
+            psi(0.9),
+        );
+        let mut long_stall = facts_with(
+            &[(cause::PAGE_FAULT_IO, 0.03), (cause::EPOLL, 0.8)],
+            0.17,
+            psi(0.8),
+        );
+        long_stall.longest_memory_stall_ns = 2 * LONG_MEMORY_STALL_NS;
+        vec![
+            ("confirmed", confirmed),
+            ("pressure disagrees", disagrees),
+            ("no pressure signal", no_signal),
+            ("too short", short),
+            ("no runtime threads", nobody),
+            ("lost", lost),
+            ("cpu with throttling", cpu),
+            ("cpu", cpu_plain),
+            ("io", io),
+            ("blocked", blocked),
+            ("idle, lost wakeup", parked),
+            ("idle, waking often", waking),
+            ("busy", busy),
+            ("middling", middling),
+            ("one long stall", long_stall),
+        ]
+    }
+
+    pub(crate) fn render_case(name: &str, v: &Verdict) -> String {
+        let mut out = format!(
+            "## {name}\n{} {:?} {:?}\n{}\n",
+            v.outcome, v.alternative, v.dominant_memory_cause, v.summary
+        );
+        for e in &v.evidence {
+            out.push_str(&format!("- {e}\n"));
+        }
+        out
+    }
+
+    #[test]
+    fn words_are_unchanged() {
+        let got: String = word_cases()
+            .iter()
+            .map(|(name, f)| render_case(name, &judge(f)))
+            .collect();
+        let file = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/verdict-words.txt");
+        if std::env::var_os("STARVETRACE_WRITE_KEYS").is_some() {
+            std::fs::write(file, &got).unwrap();
+        }
+        assert_eq!(got, std::fs::read_to_string(file).unwrap());
+    }
 }

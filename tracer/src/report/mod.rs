@@ -77,3 +77,22 @@ pub fn timeline_svg(rec: &crate::model::Recording) -> String {
     );
     svg::render(&timeline, threads, psi.as_deref(), &title)
 }
+
+#[cfg(test)]
+mod tests {
+    /// The Markdown and SVG of a representative recording, byte for byte.
+    #[test]
+    fn rendering_is_unchanged() {
+        let rec = crate::model::keys_tests::representative();
+        for (name, got) in [
+            ("report.md", super::markdown::render(&rec)),
+            ("timeline.svg", super::timeline_svg(&rec)),
+        ] {
+            let file = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
+            if std::env::var_os("STARVETRACE_WRITE_KEYS").is_some() {
+                std::fs::write(&file, &got).unwrap();
+            }
+            assert_eq!(got, std::fs::read_to_string(&file).unwrap(), "{name}");
+        }
+    }
+}
