@@ -8,7 +8,6 @@ pub mod cause;
 pub mod config;
 pub mod diag;
 pub mod event;
-pub mod hist;
 pub mod state;
 pub mod task;
 

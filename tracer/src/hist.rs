@@ -2,8 +2,7 @@
 //! into percentiles and BCC-style log2 buckets for reports.
 
 use hdrhistogram::{Counter, Histogram};
-use serde::{Deserialize, Serialize};
-use tracer_common::hist::{log2_bucket, log2_range};
+use crate::model::hist::{HistSummary, Log2Bucket};
 
 /// Significant digits of the histograms over all traced threads (per cause).
 pub const HOST_SIGFIG: u8 = 3;
@@ -24,64 +23,54 @@ pub fn new_ns_histogram<C: Counter>(lowest: u64, sigfig: u8) -> Histogram<C> {
     h
 }
 
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
-pub struct Log2Bucket {
-    pub lo: u64,
-    pub hi: u64,
-    pub count: u64,
+/// log2 bucket as BCC computes it: bucket `b` holds values in
+/// `[2^(b-1), 2^b - 1]`, bucket 0 holds 0.
+pub const fn log2_bucket(value: u64) -> usize {
+    (u64::BITS - value.leading_zeros()) as usize
 }
 
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
-pub struct HistSummary {
-    pub count: u64,
-    pub min: u64,
-    pub mean: f64,
-    pub p50: u64,
-    pub p90: u64,
-    pub p99: u64,
-    pub p999: u64,
-    pub max: u64,
-    pub total: u64,
-    /// log2 buckets of the values in microseconds, as BCC's runqlat keeps
-    /// them (bucket k holds [2^k, 2^(k+1)-1] µs, bucket 0 holds 0-1 µs),
-    /// from the lowest to the highest used one.
-    pub log2: Vec<Log2Bucket>,
+/// Inclusive value range of a bucket.
+pub const fn log2_range(bucket: usize) -> (u64, u64) {
+    match bucket {
+        0 => (0, 0),
+        64.. => (1 << 63, u64::MAX),
+        b => (1 << (b - 1), (1 << b) - 1),
+    }
 }
 
-impl HistSummary {
-    pub fn from_hdr<C: Counter>(h: &Histogram<C>, total: u64) -> Self {
-        if h.is_empty() {
-            return Self::default();
-        }
-        let mut counts = [0u64; 65];
-        for v in h.iter_recorded() {
-            let us = h.lowest_equivalent(v.value_iterated_to()) / 1000;
-            counts[log2_bucket(us).saturating_sub(1)] += v.count_at_value().as_u64();
-        }
-        let first = counts.iter().position(|&c| c > 0).unwrap_or(0);
-        let last = counts.iter().rposition(|&c| c > 0).unwrap_or(0);
-        let log2 = (first..=last)
-            .map(|b| {
-                let (lo, hi) = if b == 0 { (0, 1) } else { log2_range(b + 1) };
-                Log2Bucket {
-                    lo,
-                    hi,
-                    count: counts[b],
-                }
-            })
-            .collect();
-        Self {
-            count: h.len(),
-            min: h.min(),
-            mean: h.mean(),
-            p50: h.value_at_quantile(0.5),
-            p90: h.value_at_quantile(0.9),
-            p99: h.value_at_quantile(0.99),
-            p999: h.value_at_quantile(0.999),
-            max: h.max(),
-            total,
-            log2,
-        }
+/// Percentiles and log2 buckets of an HDR histogram; `total` is the exact sum.
+pub fn summarize<C: Counter>(h: &Histogram<C>, total: u64) -> HistSummary {
+    if h.is_empty() {
+        return HistSummary::default();
+    }
+    let mut counts = [0u64; 65];
+    for v in h.iter_recorded() {
+        let us = h.lowest_equivalent(v.value_iterated_to()) / 1000;
+        counts[log2_bucket(us).saturating_sub(1)] += v.count_at_value().as_u64();
+    }
+    let first = counts.iter().position(|&c| c > 0).unwrap_or(0);
+    let last = counts.iter().rposition(|&c| c > 0).unwrap_or(0);
+    let log2 = (first..=last)
+        .map(|b| {
+            let (lo, hi) = if b == 0 { (0, 1) } else { log2_range(b + 1) };
+            Log2Bucket {
+                lo,
+                hi,
+                count: counts[b],
+            }
+        })
+        .collect();
+    HistSummary {
+        count: h.len(),
+        min: h.min(),
+        mean: h.mean(),
+        p50: h.value_at_quantile(0.5),
+        p90: h.value_at_quantile(0.9),
+        p99: h.value_at_quantile(0.99),
+        p999: h.value_at_quantile(0.999),
+        max: h.max(),
+        total,
+        log2,
     }
 }
 
@@ -124,7 +113,7 @@ impl<C: Counter> Hdr<C> {
     }
 
     pub fn summary(&self) -> HistSummary {
-        HistSummary::from_hdr(&self.hist, self.total)
+        summarize(&self.hist, self.total)
     }
 }
 
@@ -188,5 +177,17 @@ mod tests {
     #[test]
     fn empty_is_default() {
         assert_eq!(Recorder::default().summary(), HistSummary::default());
+    }
+
+    #[test]
+    fn every_value_lands_in_its_range() {
+        for v in [0u64, 1, 2, 3, 4, 7, 8, 1000, 1 << 40, u64::MAX] {
+            let b = log2_bucket(v);
+            let (lo, hi) = log2_range(b);
+            assert!(lo <= v && v <= hi, "{v} not in bucket {b} = [{lo}, {hi}]");
+        }
+        assert_eq!(log2_bucket(1), 1);
+        assert_eq!(log2_bucket(2), 2);
+        assert_eq!(log2_bucket(3), 2);
     }
 }

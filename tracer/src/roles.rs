@@ -8,52 +8,11 @@
 //! main thread and every thread it spawned, including the one inside
 //! `block_on` that drives the swarm event loop.
 
-use serde::{Deserialize, Serialize};
+pub use crate::model::role::Role;
 
 /// Default tokio worker names, as comm shows them.
 pub const TOKIO_WORKER_COMMS: [&str; 3] =
     ["tokio-runtime-w", "tokio-rt-worker", "tokio-runtime-worker"];
-
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
-)]
-#[serde(rename_all = "kebab-case")]
-pub enum Role {
-    /// A tokio runtime worker (default name, or the user's `--threads` regex).
-    TokioWorker,
-    /// Same comm as its process: main thread or an unnamed thread it
-    /// spawned (may drive `block_on`).
-    SameNameAsProcess,
-    /// Any other named thread.
-    #[default]
-    Named,
-}
-
-impl Role {
-    /// Short name used in JSON and tables.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::TokioWorker => "tokio-worker",
-            Role::SameNameAsProcess => "same-name-as-process",
-            Role::Named => "named",
-        }
-    }
-
-    /// What a reader of the report should take it to mean.
-    pub fn description(self) -> &'static str {
-        match self {
-            Role::TokioWorker => "tokio worker",
-            Role::SameNameAsProcess => "same name as process (may drive block_on)",
-            Role::Named => "other named thread",
-        }
-    }
-}
-
-impl std::fmt::Display for Role {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// Whether `comm` is a runtime worker: a default tokio name or a match of
 /// the user's regex.
@@ -121,16 +80,5 @@ mod tests {
             Role::SameNameAsProcess.description(),
             "same name as process (may drive block_on)"
         );
-    }
-
-    #[test]
-    fn serializes_as_short_strings() {
-        assert_eq!(
-            serde_json::to_string(&Role::TokioWorker).unwrap(),
-            r#""tokio-worker""#
-        );
-        let r: Role = serde_json::from_str(r#""same-name-as-process""#).unwrap();
-        assert_eq!(r, Role::SameNameAsProcess);
-        assert_eq!(Role::Named.to_string(), "named");
     }
 }

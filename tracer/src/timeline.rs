@@ -3,8 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
 use tracer_common::cause;
+
+use crate::model::timeline::TimelineReport;
 
 pub const BUCKET_NS: u64 = 100_000_000;
 /// One hour of 100 ms buckets; past that the series stops growing and the
@@ -15,16 +16,6 @@ pub struct Timeline {
     start_ns: u64,
     buckets: Vec<[u64; cause::COUNT]>,
     dropped_ns: u64,
-}
-
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct TimelineReport {
-    pub start_ns: u64,
-    pub bucket_ns: u64,
-    pub buckets: usize,
-    /// cause name → ns of stall in each bucket (only causes that occur).
-    pub series: BTreeMap<String, Vec<u64>>,
-    pub dropped_ns: u64,
 }
 
 impl Timeline {

@@ -2,9 +2,9 @@
 //! because of memory pressure". Pure rules over numbers pulled from the
 //! recording; every threshold is a named constant, documented in the README.
 
-use serde::{Deserialize, Serialize};
 use tracer_common::cause;
 
+pub use crate::model::verdict::Verdict;
 use crate::{model::Recording, report::fmt::dur};
 
 /// Memory stalls at least this share of the runtime threads' wall time
@@ -29,20 +29,6 @@ pub const MIN_WINDOW_NS: u64 = 2_000_000_000;
 pub const MAX_LOSS_SHARE: f64 = 0.01;
 /// Share of memory-stall time inside pressure buckets that counts as "lines up".
 pub const ALIGNED_SHARE: f64 = 0.5;
-
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
-pub struct Verdict {
-    /// confirmed | refuted | inconclusive
-    pub outcome: String,
-    pub summary: String,
-    /// The most likely alternative when refuted (cpu, blocked, idle, io, busy).
-    #[serde(default)]
-    pub alternative: Option<String>,
-    /// The memory cause with the most time, if any.
-    #[serde(default)]
-    pub dominant_memory_cause: Option<String>,
-    pub evidence: Vec<String>,
-}
 
 /// The cgroup's pressure signals over the trace window, where available.
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -5,7 +5,7 @@
 //!   assuming /sys/fs/cgroup) and a process's directories in each.
 //! - [`read`]: one reading of every file, with absent files remembered.
 //! - [`sampler`]: the sampling thread with a bounded sample store.
-//! - [`report`]: the report, whole-window deltas and PSI series.
+//! - [`tally`]: whole-window deltas and maxima of the samples.
 //!
 //! Hosts differ: pure v2 has everything in one directory; hybrid hosts (v1
 //! memory + cgroup2 for PSI) split it; v1-only hosts have no PSI per cgroup.
@@ -14,12 +14,15 @@
 pub mod files;
 pub mod mounts;
 pub mod read;
-pub mod report;
 pub mod sampler;
+pub mod tally;
 
-pub use mounts::{
-    CgroupMounts, CgroupPaths, Mount, ProcCgroups, Roots, paths_of_pid, paths_of_pid_in,
+pub use mounts::{CgroupMounts, Mount, ProcCgroups, Roots, paths_of_pid, paths_of_pid_in};
+pub use read::Reader;
+// The report's data types live in the model; they are named here too
+// because this stage makes them.
+pub use crate::model::cgroup::{
+    CgroupDeltas, CgroupLimits, CgroupPaths, CgroupReport, CgroupSample, Limit, Psi, PsiKind,
+    PsiSeries, UNLIMITED,
 };
-pub use read::{CgroupSample, Psi, Reader, UNLIMITED};
-pub use report::{CgroupDeltas, CgroupLimits, CgroupReport, Limit, PsiKind, PsiSeries};
 pub use sampler::{MAX_SAMPLES, Sampler};

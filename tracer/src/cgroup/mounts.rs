@@ -8,9 +8,10 @@ use std::{
 };
 
 use procfs::{FromRead, ProcessCGroups, process::MountInfos};
-use serde::{Deserialize, Serialize};
-
-use crate::error::{Error, Result};
+use crate::{
+    error::{Error, Result},
+    model::cgroup::CgroupPaths,
+};
 
 /// The filesystem locations starvetrace reads. `Roots::default()` is the
 /// live host; tests point them into a temp dir.
@@ -51,35 +52,6 @@ impl Roots {
                 dir.join("run/containers/storage"),
             ],
             containerd: dir.join("run/containerd"),
-        }
-    }
-}
-
-/// The cgroup directories of one target.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CgroupPaths {
-    /// The cgroup2 directory (PSI lives here, and on pure v2 everything else).
-    pub v2: Option<PathBuf>,
-    /// Inode of the cgroup2 directory: what `bpf_get_current_cgroup_id`
-    /// returns for a task directly in it.
-    pub v2_id: Option<u64>,
-    /// Depth below the cgroup2 root (root = 0): the `ancestor_level` to pass
-    /// to `bpf_get_current_ancestor_cgroup_id`.
-    pub v2_level: Option<u32>,
-    /// The v1 memory controller directory (hybrid and v1 hosts).
-    pub v1_memory: Option<PathBuf>,
-    /// The v1 cpu controller directory (CFS throttling on v1).
-    pub v1_cpu: Option<PathBuf>,
-}
-
-impl CgroupPaths {
-    /// "v2", "hybrid (v1 memory + v2 PSI)", "v1", or "none".
-    pub fn layout(&self) -> &'static str {
-        match (self.v2.is_some(), self.v1_memory.is_some()) {
-            (true, true) => "hybrid (v1 memory + v2 PSI)",
-            (true, false) => "v2",
-            (false, true) => "v1",
-            (false, false) => "none",
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use crate::hist::HistSummary;
+use crate::model::hist::HistSummary;
 
 const BAR: usize = 40;
 

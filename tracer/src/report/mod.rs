@@ -83,7 +83,7 @@ mod tests {
     /// The Markdown and SVG of a representative recording, byte for byte.
     #[test]
     fn rendering_is_unchanged() {
-        let rec = crate::model::keys_tests::representative();
+        let rec = crate::model::tests::representative();
         for (name, got) in [
             ("report.md", super::markdown::render(&rec)),
             ("timeline.svg", super::timeline_svg(&rec)),

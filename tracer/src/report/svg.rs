@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use tracer_common::cause;
 
-use crate::timeline::TimelineReport;
+use crate::model::timeline::TimelineReport;
 
 const W: f64 = 960.0;
 const H: f64 = 420.0;

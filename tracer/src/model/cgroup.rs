@@ -1,12 +1,134 @@
-//! What the sampler hands back: limits, absent files, samples, whole-window
-//! deltas, and per-bucket PSI stall fractions for the verdict.
+//! The target cgroup over the window: its directories, the samples taken,
+//! limits, whole-window deltas, and per-bucket PSI stall fractions.
+
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::{
-    mounts::CgroupPaths,
-    read::{CgroupSample, Psi, UNLIMITED},
-};
+/// The cgroup directories of one target.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CgroupPaths {
+    /// The cgroup2 directory (PSI lives here, and on pure v2 everything else).
+    pub v2: Option<PathBuf>,
+    /// Inode of the cgroup2 directory: what `bpf_get_current_cgroup_id`
+    /// returns for a task directly in it.
+    pub v2_id: Option<u64>,
+    /// Depth below the cgroup2 root (root = 0): the `ancestor_level` to pass
+    /// to `bpf_get_current_ancestor_cgroup_id`.
+    pub v2_level: Option<u32>,
+    /// The v1 memory controller directory (hybrid and v1 hosts).
+    pub v1_memory: Option<PathBuf>,
+    /// The v1 cpu controller directory (CFS throttling on v1).
+    pub v1_cpu: Option<PathBuf>,
+}
+
+impl CgroupPaths {
+    /// "v2", "hybrid (v1 memory + v2 PSI)", "v1", or "none".
+    pub fn layout(&self) -> &'static str {
+        match (self.v2.is_some(), self.v1_memory.is_some()) {
+            (true, true) => "hybrid (v1 memory + v2 PSI)",
+            (true, false) => "v2",
+            (false, true) => "v1",
+            (false, false) => "none",
+        }
+    }
+}
+
+/// One PSI file's numbers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Psi {
+    /// Cumulative time (µs) at least one task was stalled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub some_total_us: Option<u64>,
+    /// Cumulative time (µs) all non-idle tasks were stalled at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_total_us: Option<u64>,
+    /// The kernel's 10 s running average, percent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub some_avg10: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_avg10: Option<f64>,
+}
+
+impl Psi {
+    pub fn is_empty(&self) -> bool {
+        *self == Psi::default()
+    }
+}
+
+/// `u64::MAX` in a sampled limit field means "max" (no limit).
+pub const UNLIMITED: u64 = u64::MAX;
+
+/// One reading, timestamped with CLOCK_MONOTONIC (the clock of
+/// `bpf_ktime_get_ns`). Every field is `None` when its file is absent on
+/// this host (see `CgroupReport::missing`), never a made-up zero.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CgroupSample {
+    pub t_ns: u64,
+    /// The target cgroup's PSI (cgroup2 `*.pressure`).
+    #[serde(default, skip_serializing_if = "Psi::is_empty")]
+    pub memory_psi: Psi,
+    #[serde(default, skip_serializing_if = "Psi::is_empty")]
+    pub cpu_psi: Psi,
+    #[serde(default, skip_serializing_if = "Psi::is_empty")]
+    pub io_psi: Psi,
+    /// Host-wide PSI (`/proc/pressure/*`): a separate series, not the cgroup's.
+    #[serde(default, skip_serializing_if = "Psi::is_empty")]
+    pub host_memory_psi: Psi,
+    #[serde(default, skip_serializing_if = "Psi::is_empty")]
+    pub host_cpu_psi: Psi,
+    #[serde(default, skip_serializing_if = "Psi::is_empty")]
+    pub host_io_psi: Psi,
+    /// v2 `memory.events` (hierarchical counts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events_high: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events_max: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events_oom: Option<u64>,
+    /// v2 `memory.events` oom_kill, or v1 `memory.oom_control` oom_kill.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events_oom_kill: Option<u64>,
+    /// v2 `memory.current`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_current: Option<u64>,
+    /// v2 `memory.high` / `memory.max` ([`UNLIMITED`] = "max").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_high: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_max: Option<u64>,
+    /// v1 `memory.usage_in_bytes`, `memory.limit_in_bytes` ([`UNLIMITED`]
+    /// for the no-limit sentinel), `memory.failcnt`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub v1_usage_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub v1_limit_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub v1_failcnt: Option<u64>,
+    /// `memory.stat` (v2 names, or v1 `total_*` hierarchical names).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pgmajfault: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refault_anon: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refault_file: Option<u64>,
+    /// Kernels before 5.9 have one `workingset_refault` counter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refault: Option<u64>,
+    /// CFS bandwidth throttling: `cpu.stat` nr_throttled and throttled
+    /// time (v2 `throttled_usec`, v1 `throttled_time` ns / 1000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nr_throttled: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throttled_usec: Option<u64>,
+}
+
+impl CgroupSample {
+    /// Memory in use by the cgroup, whichever interface this host has.
+    pub fn memory_usage(&self) -> Option<u64> {
+        self.memory_current.or(self.v1_usage_bytes)
+    }
+}
 
 /// A limit: bytes, or explicitly unlimited. `None` around it = the file
 /// does not exist on this host.
@@ -18,7 +140,8 @@ pub enum Limit {
 }
 
 impl Limit {
-    fn from_sampled(v: u64) -> Self {
+    /// A sampled limit field (with [`UNLIMITED`] for "max").
+    pub fn from_sampled(v: u64) -> Self {
         if v == UNLIMITED {
             Limit::Unlimited
         } else {
@@ -125,114 +248,6 @@ pub struct CgroupReport {
     pub notes: Vec<String>,
 }
 
-fn sub(a: Option<u64>, b: Option<u64>) -> Option<u64> {
-    match (a, b) {
-        (Some(first), Some(last)) if last >= first => Some(last - first),
-        _ => None,
-    }
-}
-
-fn fmax(acc: Option<f64>, v: Option<f64>) -> Option<f64> {
-    match (acc, v) {
-        (Some(a), Some(b)) => Some(a.max(b)),
-        (a, b) => a.or(b),
-    }
-}
-
-/// Running summary kept beside the (bounded) sample store, so deltas and
-/// maxima stay exact however many samples were dropped.
-#[derive(Clone, Debug, Default)]
-pub struct Tally {
-    first: Option<CgroupSample>,
-    last: Option<CgroupSample>,
-    max_memory: Option<u64>,
-    max_some: Option<f64>,
-    max_full: Option<f64>,
-    max_host_full: Option<f64>,
-    limits_first: Option<(Option<u64>, Option<u64>, Option<u64>)>,
-    limits_changed: bool,
-}
-
-impl Tally {
-    pub fn add(&mut self, s: &CgroupSample) {
-        // A reading taken after the cgroup was removed (a target that cleans
-        // up its own cgroup on exit) has none of its files: it must not
-        // become the window's end, or every delta would read "not available".
-        let cgroup_gone = s.memory_usage().is_none() && s.memory_psi.some_total_us.is_none();
-        if cgroup_gone
-            && self
-                .first
-                .as_ref()
-                .is_some_and(|f| f.memory_usage().is_some() || f.memory_psi.some_total_us.is_some())
-        {
-            return;
-        }
-        if self.first.is_none() {
-            self.first = Some(s.clone());
-        }
-        self.max_memory = self.max_memory.max(s.memory_usage());
-        self.max_some = fmax(self.max_some, s.memory_psi.some_avg10);
-        self.max_full = fmax(self.max_full, s.memory_psi.full_avg10);
-        self.max_host_full = fmax(self.max_host_full, s.host_memory_psi.full_avg10);
-        let lim = (s.memory_max, s.memory_high, s.v1_limit_bytes);
-        match self.limits_first {
-            None => self.limits_first = Some(lim),
-            Some(f) if f != lim => self.limits_changed = true,
-            Some(_) => {}
-        }
-        self.last = Some(s.clone());
-    }
-
-    pub fn limits(&self) -> CgroupLimits {
-        let last = self.last.clone().unwrap_or_default();
-        CgroupLimits {
-            memory_max: last.memory_max.map(Limit::from_sampled),
-            memory_high: last.memory_high.map(Limit::from_sampled),
-            v1_limit: last.v1_limit_bytes.map(Limit::from_sampled),
-            changed: self.limits_changed,
-        }
-    }
-
-    pub fn deltas(&self) -> CgroupDeltas {
-        let (Some(a), Some(b)) = (&self.first, &self.last) else {
-            return CgroupDeltas::default();
-        };
-        let d = |f: fn(&CgroupSample) -> Option<u64>| sub(f(a), f(b));
-        let psi = |f: fn(&Psi) -> Option<u64>, p: fn(&CgroupSample) -> &Psi| sub(f(p(a)), f(p(b)));
-        let some = |p: &Psi| p.some_total_us;
-        let full = |p: &Psi| p.full_total_us;
-        CgroupDeltas {
-            window_ns: b.t_ns.saturating_sub(a.t_ns),
-            memory_some_us: psi(some, |s| &s.memory_psi),
-            memory_full_us: psi(full, |s| &s.memory_psi),
-            cpu_some_us: psi(some, |s| &s.cpu_psi),
-            cpu_full_us: psi(full, |s| &s.cpu_psi),
-            io_some_us: psi(some, |s| &s.io_psi),
-            io_full_us: psi(full, |s| &s.io_psi),
-            host_memory_some_us: psi(some, |s| &s.host_memory_psi),
-            host_memory_full_us: psi(full, |s| &s.host_memory_psi),
-            host_cpu_some_us: psi(some, |s| &s.host_cpu_psi),
-            host_io_some_us: psi(some, |s| &s.host_io_psi),
-            host_io_full_us: psi(full, |s| &s.host_io_psi),
-            events_high: d(|s| s.events_high),
-            events_max: d(|s| s.events_max),
-            events_oom: d(|s| s.events_oom),
-            events_oom_kill: d(|s| s.events_oom_kill),
-            failcnt: d(|s| s.v1_failcnt),
-            pgmajfault: d(|s| s.pgmajfault),
-            refault_anon: d(|s| s.refault_anon),
-            refault_file: d(|s| s.refault_file),
-            refault: d(|s| s.refault),
-            nr_throttled: d(|s| s.nr_throttled),
-            throttled_usec: d(|s| s.throttled_usec),
-            max_memory_bytes: self.max_memory,
-            max_memory_some_avg10: self.max_some,
-            max_memory_full_avg10: self.max_full,
-            max_host_memory_full_avg10: self.max_host_full,
-        }
-    }
-}
-
 impl CgroupReport {
     /// PSI memory stall fractions per bucket over `[t0, t1)` (CLOCK_MONOTONIC
     /// ns): the cgroup's own PSI when it has one, else host-wide.
@@ -319,10 +334,10 @@ pub fn stall_fractions(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn sample(t_ms: u64, some_us: u64, full_us: u64) -> CgroupSample {
+    pub(crate) fn sample(t_ms: u64, some_us: u64, full_us: u64) -> CgroupSample {
         CgroupSample {
             t_ns: t_ms * 1_000_000,
             memory_psi: Psi {
@@ -387,49 +402,5 @@ mod tests {
         assert!((s.some[0].unwrap() - 0.1).abs() < 1e-9);
         // No full line on the host: unknown.
         assert_eq!(s.full, vec![None]);
-    }
-
-    #[test]
-    fn deltas_and_limits() {
-        let mut t = Tally::default();
-        let mut a = sample(0, 100, 50);
-        a.memory_max = Some(4 << 30);
-        a.memory_high = Some(UNLIMITED);
-        let mut b = sample(1000, 600, 250);
-        b.memory_max = Some(4 << 30);
-        b.memory_high = Some(3 << 30);
-        b.pgmajfault = Some(5);
-        t.add(&a);
-        t.add(&b);
-        let d = t.deltas();
-        assert_eq!(d.window_ns, 1_000_000_000);
-        assert_eq!(d.memory_some_us, Some(500));
-        assert_eq!(d.memory_full_us, Some(200));
-        assert_eq!(d.failcnt, Some(1000));
-        assert_eq!(d.max_memory_bytes, Some(10_000));
-        // Only in the last sample: no delta.
-        assert_eq!(d.pgmajfault, None);
-        assert_eq!(d.events_high, None);
-        let l = t.limits();
-        assert_eq!(l.memory_max, Some(Limit::Bytes(4 << 30)));
-        assert_eq!(l.memory_high, Some(Limit::Bytes(3 << 30)));
-        assert_eq!(l.v1_limit, None);
-        assert!(l.changed);
-        let json = serde_json::to_string(&l).unwrap();
-        assert!(
-            json.contains(r#""memory_max":{"bytes":4294967296}"#),
-            "{json}"
-        );
-        assert_eq!(
-            serde_json::to_string(&Limit::Unlimited).unwrap(),
-            r#""unlimited""#
-        );
-    }
-
-    #[test]
-    fn counter_reset_is_not_a_delta() {
-        assert_eq!(sub(Some(10), Some(3)), None);
-        assert_eq!(sub(Some(3), Some(10)), Some(7));
-        assert_eq!(sub(None, Some(10)), None);
     }
 }
