@@ -11,9 +11,9 @@ use tracer::{
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     // The hidden trampoline `record -- CMD` uses: `__hold FD -- CMD...`.
-    if args.get(1).map(String::as_str) == Some(tracer::record::HOLD_SUBCOMMAND) {
+    if args.get(1).map(String::as_str) == Some(tracer::resolve::command::HOLD_SUBCOMMAND) {
         let fd = args.get(2).and_then(|f| f.parse().ok()).unwrap_or(-1);
-        let err = tracer::record::hold_then_exec(fd, args.get(4..).unwrap_or_default());
+        let err = tracer::resolve::command::hold_then_exec(fd, args.get(4..).unwrap_or_default());
         eprintln!("starvetrace: error: {err}");
         std::process::exit(err.exit_code());
     }

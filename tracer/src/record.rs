@@ -1,16 +1,17 @@
 //! `starvetrace record`: attach, trace until the duration, a signal or the
 //! target's exit, then build the finished `Recording`.
 
-use std::{
-    io::Write as _,
-    os::{fd::AsRawFd as _, unix::process::CommandExt as _},
-    time::Duration,
-};
+use std::{io::Write as _, time::Duration};
 
 use tracer_common::{config, diag};
 
 use crate::{
     btf,
+    resolve::{
+        Resolved,
+        command::spawn_held,
+        resolve_target,
+    },
     cli::{RecordArgs, Stacks},
     collect::{Collected, Collector},
     error::{Error, Result},
@@ -19,95 +20,12 @@ use crate::{
     sys,
 };
 
-/// What `record` traces, once resolved.
-#[derive(Clone, Debug)]
-pub enum Resolved {
-    Pid(u32),
-    Cgroup {
-        id: u64,
-        level: u32,
-        label: String,
-        pids: Vec<u32>,
-        paths: crate::cgroup::CgroupPaths,
-    },
-}
-
-/// A command held just before `exec` until the probes are attached.
-struct HeldCommand {
-    child: std::process::Child,
-    release: std::os::unix::net::UnixStream,
-}
-
-fn spawn_held(argv: &[String]) -> Result<HeldCommand> {
-    let (release, hold) = std::os::unix::net::UnixStream::pair()
-        .map_err(|e| Error::Other(anyhow::Error::new(e).context("socketpair")))?;
-    let hold_fd = hold.as_raw_fd();
-    // The child end must survive exec into the holding trampoline.
-    // SAFETY: fcntl on a descriptor we own.
-    unsafe { libc::fcntl(hold_fd, libc::F_SETFD, 0) };
-    let exe = std::env::current_exe().map_err(|e| {
-        Error::Other(anyhow::Error::new(e).context("locating the starvetrace binary"))
-    })?;
-    // `starvetrace __hold FD -- CMD` waits for one byte, then execs CMD in
-    // the same process: the PID we trace is the command's PID from birth.
-    let child = std::process::Command::new(exe)
-        .arg(HOLD_SUBCOMMAND)
-        .arg(hold_fd.to_string())
-        .arg("--")
-        .args(argv)
-        .spawn()
-        .map_err(|e| Error::Other(anyhow::Error::new(e).context("starting the command")))?;
-    drop(hold);
-    Ok(HeldCommand { child, release })
-}
-
-/// Name of the hidden trampoline subcommand.
-pub const HOLD_SUBCOMMAND: &str = "__hold";
-
-/// The trampoline: block until the tracer releases us, then become `argv`.
-pub fn hold_then_exec(fd: i32, argv: &[String]) -> Error {
-    let mut byte = 0u8;
-    // SAFETY: reading one byte from a descriptor our parent passed us.
-    let n = unsafe { libc::read(fd, (&raw mut byte).cast(), 1) };
-    // SAFETY: closing that descriptor; the command must not inherit it.
-    unsafe { libc::close(fd) };
-    if n != 1 {
-        return Error::Other(anyhow::anyhow!(
-            "the tracer went away before the probes were attached"
-        ));
-    }
-    let Some((program, args)) = argv.split_first() else {
-        return Error::Usage("no command given".into());
-    };
-    let err = std::process::Command::new(program).args(args).exec();
-    Error::TargetNotFound(format!("cannot run `{program}`: {err}"))
-}
-
 fn stack_policy(s: Stacks) -> u32 {
     match s {
         Stacks::None => config::STACKS_NONE,
         Stacks::Blocked => config::STACKS_BLOCKED,
         Stacks::All => config::STACKS_ALL_SLEEPS,
     }
-}
-
-fn resolve_target(args: &RecordArgs) -> Result<Option<Resolved>> {
-    if let Some(pid) = args.target.pid {
-        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
-            return Err(Error::TargetNotFound(format!("no process with PID {pid}")));
-        }
-        return Ok(Some(Resolved::Pid(pid)));
-    }
-    if args.target.cgroup.is_some() || args.target.container.is_some() {
-        return resolve_cgroup_target(&args.target).map(Some);
-    }
-    if args.command.is_empty() {
-        return Err(Error::Usage(
-            "nothing to trace: give --pid PID, --cgroup PATH, --container NAME, or -- CMD ARGS..."
-                .into(),
-        ));
-    }
-    Ok(None)
 }
 
 enum Ended {
@@ -367,7 +285,7 @@ fn build(
         Resolved::Cgroup { label, .. } => label.clone(),
     };
     for t in &mut threads {
-        t.ns_tid = crate::target::ns_tids(t.tid)
+        t.ns_tid = crate::resolve::ns_tids(t.tid)
             .and_then(|ids| ids.last().copied())
             .filter(|&n| n != t.tid);
         t.role = crate::roles::role_in_process(&t.comm, &main_comm, threads_re).to_string();
@@ -422,36 +340,4 @@ fn build(
         ));
     }
     rec
-}
-
-fn resolve_cgroup_target(t: &crate::cli::TargetArgs) -> Result<Resolved> {
-    use crate::target::{TargetSpec, resolve};
-    let spec = match (&t.cgroup, &t.container) {
-        (Some(path), _) => TargetSpec::Cgroup(path.clone()),
-        (None, Some(name)) => TargetSpec::Container(name.clone()),
-        (None, None) => return Err(Error::Usage("no cgroup or container given".into())),
-    };
-    let target = resolve(&spec, &crate::cgroup::Roots::default())?;
-    for n in &target.notes {
-        tracing::warn!("{n}");
-    }
-    let paths = target.cgroup.clone().unwrap_or_default();
-    match (paths.v2_id, paths.v2_level) {
-        // In-kernel filtering by cgroup2 ancestry: processes that start in
-        // it later are traced too.
-        (Some(id), Some(level)) if level > 0 => Ok(Resolved::Cgroup {
-            id,
-            level,
-            label: target.label,
-            pids: target.pids,
-            paths,
-        }),
-        _ => Err(Error::TargetNotFound(format!(
-            "{} has no cgroup2 directory of its own to filter on in the kernel (it is the cgroup2 root or only exists in v1); trace its main process with --pid {}",
-            target.label,
-            target
-                .main_pid
-                .map_or_else(|| "PID".into(), |p| p.to_string())
-        ))),
-    }
 }

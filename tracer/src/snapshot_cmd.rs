@@ -4,7 +4,7 @@ use crate::{
     cli::SnapshotArgs,
     error::{Error, Result},
     snapshot::{Options, Snapshot, take_with},
-    target::{TargetSpec, resolve},
+    resolve::{TargetSpec, resolve},
 };
 
 pub fn snapshot(args: &SnapshotArgs) -> Result<Snapshot> {

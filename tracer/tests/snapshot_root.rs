@@ -20,7 +20,7 @@ use tracer::{
     cgroup::{Roots, paths_of_pid},
     roles::Role,
     snapshot,
-    target::{self, TargetSpec},
+    resolve::{self as target, TargetSpec},
 };
 
 const HELPER: &str = r#"

@@ -1,6 +1,7 @@
-//! What to trace: a process, a cgroup, or a container, resolved to the
-//! processes in it now and the cgroup the in-kernel filter should use.
+//! In: what the user asked to trace (a PID, a cgroup, a container, a command).
+//! Out: the processes in it now and the cgroup the in-kernel filter uses.
 
+pub mod command;
 pub mod container;
 
 use std::{
@@ -14,6 +15,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::cgroup::Roots;
 use crate::{
     cgroup::{CgroupMounts, CgroupPaths, paths_of_pid_in},
+    cli::{RecordArgs, TargetArgs},
     error::{Error, Result},
 };
 pub use container::ContainerInfo;
@@ -314,6 +316,70 @@ pub fn ns_tids_in(proc_root: &Path, tid: u32) -> Option<Vec<u32>> {
     let line = status.lines().find_map(|l| l.strip_prefix("NSpid:"))?;
     let ids: Option<Vec<u32>> = line.split_whitespace().map(|v| v.parse().ok()).collect();
     ids.filter(|v| !v.is_empty())
+}
+
+/// What `record` traces, once resolved.
+#[derive(Clone, Debug)]
+pub enum Resolved {
+    Pid(u32),
+    Cgroup {
+        id: u64,
+        level: u32,
+        label: String,
+        pids: Vec<u32>,
+        paths: crate::cgroup::CgroupPaths,
+    },
+}
+
+/// The target of `record`, or `None` when a command is to be launched.
+pub fn resolve_target(args: &RecordArgs) -> Result<Option<Resolved>> {
+    if let Some(pid) = args.target.pid {
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            return Err(Error::TargetNotFound(format!("no process with PID {pid}")));
+        }
+        return Ok(Some(Resolved::Pid(pid)));
+    }
+    if args.target.cgroup.is_some() || args.target.container.is_some() {
+        return resolve_cgroup_target(&args.target).map(Some);
+    }
+    if args.command.is_empty() {
+        return Err(Error::Usage(
+            "nothing to trace: give --pid PID, --cgroup PATH, --container NAME, or -- CMD ARGS..."
+                .into(),
+        ));
+    }
+    Ok(None)
+}
+
+fn resolve_cgroup_target(t: &TargetArgs) -> Result<Resolved> {
+    let spec = match (&t.cgroup, &t.container) {
+        (Some(path), _) => TargetSpec::Cgroup(path.clone()),
+        (None, Some(name)) => TargetSpec::Container(name.clone()),
+        (None, None) => return Err(Error::Usage("no cgroup or container given".into())),
+    };
+    let target = resolve(&spec, &crate::cgroup::Roots::default())?;
+    for n in &target.notes {
+        tracing::warn!("{n}");
+    }
+    let paths = target.cgroup.clone().unwrap_or_default();
+    match (paths.v2_id, paths.v2_level) {
+        // In-kernel filtering by cgroup2 ancestry: processes that start in
+        // it later are traced too.
+        (Some(id), Some(level)) if level > 0 => Ok(Resolved::Cgroup {
+            id,
+            level,
+            label: target.label,
+            pids: target.pids,
+            paths,
+        }),
+        _ => Err(Error::TargetNotFound(format!(
+            "{} has no cgroup2 directory of its own to filter on in the kernel (it is the cgroup2 root or only exists in v1); trace its main process with --pid {}",
+            target.label,
+            target
+                .main_pid
+                .map_or_else(|| "PID".into(), |p| p.to_string())
+        ))),
+    }
 }
 
 #[cfg(test)]
