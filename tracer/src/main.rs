@@ -57,7 +57,7 @@ fn init_logging(verbose: u8) {
 fn run(command: Command) -> Result<i32, Error> {
     match command {
         Command::Record(args) => {
-            let rec = tracer::record::record(&args)?;
+            let rec = tracer::cmd::record::record(&args)?;
             tracer::report::emit(&rec, args.format, args.out.as_deref())?;
             Ok(exit::OK)
         }
@@ -67,7 +67,7 @@ fn run(command: Command) -> Result<i32, Error> {
             Ok(exit::OK)
         }
         Command::Snapshot(args) => {
-            let snap = tracer::snapshot_cmd::snapshot(&args)?;
+            let snap = tracer::cmd::snapshot::snapshot(&args)?;
             match args.format {
                 Format::Json => println!(
                     "{}",
@@ -109,7 +109,7 @@ fn run(command: Command) -> Result<i32, Error> {
             Ok(exit::OK)
         }
         Command::Demo(args) => {
-            let rec = tracer::demo::demo(&args)?;
+            let rec = tracer::cmd::demo::demo(&args)?;
             tracer::report::emit(&rec, args.format, args.out.as_deref())?;
             Ok(exit::OK)
         }

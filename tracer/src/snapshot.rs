@@ -29,8 +29,8 @@ pub use crate::model::snapshot::{
     AGE_SOURCE, FutexGroup, PressureNow, RUNQUEUE_OR_RUNNING, Snapshot, SyscallNow, ThreadSnapshot,
 };
 use crate::{
+    analyze::roles::{Role, role_in_process},
     cgroup::files::parse_psi,
-    roles::{Role, role_in_process},
 };
 
 /// Where to read, and how to name worker threads.

@@ -12,6 +12,7 @@
 //! Whatever a host lacks is listed in `CgroupReport::missing`.
 
 pub mod files;
+pub mod follow;
 pub mod mounts;
 pub mod read;
 pub mod sampler;

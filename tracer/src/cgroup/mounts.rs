@@ -7,11 +7,11 @@ use std::{
     path::{Component, Path, PathBuf},
 };
 
-use procfs::{FromRead, ProcessCGroups, process::MountInfos};
 use crate::{
     error::{Error, Result},
     model::cgroup::CgroupPaths,
 };
+use procfs::{FromRead, ProcessCGroups, process::MountInfos};
 
 /// The filesystem locations starvetrace reads. `Roots::default()` is the
 /// live host; tests point them into a temp dir.

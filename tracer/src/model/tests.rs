@@ -115,7 +115,9 @@ pub(crate) fn representative() -> Recording {
     timeline.bucket_ns = 100_000_000;
     timeline.buckets = 2;
     timeline.series.insert("futex".into(), vec![50_000_000, 1]);
-    timeline.series.insert("page_fault_io".into(), vec![0, 60_000_000]);
+    timeline
+        .series
+        .insert("page_fault_io".into(), vec![0, 60_000_000]);
     Recording {
         diagnostics: [("malformed_records".to_string(), 1)].into_iter().collect(),
         threads: vec![thread],

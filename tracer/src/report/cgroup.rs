@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 
 use super::fmt::{bytes, dur};
 use crate::{
+    analyze::correlate,
     cgroup::{CgroupReport, Limit},
-    correlate,
     model::Recording,
 };
 

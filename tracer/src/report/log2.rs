@@ -34,7 +34,7 @@ pub fn render(title: &str, h: &HistSummary) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hist::Recorder;
+    use crate::trace::hist::Recorder;
 
     #[test]
     fn renders_every_sample() {

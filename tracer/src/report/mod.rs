@@ -66,7 +66,7 @@ pub fn emit(
 /// The timeline picture, with the cgroup's PSI memory line when sampled.
 pub fn timeline_svg(rec: &crate::model::Recording) -> String {
     let timeline = rec.timeline.clone().unwrap_or_default();
-    let psi = crate::correlate::psi_some_series(rec);
+    let psi = crate::analyze::correlate::psi_some_series(rec);
     let threads = rec.threads.len();
     let title = format!(
         "starvetrace: stall time by cause — {}",

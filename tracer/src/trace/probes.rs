@@ -16,8 +16,8 @@ use tracer_common::{
     task::TaskState,
 };
 
+use super::btf::Offsets;
 use crate::{
-    btf::Offsets,
     error::{Error, Result},
     model::ProbeStatus,
 };
@@ -46,7 +46,7 @@ pub struct ProbeConfig {
 
 impl ProbeConfig {
     /// The `sched_info` offsets if run-queue waits come from there.
-    pub fn runq_sched_info(&self) -> Option<crate::btf::SchedInfoOffsets> {
+    pub fn runq_sched_info(&self) -> Option<crate::trace::btf::SchedInfoOffsets> {
         self.offsets.sched_info.filter(|_| !self.wakeup_probe)
     }
 }

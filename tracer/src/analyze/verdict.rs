@@ -463,7 +463,7 @@ pub fn facts(rec: &Recording) -> Facts {
     }
     out.records = rec.records;
     out.lost = rec.lost_events;
-    out.pressure = crate::correlate::pressure(rec);
+    out.pressure = crate::analyze::correlate::pressure(rec);
     out
 }
 

@@ -17,13 +17,12 @@ use tracer_common::{
     task::{TS_ON_CPU, TaskState},
 };
 
-use crate::{
+use super::{
     account::Accounts,
     classify::{Classifier, KernelStacks},
-    model::IntervalRow,
     probes::{Maps, read_diag, read_tasks},
-    sys::monotonic_ns,
 };
+use crate::{model::IntervalRow, sys::monotonic_ns};
 
 /// How often the ring buffer is drained. Programs submit without waking us
 /// (cheaper for the traced threads), so we poll; 8 MiB lasts > 100 ms even

@@ -15,7 +15,7 @@ use tracer_common::{
     task::TaskState,
 };
 
-use crate::account::CauseOf;
+use crate::trace::account::CauseOf;
 
 /// Where frame names for a stack id come from (the kernel's stack map in
 /// production, a table in tests).

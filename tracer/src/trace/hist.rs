@@ -1,8 +1,8 @@
 //! Histograms: exact HDR (3 significant digits) while recording, summarized
 //! into percentiles and BCC-style log2 buckets for reports.
 
-use hdrhistogram::{Counter, Histogram};
 use crate::model::hist::{HistSummary, Log2Bucket};
+use hdrhistogram::{Counter, Histogram};
 
 /// Significant digits of the histograms over all traced threads (per cause).
 pub const HOST_SIGFIG: u8 = 3;

@@ -3,8 +3,8 @@
 use crate::{
     cli::SnapshotArgs,
     error::{Error, Result},
-    snapshot::{Options, Snapshot, take_with},
     resolve::{TargetSpec, resolve},
+    snapshot::{Options, Snapshot, take_with},
 };
 
 pub fn snapshot(args: &SnapshotArgs) -> Result<Snapshot> {

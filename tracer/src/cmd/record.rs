@@ -6,18 +6,16 @@ use std::{io::Write as _, time::Duration};
 use tracer_common::{config, diag};
 
 use crate::{
-    btf,
-    resolve::{
-        Resolved,
-        command::spawn_held,
-        resolve_target,
-    },
     cli::{RecordArgs, Stacks},
-    collect::{Collected, Collector},
     error::{Error, Result},
     model::{Environment, Recording, TargetInfo},
-    probes::{Filter, ProbeConfig, Probes},
+    resolve::{Resolved, command::spawn_held, resolve_target},
     sys,
+    trace::{
+        btf,
+        collect::{Collected, Collector},
+        probes::{Filter, ProbeConfig, Probes},
+    },
 };
 
 fn stack_policy(s: Stacks) -> u32 {
@@ -91,8 +89,10 @@ pub fn record(args: &RecordArgs) -> Result<Recording> {
         Resolved::Cgroup { paths, .. } => Some(paths.clone()),
         Resolved::Pid(_) => None,
     };
-    let sampler =
-        crate::follow::FollowingSampler::start(pids.first().copied().unwrap_or(0), fixed_paths);
+    let sampler = crate::cgroup::follow::FollowingSampler::start(
+        pids.first().copied().unwrap_or(0),
+        fixed_paths,
+    );
     let mut snapshot = None;
     // A launched command's life starts at its release: the time it sat in
     // the holding trampoline is not its own, so the books open then and
@@ -114,8 +114,8 @@ pub fn record(args: &RecordArgs) -> Result<Recording> {
                     ..Default::default()
                 },
             );
-            let threads = crate::seed::from_snapshot(&snap);
-            let seeded = crate::seed::seed(&mut maps.tasks, &threads, attached_ns);
+            let threads = crate::trace::seed::from_snapshot(&snap);
+            let seeded = crate::trace::seed::seed(&mut maps.tasks, &threads, attached_ns);
             snapshot = Some(snap);
             tracing::info!(seeded, "seeded threads that existed before the trace");
             attached_ns
@@ -190,7 +190,7 @@ pub fn record(args: &RecordArgs) -> Result<Recording> {
     if let Some(cmd) = held.is_some().then(|| args.command.clone()) {
         rec.target.command = Some(cmd);
     }
-    rec.verdict = Some(crate::verdict::decide(&rec));
+    rec.verdict = Some(crate::analyze::verdict::decide(&rec));
     Ok(rec)
 }
 
@@ -288,7 +288,8 @@ fn build(
         t.ns_tid = crate::resolve::ns_tids(t.tid)
             .and_then(|ids| ids.last().copied())
             .filter(|&n| n != t.tid);
-        t.role = crate::roles::role_in_process(&t.comm, &main_comm, threads_re).to_string();
+        t.role =
+            crate::analyze::roles::role_in_process(&t.comm, &main_comm, threads_re).to_string();
     }
     threads.sort_by_key(|t| (t.tgid, t.tid));
     let target = match resolved {

@@ -4,7 +4,7 @@
 
 use tracer_common::cause;
 
-use crate::{model::Recording, verdict::Pressure};
+use crate::{analyze::verdict::Pressure, model::Recording};
 
 /// Memory stall ns per timeline bucket, summed over the memory causes.
 fn memory_series(rec: &Recording) -> Option<Vec<f64>> {

@@ -55,7 +55,7 @@ pub fn demo(args: &DemoArgs) -> Result<Recording> {
             result.display().to_string(),
         ],
     };
-    let mut rec = crate::record::record(&record)?;
+    let mut rec = crate::cmd::record::record(&record)?;
     if rec.target.exited && rec.target.exit_status != Some(0) {
         let _ = std::fs::remove_file(&result);
         return Err(Error::Other(anyhow::anyhow!(

@@ -15,10 +15,12 @@ use tracer_common::{
     task::{TS_ON_CPU, TaskState},
 };
 
-use crate::{
+use super::{
     hist::{Recorder, ThreadRecorder},
-    model::{CauseStat, FutexWait, Histograms, IntervalRow, Ongoing, StateSplit, ThreadReport},
     timeline::Timeline,
+};
+use crate::model::{
+    CauseStat, FutexWait, Histograms, IntervalRow, Ongoing, StateSplit, ThreadReport,
 };
 
 /// Past this many threads, new threads share one overflow account so user

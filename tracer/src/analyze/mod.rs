@@ -1,0 +1,6 @@
+//! In: the finished recording (threads, timeline, cgroup samples).
+//! Out: typed facts and a typed judgement on the memory-starvation hypothesis.
+
+pub mod correlate;
+pub mod roles;
+pub mod verdict;
