@@ -4,7 +4,6 @@
 //! fixed-width integers with explicit padding, and has a `const` size assert.
 #![no_std]
 
-pub mod cause;
 pub mod config;
 pub mod diag;
 pub mod event;

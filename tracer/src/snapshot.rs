@@ -23,7 +23,6 @@ use std::{
 };
 
 use procfs::{FromRead, process::Stat};
-use tracer_common::cause;
 
 pub use crate::model::snapshot::{
     AGE_SOURCE, FutexGroup, PressureNow, RUNQUEUE_OR_RUNNING, Snapshot, SyscallNow, ThreadSnapshot,
@@ -31,6 +30,9 @@ pub use crate::model::snapshot::{
 use crate::{
     analyze::roles::{Role, role_in_process},
     cgroup::files::parse_psi,
+    model::cause::Cause,
+    sys::syscalls::{FUTEX, cause_x86_64, name_x86_64},
+    trace::rules,
 };
 
 /// Where to read, and how to name worker threads.
@@ -313,7 +315,7 @@ pub fn parse_syscall(bytes: &[u8]) -> Option<SyscallNow> {
             ..
         } => {
             let nr = syscall_number;
-            let is_futex = cfg!(target_arch = "x86_64") && nr == 202;
+            let is_futex = cfg!(target_arch = "x86_64") && nr == FUTEX;
             Some(SyscallNow {
                 nr,
                 name: syscall_name(nr).map(str::to_string),
@@ -341,62 +343,12 @@ fn futex_op_name(op: u64) -> String {
     format!("FUTEX_{cmd}{private}")
 }
 
-/// Names of the x86_64 syscalls a blocked thread is likely to be in.
+/// Name of an x86_64 syscall (none on other architectures).
 pub fn syscall_name(nr: i64) -> Option<&'static str> {
     if !cfg!(target_arch = "x86_64") {
         return None;
     }
-    Some(match nr {
-        -1 => "none (not in a syscall)",
-        0 => "read",
-        1 => "write",
-        3 => "close",
-        7 => "poll",
-        9 => "mmap",
-        11 => "munmap",
-        17 => "pread64",
-        18 => "pwrite64",
-        19 => "readv",
-        20 => "writev",
-        23 => "select",
-        24 => "sched_yield",
-        34 => "pause",
-        35 => "nanosleep",
-        42 => "connect",
-        43 => "accept",
-        44 => "sendto",
-        45 => "recvfrom",
-        46 => "sendmsg",
-        47 => "recvmsg",
-        61 => "wait4",
-        72 => "fcntl",
-        74 => "fsync",
-        75 => "fdatasync",
-        128 => "rt_sigtimedwait",
-        130 => "rt_sigsuspend",
-        202 => "futex",
-        208 => "io_getevents",
-        230 => "clock_nanosleep",
-        232 => "epoll_wait",
-        247 => "waitid",
-        257 => "openat",
-        270 => "pselect6",
-        271 => "ppoll",
-        277 => "sync_file_range",
-        281 => "epoll_pwait",
-        285 => "fallocate",
-        288 => "accept4",
-        295 => "preadv",
-        296 => "pwritev",
-        299 => "recvmmsg",
-        307 => "sendmmsg",
-        327 => "preadv2",
-        328 => "pwritev2",
-        426 => "io_uring_enter",
-        441 => "epoll_pwait2",
-        449 => "futex_waitv",
-        _ => return None,
-    })
+    name_x86_64(nr)
 }
 
 /// Cause from the shared rules: R → runqueue-or-running; else the kernel
@@ -410,20 +362,18 @@ pub fn guess_cause(
     if state == "R" {
         return (RUNQUEUE_OR_RUNNING.into(), "state R".into());
     }
-    if let Some(c) = cause::from_frames(stack.iter().map(String::as_str)) {
-        return (cause::name(c).into(), "kernel stack".into());
+    if let Some(c) = rules::from_frames(stack.iter().map(String::as_str)) {
+        return (c.name().into(), "kernel stack".into());
     }
     if cfg!(target_arch = "x86_64")
-        && let Some(c) = syscall
-            .and_then(|s| i32::try_from(s.nr).ok())
-            .and_then(cause::from_syscall_x86_64)
+        && let Some(c) = syscall.and_then(|s| cause_x86_64(s.nr))
     {
-        return (cause::name(c).into(), "syscall".into());
+        return (c.name().into(), "syscall".into());
     }
-    if let Some(c) = wchan.and_then(|w| cause::from_frames([w])) {
-        return (cause::name(c).into(), "wchan".into());
+    if let Some(c) = wchan.and_then(|w| rules::from_frames([w])) {
+        return (c.name().into(), "wchan".into());
     }
-    (cause::name(cause::OTHER).into(), "none".into())
+    (Cause::Other.name().into(), "none".into())
 }
 
 fn futex_groups(threads: &[ThreadSnapshot]) -> Vec<FutexGroup> {
@@ -500,8 +450,8 @@ fn cause_phrase(cause: &str) -> String {
         "io" => "in I/O wait".into(),
         RUNQUEUE_OR_RUNNING => "runnable (on a CPU or waiting for one)".into(),
         "other" => "blocked (cause unknown)".into(),
-        c => match cause::from_name(c) {
-            Some(code) => format!("in {c} ({})", cause::DESCRIPTIONS[code as usize]),
+        c => match Cause::from_name(c) {
+            Some(code) => format!("in {c} ({})", code.description()),
             None => format!("in {c}"),
         },
     }

@@ -2,16 +2,17 @@
 //! whole-window pressure, the share of memory-stall time that fell in
 //! buckets with PSI memory pressure, and the correlation of the two series.
 
-use tracer_common::cause;
-
-use crate::{analyze::verdict::Pressure, model::Recording};
+use crate::{
+    analyze::verdict::Pressure,
+    model::{Recording, cause::Cause},
+};
 
 /// Memory stall ns per timeline bucket, summed over the memory causes.
 fn memory_series(rec: &Recording) -> Option<Vec<f64>> {
     let t = rec.timeline.as_ref()?;
     let mut out = vec![0.0; t.buckets];
     for (name, values) in &t.series {
-        if cause::from_name(name).is_some_and(cause::is_memory) {
+        if Cause::from_name(name).is_some_and(Cause::is_memory) {
             for (o, v) in out.iter_mut().zip(values) {
                 *o += *v as f64;
             }

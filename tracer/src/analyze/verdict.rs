@@ -2,10 +2,11 @@
 //! because of memory pressure". Pure rules over numbers pulled from the
 //! recording; every threshold is a named constant, documented in the README.
 
-use tracer_common::cause;
-
 pub use crate::model::verdict::Verdict;
-use crate::{model::Recording, report::fmt::dur};
+use crate::{
+    model::{Recording, cause::Cause},
+    report::fmt::dur,
+};
 
 /// Memory stalls at least this share of the runtime threads' wall time
 /// are "substantial".
@@ -59,7 +60,7 @@ pub struct Facts {
     pub which: String,
     pub wall_ns: u64,
     pub on_cpu_ns: u64,
-    pub by_cause: [u64; cause::COUNT],
+    pub by_cause: [u64; Cause::COUNT],
     /// Reclaim done on-CPU (vmscan begin/end time not spent off-CPU).
     pub reclaim_on_cpu_ns: u64,
     pub longest_memory_stall_ns: u64,
@@ -84,9 +85,10 @@ impl Facts {
     }
 
     pub fn memory_ns(&self) -> u64 {
-        (0..cause::COUNT as u32)
-            .filter(|&c| cause::is_memory(c))
-            .map(|c| self.by_cause[c as usize])
+        Cause::ALL
+            .into_iter()
+            .filter(|c| c.is_memory())
+            .map(|c| self.by_cause[c.index()])
             .sum::<u64>()
             + self.reclaim_on_cpu_ns
     }
@@ -100,20 +102,21 @@ pub fn judge(f: &Facts) -> Verdict {
     let mut ev = Vec::new();
     let mem = f.memory_ns();
     let mem_share = f.share(mem);
-    let runq_share = f.share(f.by_cause[cause::RUNQUEUE as usize]);
-    let idle_ns = f.by_cause[cause::FUTEX as usize]
-        + f.by_cause[cause::EPOLL as usize]
-        + f.by_cause[cause::SLEEP as usize];
+    let runq_share = f.share(f.by_cause[Cause::Runqueue.index()]);
+    let idle_ns = f.by_cause[Cause::Futex.index()]
+        + f.by_cause[Cause::Epoll.index()]
+        + f.by_cause[Cause::Sleep.index()];
     let idle_share = f.share(idle_ns);
     let io_share =
-        f.share(f.by_cause[cause::IO as usize] + f.by_cause[cause::WRITEBACK_THROTTLE as usize]);
+        f.share(f.by_cause[Cause::Io.index()] + f.by_cause[Cause::WritebackThrottle.index()]);
     let on_share = f.share(f.on_cpu_ns);
     // Only name a dominant memory cause when memory stalls matter at all:
     // one stray fault must not read as a finding.
-    let dominant_memory = (0..cause::COUNT as u32)
-        .filter(|&c| cause::is_memory(c) && f.by_cause[c as usize] > 0)
-        .max_by_key(|&c| f.by_cause[c as usize])
-        .map(|c| cause::name(c).to_string())
+    let dominant_memory = Cause::ALL
+        .into_iter()
+        .filter(|c| c.is_memory() && f.by_cause[c.index()] > 0)
+        .max_by_key(|c| f.by_cause[c.index()])
+        .map(|c| c.name().to_string())
         .filter(|_| {
             mem_share >= MEMORY_SHARE_NEGLIGIBLE
                 || f.longest_memory_stall_ns >= LONG_MEMORY_STALL_NS
@@ -135,9 +138,10 @@ pub fn judge(f: &Facts) -> Verdict {
         dur(f.longest_memory_stall_ns),
         dur(LONG_MEMORY_STALL_NS)
     ));
-    let mut parts: Vec<String> = (0..cause::COUNT as u32)
-        .filter(|&c| cause::is_memory(c) && f.by_cause[c as usize] > 0)
-        .map(|c| format!("{} {}", cause::name(c), dur(f.by_cause[c as usize])))
+    let mut parts: Vec<String> = Cause::ALL
+        .into_iter()
+        .filter(|c| c.is_memory() && f.by_cause[c.index()] > 0)
+        .map(|c| format!("{} {}", c.name(), dur(f.by_cause[c.index()])))
         .collect();
     if f.reclaim_on_cpu_ns > 0 {
         parts.push(format!("reclaim on-CPU {}", dur(f.reclaim_on_cpu_ns)));
@@ -419,29 +423,29 @@ pub fn facts(rec: &Recording) -> Facts {
         out.on_cpu_ns += t.on_cpu_ns;
         let mut off_reclaim = 0;
         for (name, ns) in &t.causes {
-            if let Some(c) = cause::from_name(name) {
-                out.by_cause[c as usize] += ns;
-                if c == cause::MEMCG_RECLAIM || c == cause::DIRECT_RECLAIM {
+            if let Some(c) = Cause::from_name(name) {
+                out.by_cause[c.index()] += ns;
+                if c == Cause::MemcgReclaim || c == Cause::DirectReclaim {
                     off_reclaim += ns;
                 }
             }
         }
         out.reclaim_on_cpu_ns += t.reclaim_ns.saturating_sub(off_reclaim);
         for (name, s) in &t.cause_stats {
-            let c = cause::from_name(name).unwrap_or(cause::OTHER);
-            if cause::is_memory(c) {
+            let c = Cause::from_name(name).unwrap_or(Cause::Other);
+            if c.is_memory() {
                 out.longest_memory_stall_ns = out.longest_memory_stall_ns.max(s.histogram.max);
             }
-            if c == cause::FUTEX || c == cause::EPOLL {
+            if c == Cause::Futex || c == Cause::Epoll {
                 out.longest_idle_wait_ns = out.longest_idle_wait_ns.max(s.histogram.max);
             }
         }
         if let Some(g) = &t.ongoing {
-            let c = cause::from_name(&g.cause).unwrap_or(cause::OTHER);
-            if cause::is_memory(c) {
+            let c = Cause::from_name(&g.cause).unwrap_or(Cause::Other);
+            if c.is_memory() {
                 out.longest_memory_stall_ns = out.longest_memory_stall_ns.max(g.off_cpu_ns);
             }
-            if c == cause::FUTEX || c == cause::EPOLL {
+            if c == Cause::Futex || c == Cause::Epoll {
                 out.longest_idle_wait_ns = out.longest_idle_wait_ns.max(g.off_cpu_ns);
             }
         }
@@ -477,7 +481,7 @@ mod tests {
 
     /// A synthetic timeline: `secs` of wall time for `threads` threads,
     /// with the given shares per cause and on-CPU.
-    fn facts_with(shares: &[(u32, f64)], on: f64, pressure: Pressure) -> Facts {
+    fn facts_with(shares: &[(Cause, f64)], on: f64, pressure: Pressure) -> Facts {
         let wall = 20_000_000_000u64;
         let mut f = Facts {
             window_ns: 10_000_000_000,
@@ -490,7 +494,7 @@ mod tests {
             ..Facts::default()
         };
         for &(c, s) in shares {
-            f.by_cause[c as usize] = (s * wall as f64) as u64;
+            f.by_cause[c.index()] = (s * wall as f64) as u64;
         }
         f
     }
@@ -508,9 +512,9 @@ mod tests {
     fn memory_stalls_with_pressure_confirm() {
         let mut f = facts_with(
             &[
-                (cause::MEMCG_HIGH_THROTTLE, 0.5),
-                (cause::MEMCG_RECLAIM, 0.1),
-                (cause::FUTEX, 0.2),
+                (Cause::MemcgHighThrottle, 0.5),
+                (Cause::MemcgReclaim, 0.1),
+                (Cause::Futex, 0.2),
             ],
             0.2,
             psi(0.9),
@@ -527,9 +531,9 @@ mod tests {
 
     #[test]
     fn memory_stalls_without_matching_pressure_are_inconclusive() {
-        let f = facts_with(&[(cause::PAGE_FAULT_IO, 0.3)], 0.2, psi(0.1));
+        let f = facts_with(&[(Cause::PageFaultIo, 0.3)], 0.2, psi(0.1));
         assert_eq!(judge(&f).outcome, "inconclusive");
-        let f = facts_with(&[(cause::PAGE_FAULT_IO, 0.3)], 0.2, Pressure::default());
+        let f = facts_with(&[(Cause::PageFaultIo, 0.3)], 0.2, Pressure::default());
         let v = judge(&f);
         assert_eq!(v.outcome, "inconclusive");
         assert!(v.summary.contains("no cgroup pressure signal"));
@@ -543,14 +547,14 @@ mod tests {
             aligned_share: Some(0.9),
             ..Pressure::default()
         };
-        let f = facts_with(&[(cause::PAGE_FAULT_IO, 0.4)], 0.3, p);
+        let f = facts_with(&[(Cause::PageFaultIo, 0.4)], 0.3, p);
         assert_eq!(judge(&f).outcome, "inconclusive");
     }
 
     #[test]
     fn one_long_stall_is_enough_when_pressure_agrees() {
         let mut f = facts_with(
-            &[(cause::PAGE_FAULT_IO, 0.03), (cause::EPOLL, 0.8)],
+            &[(Cause::PageFaultIo, 0.03), (Cause::Epoll, 0.8)],
             0.17,
             psi(0.8),
         );
@@ -561,7 +565,7 @@ mod tests {
     #[test]
     fn cpu_starvation_refutes_and_names_cpu() {
         let f = facts_with(
-            &[(cause::RUNQUEUE, 0.6), (cause::EPOLL, 0.1)],
+            &[(Cause::Runqueue, 0.6), (Cause::Epoll, 0.1)],
             0.3,
             Pressure::default(),
         );
@@ -572,7 +576,7 @@ mod tests {
 
     #[test]
     fn shared_futex_is_a_lock_own_futexes_are_idle() {
-        let mut f = facts_with(&[(cause::FUTEX, 0.95)], 0.05, Pressure::default());
+        let mut f = facts_with(&[(Cause::Futex, 0.95)], 0.05, Pressure::default());
         f.shared_futex_ns = f.wall_ns / 2;
         f.shared_futex = Some((0x7f00, 2));
         let v = judge(&f);
@@ -592,31 +596,31 @@ mod tests {
 
     #[test]
     fn io_and_busy_alternatives() {
-        let f = facts_with(&[(cause::IO, 0.6)], 0.3, Pressure::default());
+        let f = facts_with(&[(Cause::Io, 0.6)], 0.3, Pressure::default());
         assert_eq!(judge(&f).alternative.as_deref(), Some("io"));
-        let f = facts_with(&[(cause::FUTEX, 0.05)], 0.95, Pressure::default());
+        let f = facts_with(&[(Cause::Futex, 0.05)], 0.95, Pressure::default());
         assert_eq!(judge(&f).alternative.as_deref(), Some("busy"));
     }
 
     #[test]
     fn middling_memory_short_window_and_loss_are_inconclusive() {
         let f = facts_with(
-            &[(cause::PAGE_FAULT_IO, 0.05), (cause::FUTEX, 0.5)],
+            &[(Cause::PageFaultIo, 0.05), (Cause::Futex, 0.5)],
             0.45,
             psi(0.9),
         );
         assert_eq!(judge(&f).outcome, "inconclusive");
-        let mut f = facts_with(&[(cause::FUTEX, 0.9)], 0.1, Pressure::default());
+        let mut f = facts_with(&[(Cause::Futex, 0.9)], 0.1, Pressure::default());
         f.window_ns = MIN_WINDOW_NS / 2;
         assert!(judge(&f).summary.contains("too short"));
-        let mut f = facts_with(&[(cause::FUTEX, 0.9)], 0.1, Pressure::default());
+        let mut f = facts_with(&[(Cause::Futex, 0.9)], 0.1, Pressure::default());
         f.lost = 1_000;
         assert!(judge(&f).summary.contains("lost"));
     }
 
     #[test]
     fn on_cpu_reclaim_counts_as_memory() {
-        let mut f = facts_with(&[(cause::FUTEX, 0.5)], 0.5, psi(0.9));
+        let mut f = facts_with(&[(Cause::Futex, 0.5)], 0.5, psi(0.9));
         f.reclaim_on_cpu_ns = f.wall_ns / 4;
         assert_eq!(judge(&f).outcome, "confirmed");
     }
@@ -637,50 +641,50 @@ mod tests {
         };
         let mut confirmed = facts_with(
             &[
-                (cause::MEMCG_HIGH_THROTTLE, 0.5),
-                (cause::MEMCG_RECLAIM, 0.1),
-                (cause::FUTEX, 0.2),
+                (Cause::MemcgHighThrottle, 0.5),
+                (Cause::MemcgReclaim, 0.1),
+                (Cause::Futex, 0.2),
             ],
             0.2,
             full.clone(),
         );
         confirmed.longest_memory_stall_ns = 400_000_000;
         confirmed.reclaim_on_cpu_ns = 1_000_000;
-        let disagrees = facts_with(&[(cause::PAGE_FAULT_IO, 0.3)], 0.2, psi(0.1));
-        let no_signal = facts_with(&[(cause::PAGE_FAULT_IO, 0.3)], 0.2, Pressure::default());
-        let mut short = facts_with(&[(cause::FUTEX, 0.9)], 0.1, Pressure::default());
+        let disagrees = facts_with(&[(Cause::PageFaultIo, 0.3)], 0.2, psi(0.1));
+        let no_signal = facts_with(&[(Cause::PageFaultIo, 0.3)], 0.2, Pressure::default());
+        let mut short = facts_with(&[(Cause::Futex, 0.9)], 0.1, Pressure::default());
         short.window_ns = MIN_WINDOW_NS / 2;
         let mut nobody = facts_with(&[], 0.0, Pressure::default());
         nobody.threads = 0;
         nobody.wall_ns = 0;
-        let mut lost = facts_with(&[(cause::FUTEX, 0.9)], 0.1, Pressure::default());
+        let mut lost = facts_with(&[(Cause::Futex, 0.9)], 0.1, Pressure::default());
         lost.lost = 1_000;
         let cpu = facts_with(
-            &[(cause::RUNQUEUE, 0.6), (cause::EPOLL, 0.1)],
+            &[(Cause::Runqueue, 0.6), (Cause::Epoll, 0.1)],
             0.3,
             full.clone(),
         );
         let cpu_plain = facts_with(
-            &[(cause::RUNQUEUE, 0.6), (cause::EPOLL, 0.1)],
+            &[(Cause::Runqueue, 0.6), (Cause::Epoll, 0.1)],
             0.3,
             Pressure::default(),
         );
-        let io = facts_with(&[(cause::IO, 0.6)], 0.3, Pressure::default());
-        let mut blocked = facts_with(&[(cause::FUTEX, 0.95)], 0.05, Pressure::default());
+        let io = facts_with(&[(Cause::Io, 0.6)], 0.3, Pressure::default());
+        let mut blocked = facts_with(&[(Cause::Futex, 0.95)], 0.05, Pressure::default());
         blocked.shared_futex_ns = blocked.wall_ns / 2;
         blocked.shared_futex = Some((0x7f00, 2));
-        let mut parked = facts_with(&[(cause::FUTEX, 0.95)], 0.05, Pressure::default());
+        let mut parked = facts_with(&[(Cause::Futex, 0.95)], 0.05, Pressure::default());
         parked.longest_idle_wait_ns = 8 * BLOCKED_WAIT_NS;
-        let mut waking = facts_with(&[(cause::FUTEX, 0.95)], 0.05, Pressure::default());
+        let mut waking = facts_with(&[(Cause::Futex, 0.95)], 0.05, Pressure::default());
         waking.longest_idle_wait_ns = BLOCKED_WAIT_NS / 10;
-        let busy = facts_with(&[(cause::FUTEX, 0.05)], 0.95, Pressure::default());
+        let busy = facts_with(&[(Cause::Futex, 0.05)], 0.95, Pressure::default());
         let middling = facts_with(
-            &[(cause::PAGE_FAULT_IO, 0.05), (cause::FUTEX, 0.5)],
+            &[(Cause::PageFaultIo, 0.05), (Cause::Futex, 0.5)],
             0.45,
             psi(0.9),
         );
         let mut long_stall = facts_with(
-            &[(cause::PAGE_FAULT_IO, 0.03), (cause::EPOLL, 0.8)],
+            &[(Cause::PageFaultIo, 0.03), (Cause::Epoll, 0.8)],
             0.17,
             psi(0.8),
         );

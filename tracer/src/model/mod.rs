@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub mod cause;
 pub mod cgroup;
 pub mod hist;
 pub mod role;

@@ -3,13 +3,11 @@
 
 use std::{collections::BTreeMap, fmt::Write as _};
 
-use tracer_common::cause;
-
 use super::{
     fmt::{bytes, dur, pct},
     log2,
 };
-use crate::model::{Recording, ThreadReport};
+use crate::model::{Recording, ThreadReport, cause::Cause};
 
 /// GitHub's comment limit, with room for the user's own words.
 pub const MAX_CHARS: usize = 60_000;
@@ -146,9 +144,9 @@ fn sum(ts: &[&ThreadReport], f: impl Fn(&ThreadReport) -> u64) -> u64 {
 
 fn threads_table(o: &mut String, rec: &Recording, max_rows: usize) {
     // Causes that matter anywhere, in taxonomy order.
-    let causes: Vec<&str> = cause::NAMES
+    let causes: Vec<&str> = Cause::ALL
         .iter()
-        .copied()
+        .map(|c| c.name())
         .filter(|c| {
             rec.threads
                 .iter()

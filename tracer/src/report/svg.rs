@@ -3,9 +3,7 @@
 
 use std::fmt::Write as _;
 
-use tracer_common::cause;
-
-use crate::model::timeline::TimelineReport;
+use crate::model::{cause::Cause, timeline::TimelineReport};
 
 const W: f64 = 960.0;
 const H: f64 = 420.0;
@@ -15,7 +13,7 @@ const TOP: f64 = 40.0;
 const BOTTOM: f64 = 50.0;
 
 /// One colour per cause, in taxonomy order; memory causes in warm colours.
-const COLOURS: [&str; cause::COUNT] = [
+const COLOURS: [&str; Cause::COUNT] = [
     "#9e9e9e", // runqueue
     "#d32f2f", // memcg_high_throttle
     "#f57c00", // memcg_reclaim
@@ -60,8 +58,8 @@ pub fn render(t: &TimelineReport, threads: usize, psi: Option<&[f64]>, title: &s
     // Stacked areas, bottom-up in taxonomy order (runqueue at the bottom).
     let mut base = vec![0.0f64; n];
     let mut legend = Vec::new();
-    for (c, name) in cause::NAMES.iter().enumerate() {
-        let Some(series) = t.series.get(*name) else {
+    for (c, name) in Cause::ALL.iter().map(|c| (c.index(), c.name())) {
+        let Some(series) = t.series.get(name) else {
             continue;
         };
         let top: Vec<f64> = (0..n)

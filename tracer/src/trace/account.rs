@@ -6,7 +6,6 @@
 use std::collections::{BTreeMap, HashMap};
 
 use tracer_common::{
-    cause,
     event::{
         ExitEvent, RECLAIM_DIRECT, ReclaimEvent, SW_NEXT_OFF_KNOWN, SW_NEXT_RUNQ_KNOWN,
         SW_NEXT_TRACED, SW_PREV_INVOLUNTARY, SW_PREV_SLICE_KNOWN, SW_PREV_TRACED, SwitchEvent,
@@ -20,7 +19,7 @@ use super::{
     timeline::Timeline,
 };
 use crate::model::{
-    CauseStat, FutexWait, Histograms, IntervalRow, Ongoing, StateSplit, ThreadReport,
+    CauseStat, FutexWait, Histograms, IntervalRow, Ongoing, StateSplit, ThreadReport, cause::Cause,
 };
 
 /// Past this many threads, new threads share one overflow account so user
@@ -35,9 +34,9 @@ const MAX_FUTEX_ADDRS: usize = 64;
 pub trait CauseOf {
     /// Cause of the blocked (not runnable) part of an interval that ends with
     /// `ev` switching its thread in.
-    fn blocked_cause(&mut self, ev: &SwitchEvent) -> u32;
+    fn blocked_cause(&mut self, ev: &SwitchEvent) -> Cause;
     /// Cause of a still-open interval described by a task's map state.
-    fn open_cause(&mut self, state: &TaskState) -> u32;
+    fn open_cause(&mut self, state: &TaskState) -> Cause;
     /// Top frames to show for an interval classified `other`.
     fn top_frames(&mut self, stack_id: i32) -> Option<String>;
 }
@@ -67,9 +66,9 @@ pub struct ThreadAccount {
     /// Switch-outs whose switch-in was never seen although the thread had
     /// been seen before (should be 0; shown in diagnostics if not).
     pub slice_anomalies: u64,
-    causes: [u64; cause::COUNT],
-    cause_counts: [u64; cause::COUNT],
-    cause_hist: HashMap<u32, ThreadRecorder>,
+    causes: [u64; Cause::COUNT],
+    cause_counts: [u64; Cause::COUNT],
+    cause_hist: HashMap<Cause, ThreadRecorder>,
     /// futex address → ns waited on it (bounded: see `MAX_FUTEX_ADDRS`).
     futex_waits: HashMap<u64, u64>,
     other_frames: HashMap<String, u64>,
@@ -79,8 +78,8 @@ pub struct ThreadAccount {
 }
 
 impl ThreadAccount {
-    fn add_cause(&mut self, cause: u32, ns: u64) {
-        let i = cause as usize % cause::COUNT;
+    fn add_cause(&mut self, cause: Cause, ns: u64) {
+        let i = cause.index();
         self.causes[i] += ns;
         self.cause_counts[i] += 1;
         self.cause_hist
@@ -89,8 +88,8 @@ impl ThreadAccount {
             .record(ns);
     }
 
-    pub fn cause_ns(&self, cause: u32) -> u64 {
-        self.causes[cause as usize % cause::COUNT]
+    pub fn cause_ns(&self, cause: Cause) -> u64 {
+        self.causes[cause.index()]
     }
 
     pub fn runqueue_ns(&self) -> u64 {
@@ -107,7 +106,7 @@ pub struct Accounts {
     pub timeline_rows: Vec<IntervalRow>,
     pub records: u64,
     /// Interval lengths by cause over all traced threads.
-    cause_totals: HashMap<u32, Recorder>,
+    cause_totals: HashMap<Cause, Recorder>,
 }
 
 impl Accounts {
@@ -240,7 +239,7 @@ impl Accounts {
             None
         };
         let other_frames = match blocked_cause {
-            Some(cause::OTHER) if ev.next_stack_id >= 0 => classifier.top_frames(ev.next_stack_id),
+            Some(Cause::Other) if ev.next_stack_id >= 0 => classifier.top_frames(ev.next_stack_id),
             _ => None,
         };
         let a = self.thread(ev.next_tid);
@@ -256,9 +255,9 @@ impl Accounts {
             } else {
                 a.runq_wakeup_ns += runq;
             }
-            a.add_cause(cause::RUNQUEUE, runq);
+            a.add_cause(Cause::Runqueue, runq);
         }
-        if blocked_cause == Some(cause::FUTEX) && ev.next_futex != 0 {
+        if blocked_cause == Some(Cause::Futex) && ev.next_futex != 0 {
             let n = a.futex_waits.len();
             if let Some(ns) = a.futex_waits.get_mut(&ev.next_futex) {
                 *ns += blocked;
@@ -274,7 +273,7 @@ impl Accounts {
         }
         if ev.flags & SW_NEXT_RUNQ_KNOWN != 0 {
             self.cause_totals
-                .entry(cause::RUNQUEUE)
+                .entry(Cause::Runqueue)
                 .or_default()
                 .record(runq);
         }
@@ -285,13 +284,13 @@ impl Accounts {
         self.interval.runqueue_ns += runq;
         let t_end = ev.ts_ns;
         if let Some(c) = blocked_cause {
-            if cause::is_memory(c) {
+            if c.is_memory() {
                 self.interval.memory_stall_ns += blocked;
             }
             self.timeline.add(c, t_end - off, t_end - runq);
         }
         if runq > 0 {
-            self.timeline.add(cause::RUNQUEUE, t_end - runq, t_end);
+            self.timeline.add(Cause::Runqueue, t_end - runq, t_end);
         }
     }
 
@@ -314,9 +313,9 @@ impl Accounts {
         // most of a reclaiming thread's stall. (A D-sleep inside reclaim is
         // also an off-CPU memcg_reclaim interval; that overlap is small.)
         let kind = if ev.reclaim_kind == RECLAIM_DIRECT {
-            cause::DIRECT_RECLAIM
+            Cause::DirectReclaim
         } else {
-            cause::MEMCG_RECLAIM
+            Cause::MemcgReclaim
         };
         self.timeline
             .add(kind, ev.ts_ns.saturating_sub(ev.duration_ns), ev.ts_ns);
@@ -370,28 +369,28 @@ impl Accounts {
                 } else {
                     a.runq_wakeup_ns += runq;
                 }
-                a.causes[cause::RUNQUEUE as usize] += runq;
+                a.causes[Cause::Runqueue.index()] += runq;
             }
             let c = if runq > 0 && st.off_state == OFF_RUNNING {
-                cause::RUNQUEUE
+                Cause::Runqueue
             } else {
-                open_cause.unwrap_or(cause::OTHER)
+                open_cause.unwrap_or(Cause::Other)
             };
-            a.causes[c as usize % cause::COUNT] += off_in_window - runq;
-            if c == cause::FUTEX && st.off_futex != 0 && a.futex_waits.len() < MAX_FUTEX_ADDRS {
+            a.causes[c.index()] += off_in_window - runq;
+            if c == Cause::Futex && st.off_futex != 0 && a.futex_waits.len() < MAX_FUTEX_ADDRS {
                 *a.futex_waits.entry(st.off_futex).or_default() += off_in_window - runq;
             }
             a.ongoing_off_ns = now.saturating_sub(since);
             a.ongoing = Some(Ongoing {
                 state: OFF_STATE_NAMES[state as usize % OFF_STATE_NAMES.len()].to_string(),
-                cause: cause::name(c).to_string(),
+                cause: c.name().to_string(),
                 off_cpu_ns: a.ongoing_off_ns,
                 start_known,
             });
             self.timeline
                 .add(c, since.max(start), now.saturating_sub(runq));
             if runq > 0 {
-                self.timeline.add(cause::RUNQUEUE, now - runq, now);
+                self.timeline.add(Cause::Runqueue, now - runq, now);
             }
         }
     }
@@ -408,7 +407,7 @@ impl Accounts {
                     histogram,
                     top_frames: Vec::new(),
                 };
-                (cause::name(*c).to_string(), stat)
+                (c.name().to_string(), stat)
             })
             .collect()
     }
@@ -428,7 +427,8 @@ impl ThreadAccount {
         let comm = self.comm.clone().unwrap_or_else(|| "?".to_string());
         let mut causes = BTreeMap::new();
         let mut cause_stats = BTreeMap::new();
-        for (i, name) in cause::NAMES.iter().enumerate() {
+        for c in Cause::ALL {
+            let (i, name) = (c.index(), c.name());
             if self.causes[i] == 0 && self.cause_counts[i] == 0 {
                 continue;
             }
@@ -442,10 +442,10 @@ impl ThreadAccount {
                     count: self.cause_counts[i],
                     histogram: self
                         .cause_hist
-                        .get(&(i as u32))
+                        .get(&c)
                         .map(ThreadRecorder::summary)
                         .unwrap_or_default(),
-                    top_frames: if i as u32 == cause::OTHER {
+                    top_frames: if c == Cause::Other {
                         top.into_iter()
                             .take(5)
                             .map(|(f, n)| format!("{n}× {f}"))
@@ -508,17 +508,18 @@ mod tests {
     };
 
     use super::*;
+    use crate::sys::syscalls::cause_x86_64;
 
     /// Classifies by the syscall alone (futex = 202), like the real rule
     /// when no stack is taken.
     struct BySyscall;
 
     impl CauseOf for BySyscall {
-        fn blocked_cause(&mut self, ev: &SwitchEvent) -> u32 {
-            cause::from_syscall_x86_64(ev.next_syscall).unwrap_or(cause::OTHER)
+        fn blocked_cause(&mut self, ev: &SwitchEvent) -> Cause {
+            cause_x86_64(ev.next_syscall.into()).unwrap_or(Cause::Other)
         }
-        fn open_cause(&mut self, st: &TaskState) -> u32 {
-            cause::from_syscall_x86_64(st.off_syscall).unwrap_or(cause::OTHER)
+        fn open_cause(&mut self, st: &TaskState) -> Cause {
+            cause_x86_64(st.off_syscall.into()).unwrap_or(Cause::Other)
         }
         fn top_frames(&mut self, _: i32) -> Option<String> {
             None

@@ -9,13 +9,13 @@ use blazesym::symbolize::{
     source::{Kernel, Source},
 };
 use tracer_common::{
-    cause,
     event::{RECLAIM_DIRECT, RECLAIM_MEMCG, SwitchEvent},
     state::OFF_RUNNING,
     task::TaskState,
 };
 
-use crate::trace::account::CauseOf;
+use super::{account::CauseOf, rules};
+use crate::{model::cause::Cause, sys::syscalls::cause_x86_64};
 
 /// Where frame names for a stack id come from (the kernel's stack map in
 /// production, a table in tests).
@@ -69,7 +69,7 @@ impl StackSource for KernelStacks {
 
 struct Resolved {
     frames: Vec<String>,
-    cause: Option<u32>,
+    cause: Option<Cause>,
 }
 
 pub struct Classifier<S> {
@@ -103,7 +103,7 @@ impl<S: StackSource> Classifier<S> {
         }
         if !self.cache.contains_key(&stack_id) {
             let resolved = self.stacks.frame_names(stack_id).map(|frames| {
-                let cause = cause::from_frames(frames.iter().map(String::as_str));
+                let cause = rules::from_frames(frames.iter().map(String::as_str));
                 Resolved { frames, cause }
             });
             if resolved.is_none() {
@@ -118,24 +118,24 @@ impl<S: StackSource> Classifier<S> {
     }
 
     /// The shared rule: stack, then reclaim state, then syscall.
-    fn cause(&mut self, off_state: u32, stack_id: i32, reclaim_kind: u32, syscall: i32) -> u32 {
+    fn cause(&mut self, off_state: u32, stack_id: i32, reclaim_kind: u32, syscall: i32) -> Cause {
         if off_state == OFF_RUNNING {
-            return cause::RUNQUEUE;
+            return Cause::Runqueue;
         }
         if let Some(c) = self.resolve(stack_id).and_then(|r| r.cause) {
             return c;
         }
         match reclaim_kind {
-            RECLAIM_MEMCG => return cause::MEMCG_RECLAIM,
-            RECLAIM_DIRECT => return cause::DIRECT_RECLAIM,
+            RECLAIM_MEMCG => return Cause::MemcgReclaim,
+            RECLAIM_DIRECT => return Cause::DirectReclaim,
             _ => {}
         }
-        cause::from_syscall_x86_64(syscall).unwrap_or(cause::OTHER)
+        cause_x86_64(syscall.into()).unwrap_or(Cause::Other)
     }
 }
 
 impl<S: StackSource> CauseOf for Classifier<S> {
-    fn blocked_cause(&mut self, ev: &SwitchEvent) -> u32 {
+    fn blocked_cause(&mut self, ev: &SwitchEvent) -> Cause {
         self.cause(
             ev.next_off_state,
             ev.next_stack_id,
@@ -144,7 +144,7 @@ impl<S: StackSource> CauseOf for Classifier<S> {
         )
     }
 
-    fn open_cause(&mut self, st: &TaskState) -> u32 {
+    fn open_cause(&mut self, st: &TaskState) -> Cause {
         self.cause(
             st.off_state,
             st.off_stack_id,
@@ -223,29 +223,26 @@ mod tests {
         let mut c = classifier();
         assert_eq!(
             c.blocked_cause(&ev(OFF_DISK, 1, 0, -1)),
-            cause::MEMCG_HIGH_THROTTLE
+            Cause::MemcgHighThrottle
         );
-        assert_eq!(
-            c.blocked_cause(&ev(OFF_DISK, 2, 0, 0)),
-            cause::PAGE_FAULT_IO
-        );
+        assert_eq!(c.blocked_cause(&ev(OFF_DISK, 2, 0, 0)), Cause::PageFaultIo);
         assert_eq!(
             c.blocked_cause(&ev(OFF_DISK, 3, RECLAIM_MEMCG, -1)),
-            cause::MEMCG_RECLAIM
+            Cause::MemcgReclaim
         );
-        assert_eq!(c.blocked_cause(&ev(OFF_SLEEPING, -1, 0, 202)), cause::FUTEX);
-        assert_eq!(c.blocked_cause(&ev(OFF_SLEEPING, -1, 0, -1)), cause::OTHER);
+        assert_eq!(c.blocked_cause(&ev(OFF_SLEEPING, -1, 0, 202)), Cause::Futex);
+        assert_eq!(c.blocked_cause(&ev(OFF_SLEEPING, -1, 0, -1)), Cause::Other);
         assert_eq!(
             c.blocked_cause(&ev(OFF_RUNNING, 1, 0, 202)),
-            cause::RUNQUEUE
+            Cause::Runqueue
         );
     }
 
     #[test]
     fn failed_lookups_are_counted_once_per_stack() {
         let mut c = classifier();
-        assert_eq!(c.blocked_cause(&ev(OFF_DISK, 99, 0, 0)), cause::IO);
-        assert_eq!(c.blocked_cause(&ev(OFF_DISK, 99, 0, 0)), cause::IO);
+        assert_eq!(c.blocked_cause(&ev(OFF_DISK, 99, 0, 0)), Cause::Io);
+        assert_eq!(c.blocked_cause(&ev(OFF_DISK, 99, 0, 0)), Cause::Io);
         assert_eq!(c.failed_lookups, 1);
         c.blocked_cause(&ev(OFF_DISK, -2, 0, -1));
         assert_eq!(c.missing_stacks, 1);

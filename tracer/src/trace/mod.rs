@@ -7,5 +7,6 @@ pub mod classify;
 pub mod collect;
 pub mod hist;
 pub mod probes;
+pub mod rules;
 pub mod seed;
 pub mod timeline;

@@ -3,9 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use tracer_common::cause;
-
-use crate::model::timeline::TimelineReport;
+use crate::model::{cause::Cause, timeline::TimelineReport};
 
 pub const BUCKET_NS: u64 = 100_000_000;
 /// One hour of 100 ms buckets; past that the series stops growing and the
@@ -14,7 +12,7 @@ pub const MAX_BUCKETS: usize = 36_000;
 
 pub struct Timeline {
     start_ns: u64,
-    buckets: Vec<[u64; cause::COUNT]>,
+    buckets: Vec<[u64; Cause::COUNT]>,
     dropped_ns: u64,
 }
 
@@ -28,8 +26,8 @@ impl Timeline {
     }
 
     /// Spread `[from, to)` of `cause` over the buckets it covers.
-    pub fn add(&mut self, cause: u32, from: u64, to: u64) {
-        let c = cause as usize % cause::COUNT;
+    pub fn add(&mut self, cause: Cause, from: u64, to: u64) {
+        let c = cause.index();
         let mut t = from.max(self.start_ns);
         while t < to {
             let index = ((t - self.start_ns) / BUCKET_NS) as usize;
@@ -40,7 +38,7 @@ impl Timeline {
                 return;
             }
             if self.buckets.len() <= index {
-                self.buckets.resize(index + 1, [0; cause::COUNT]);
+                self.buckets.resize(index + 1, [0; Cause::COUNT]);
             }
             self.buckets[index][c] += piece;
             t += piece;
@@ -51,7 +49,7 @@ impl Timeline {
         let n = (end_ns.saturating_sub(self.start_ns).div_ceil(BUCKET_NS) as usize)
             .clamp(self.buckets.len(), MAX_BUCKETS.max(self.buckets.len()));
         let mut series = BTreeMap::new();
-        for (c, name) in cause::NAMES.iter().enumerate() {
+        for (c, name) in Cause::ALL.iter().map(|c| (c.index(), c.name())) {
             if self.buckets.iter().all(|b| b[c] == 0) {
                 continue;
             }
@@ -76,7 +74,7 @@ mod tests {
     #[test]
     fn splits_across_buckets_without_losing_time() {
         let mut t = Timeline::new(1_000);
-        t.add(cause::FUTEX, 1_000 + 50_000_000, 1_000 + 250_000_000);
+        t.add(Cause::Futex, 1_000 + 50_000_000, 1_000 + 250_000_000);
         let r = t.report(1_000 + 300_000_000);
         let futex = &r.series["futex"];
         assert_eq!(futex, &vec![50_000_000, 100_000_000, 50_000_000]);
@@ -87,7 +85,7 @@ mod tests {
     fn caps_the_series() {
         let mut t = Timeline::new(0);
         let end = (MAX_BUCKETS as u64 + 2) * BUCKET_NS;
-        t.add(cause::SLEEP, 0, end);
+        t.add(Cause::Sleep, 0, end);
         let r = t.report(end);
         assert_eq!(r.buckets, MAX_BUCKETS);
         assert_eq!(r.dropped_ns, 2 * BUCKET_NS);

@@ -1,4 +1,7 @@
-//! Host facts and set-up: privileges, tracefs, clocks, kernel identity.
+//! Host facts and set-up: privileges, tracefs, clocks, kernel identity,
+//! and the syscall table.
+
+pub mod syscalls;
 
 use std::{fs, path::Path};
 
