@@ -1,10 +1,11 @@
 //! Line the traced threads' stall timeline up with the cgroup's samples:
-//! whole-window pressure, the share of memory-stall time that fell in
-//! buckets with PSI memory pressure, and the correlation of the two series.
+//! the share of memory-stall time that fell in buckets with PSI pressure,
+//! and the correlation of the two series.
 
-use crate::{
-    analyze::verdict::Pressure,
-    model::{Recording, cause::Cause},
+use crate::model::{
+    Recording,
+    cause::Cause,
+    cgroup::{PsiAlignment, PsiKind},
 };
 
 /// Memory stall ns per timeline bucket, summed over the memory causes.
@@ -22,10 +23,10 @@ fn memory_series(rec: &Recording) -> Option<Vec<f64>> {
 }
 
 fn psi_some(rec: &Recording) -> Option<Vec<Option<f64>>> {
-    psi_some_of(rec, crate::cgroup::PsiKind::Memory)
+    psi_some_of(rec, PsiKind::Memory)
 }
 
-fn psi_some_of(rec: &Recording, kind: crate::cgroup::PsiKind) -> Option<Vec<Option<f64>>> {
+fn psi_some_of(rec: &Recording, kind: PsiKind) -> Option<Vec<Option<f64>>> {
     let t = rec.timeline.as_ref()?;
     let c = rec.cgroup.as_ref()?;
     let end = t.start_ns + t.buckets as u64 * t.bucket_ns;
@@ -34,11 +35,6 @@ fn psi_some_of(rec: &Recording, kind: crate::cgroup::PsiKind) -> Option<Vec<Opti
     // line up with it. (A target in the cgroup2 root has the root's PSI,
     // which is host-wide too; `scope` says so in the report.)
     (series.scope == "cgroup" && series.some.iter().any(Option::is_some)).then_some(series.some)
-}
-
-/// PSI memory "some" share per timeline bucket (gaps as 0), for the SVG.
-pub fn psi_some_series(rec: &Recording) -> Option<Vec<f64>> {
-    psi_some(rec).map(|s| s.into_iter().map(|v| v.unwrap_or(0.0)).collect())
 }
 
 /// Pearson correlation of two equally long series; `None` if either is flat.
@@ -76,35 +72,22 @@ pub fn aligned_share(stall: &[f64], pressure: &[Option<f64>]) -> Option<f64> {
     (known > 0.0).then(|| inside / known)
 }
 
-pub fn pressure(rec: &Recording) -> Pressure {
-    let Some(c) = rec.cgroup.as_ref() else {
-        return Pressure::default();
+/// How the memory stalls line up with the cgroup's PSI.
+pub fn alignment(rec: &Recording) -> PsiAlignment {
+    let mut out = PsiAlignment {
+        scope: psi_scope(rec).to_string(),
+        ..PsiAlignment::default()
     };
-    let d = &c.deltas;
-    let share = |us: Option<u64>| {
-        us.filter(|_| d.window_ns > 0)
-            .map(|us| us as f64 * 1000.0 / d.window_ns as f64)
-    };
-    let limit_hits = match (d.events_high, d.events_max, d.failcnt) {
-        (None, None, None) => None,
-        (h, m, f) => Some(h.unwrap_or(0) + m.unwrap_or(0) + f.unwrap_or(0)),
-    };
-    let mut p = Pressure {
-        psi_some: share(d.memory_some_us),
-        psi_full: share(d.memory_full_us),
-        limit_hits,
-        oom_kills: d.events_oom_kill,
-        major_faults: d.pgmajfault,
-        cpu_throttled_ns: d.throttled_usec.map(|us| us * 1000),
-        psi_scope: psi_scope(rec).to_string(),
-        ..Pressure::default()
-    };
-    if let (Some(stall), Some(psi)) = (memory_series(rec), psi_some(rec)) {
+    let psi = psi_some(rec);
+    out.memory_some = psi
+        .as_ref()
+        .map(|s| s.iter().map(|v| v.unwrap_or(0.0)).collect());
+    if let (Some(stall), Some(psi)) = (memory_series(rec), psi) {
         // A fault that waits for a disk read is an I/O stall to PSI unless
         // the page was a recent workingset eviction, so memory-limit
         // thrashing shows in io.pressure as much as in memory.pressure:
         // line the stalls up with either.
-        let io = psi_some_of(rec, crate::cgroup::PsiKind::Io).unwrap_or_default();
+        let io = psi_some_of(rec, PsiKind::Io).unwrap_or_default();
         let either: Vec<Option<f64>> = psi
             .iter()
             .enumerate()
@@ -113,16 +96,16 @@ pub fn pressure(rec: &Recording) -> Pressure {
                 (m, o) => m.or(o),
             })
             .collect();
-        p.aligned_share = aligned_share(&stall, &either);
+        out.aligned_share = aligned_share(&stall, &either);
         let known: Vec<(f64, f64)> = stall
             .iter()
             .zip(&psi)
             .filter_map(|(s, p)| p.map(|p| (*s, p)))
             .collect();
         let (s, q): (Vec<f64>, Vec<f64>) = known.into_iter().unzip();
-        p.correlation = pearson(&s, &q);
+        out.correlation = pearson(&s, &q);
     }
-    p
+    out
 }
 
 /// "cgroup" or "host-wide (...)": whose PSI the numbers are.

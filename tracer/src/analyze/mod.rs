@@ -2,5 +2,6 @@
 //! Out: typed facts and a typed judgement on the memory-starvation hypothesis.
 
 pub mod correlate;
+pub mod facts;
 pub mod roles;
 pub mod verdict;

@@ -11,6 +11,12 @@ use crate::{
 /// Extra time `record` allows past the lab's duration before it stops.
 const GRACE_SECS: f64 = 15.0;
 
+/// `starvetrace demo`: run the lab under `record`, then print the report.
+pub fn run(args: &DemoArgs) -> Result<()> {
+    let rec = demo(args)?;
+    super::report::show(&rec, args.format, args.out.as_deref())
+}
+
 pub fn demo(args: &DemoArgs) -> Result<Recording> {
     let (scenario, why) = match &args.scenario {
         Some(name) => {

@@ -32,6 +32,12 @@ enum Ended {
     TargetExited(Option<i32>),
 }
 
+/// `starvetrace record`: trace, then print the report.
+pub fn run(args: &RecordArgs) -> Result<()> {
+    let rec = record(args)?;
+    super::report::show(&rec, args.format, args.out.as_deref())
+}
+
 pub fn record(args: &RecordArgs) -> Result<Recording> {
     sys::check_privileges()?;
     let threads_re = args
@@ -190,7 +196,7 @@ pub fn record(args: &RecordArgs) -> Result<Recording> {
     if let Some(cmd) = held.is_some().then(|| args.command.clone()) {
         rec.target.command = Some(cmd);
     }
-    rec.verdict = Some(crate::analyze::verdict::decide(&rec));
+    rec.verdict = Some(super::verdict::verdict(&rec));
     Ok(rec)
 }
 
@@ -288,8 +294,7 @@ fn build(
         t.ns_tid = crate::resolve::ns_tids(t.tid)
             .and_then(|ids| ids.last().copied())
             .filter(|&n| n != t.tid);
-        t.role =
-            crate::analyze::roles::role_in_process(&t.comm, &main_comm, threads_re).to_string();
+        t.role = crate::analyze::roles::role_in_process(&t.comm, &main_comm, threads_re);
     }
     threads.sort_by_key(|t| (t.tgid, t.tid));
     let target = match resolved {

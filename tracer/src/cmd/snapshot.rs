@@ -1,11 +1,24 @@
 //! `starvetrace snapshot`: resolve the target and take a snapshot (no BPF).
 
 use crate::{
-    cli::SnapshotArgs,
+    cli::{Format, SnapshotArgs},
     error::{Error, Result},
     resolve::{TargetSpec, resolve},
     snapshot::{Options, Snapshot, take_with},
 };
+
+/// `starvetrace snapshot`: print where every thread is now.
+pub fn run(args: &SnapshotArgs) -> Result<()> {
+    let snap = snapshot(args)?;
+    match args.format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&snap).map_err(|e| Error::Other(e.into()))?
+        ),
+        Format::Md | Format::Text => println!("{}", crate::report::snapshot::render(&snap)),
+    }
+    Ok(())
+}
 
 pub fn snapshot(args: &SnapshotArgs) -> Result<Snapshot> {
     let t = &args.target;

@@ -248,6 +248,22 @@ pub struct CgroupReport {
     pub notes: Vec<String>,
 }
 
+/// How the threads' memory stalls line up with the cgroup's PSI, read off
+/// a recording by `analyze::correlate` for the report. Not in the JSON:
+/// `report FILE` recomputes it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PsiAlignment {
+    /// Whose PSI the numbers are ("the target's cgroup", "host-wide", ...).
+    pub scope: String,
+    /// Share of memory-stall time in buckets with PSI memory or io pressure.
+    pub aligned_share: Option<f64>,
+    /// Correlation of the stall series with PSI memory "some".
+    pub correlation: Option<f64>,
+    /// PSI memory "some" share per timeline bucket (gaps as 0), when the
+    /// target's own cgroup has PSI.
+    pub memory_some: Option<Vec<f64>>,
+}
+
 impl CgroupReport {
     /// PSI memory stall fractions per bucket over `[t0, t1)` (CLOCK_MONOTONIC
     /// ns): the cgroup's own PSI when it has one, else host-wide.

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 pub mod cause;
 pub mod cgroup;
 pub mod hist;
+pub mod judgement;
 pub mod role;
 pub mod snapshot;
 pub mod timeline;
@@ -138,7 +139,7 @@ pub struct ThreadReport {
     pub tid: u32,
     pub tgid: u32,
     pub comm: String,
-    pub role: String,
+    pub role: role::Role,
     /// Thread id inside the target's PID namespace, when it differs.
     pub ns_tid: Option<u32>,
     pub on_cpu_ns: u64,

@@ -24,7 +24,7 @@ pub(crate) fn representative() -> Recording {
         tid: 2,
         tgid: 1,
         comm: "tokio-rt-worker".into(),
-        role: role::Role::TokioWorker.to_string(),
+        role: role::Role::TokioWorker,
         ns_tid: Some(3),
         ongoing: Some(Ongoing {
             state: "sleeping".into(),
@@ -127,10 +127,10 @@ pub(crate) fn representative() -> Recording {
         snapshot: Some(snapshot),
         cgroup: Some(cgroup),
         verdict: Some(verdict::Verdict {
-            outcome: "refuted".into(),
+            outcome: verdict::Outcome::Refuted,
             summary: "s".into(),
-            alternative: Some("idle".into()),
-            dominant_memory_cause: Some("page_fault_io".into()),
+            alternative: Some(verdict::Alternative::Idle),
+            dominant_memory_cause: Some(cause::Cause::PageFaultIo),
             evidence: vec!["e".into()],
         }),
         lab: Some(serde_json::json!({"scenario": "x"})),

@@ -7,27 +7,33 @@ use super::{
     fmt::{bytes, dur, pct},
     log2,
 };
-use crate::model::{Recording, ThreadReport, cause::Cause};
+use crate::model::{Recording, ThreadReport, cause::Cause, cgroup::PsiAlignment};
 
 /// GitHub's comment limit, with room for the user's own words.
 pub const MAX_CHARS: usize = 60_000;
 /// Past this many threads, the table groups threads by name.
 pub const MAX_THREAD_ROWS: usize = 40;
 
-pub fn render(rec: &Recording) -> String {
-    let full = render_with(rec, MAX_THREAD_ROWS, true);
+/// `psi`: how the stalls line up with the cgroup's PSI (`analyze::correlate`).
+pub fn render(rec: &Recording, psi: &PsiAlignment) -> String {
+    let full = render_with(rec, psi, MAX_THREAD_ROWS, true);
     if full.len() <= MAX_CHARS {
         return full;
     }
     // Too long: drop per-thread histograms, then group harder.
-    let lean = render_with(rec, MAX_THREAD_ROWS, false);
+    let lean = render_with(rec, psi, MAX_THREAD_ROWS, false);
     if lean.len() <= MAX_CHARS {
         return lean;
     }
-    render_with(rec, 10, false)
+    render_with(rec, psi, 10, false)
 }
 
-fn render_with(rec: &Recording, max_rows: usize, per_thread_hists: bool) -> String {
+fn render_with(
+    rec: &Recording,
+    psi: &PsiAlignment,
+    max_rows: usize,
+    per_thread_hists: bool,
+) -> String {
     let mut o = String::new();
     header(&mut o, rec);
     verdict(&mut o, rec);
@@ -36,7 +42,7 @@ fn render_with(rec: &Recording, max_rows: usize, per_thread_hists: bool) -> Stri
     threads_table(&mut o, rec, max_rows);
     causes_table(&mut o, rec);
     histograms(&mut o, rec, per_thread_hists);
-    cgroup(&mut o, rec);
+    cgroup(&mut o, rec, psi);
     environment(&mut o, rec);
     o
 }
@@ -74,7 +80,7 @@ fn verdict(o: &mut String, rec: &Recording) {
     let _ = writeln!(
         o,
         "### Verdict: **{}**\n\n{}\n",
-        v.outcome.to_uppercase(),
+        v.outcome.as_str().to_uppercase(),
         v.summary
     );
     for e in &v.evidence {
@@ -276,7 +282,7 @@ fn histograms(o: &mut String, rec: &Recording, per_thread: bool) {
     let _ = writeln!(o, "</details>\n");
 }
 
-fn cgroup(o: &mut String, rec: &Recording) {
+fn cgroup(o: &mut String, rec: &Recording, psi: &PsiAlignment) {
     let Some(c) = &rec.cgroup else {
         let _ = writeln!(
             o,
@@ -287,7 +293,7 @@ fn cgroup(o: &mut String, rec: &Recording) {
     let _ = writeln!(
         o,
         "### The cgroup's side\n\n{}",
-        super::cgroup::render(c, rec)
+        super::cgroup::render(c, psi)
     );
 }
 

@@ -20,6 +20,7 @@ use super::{
 };
 use crate::model::{
     CauseStat, FutexWait, Histograms, IntervalRow, Ongoing, StateSplit, ThreadReport, cause::Cause,
+    role::Role,
 };
 
 /// Past this many threads, new threads share one overflow account so user
@@ -460,7 +461,7 @@ impl ThreadAccount {
             tid: self.tid,
             tgid: self.tgid,
             comm,
-            role: String::new(),
+            role: Role::default(),
             ns_tid: None,
             on_cpu_ns: self.on_cpu_ns,
             runqueue_ns: self.runqueue_ns(),
