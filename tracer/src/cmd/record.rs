@@ -113,13 +113,14 @@ pub fn record(args: &RecordArgs) -> Result<Recording> {
             released
         }
         None => {
-            let snap = crate::snapshot::take_with(
+            let mut snap = crate::snapshot::take_with(
                 &pids,
                 &crate::snapshot::Options {
                     workers: threads_re.clone(),
                     ..Default::default()
                 },
             );
+            snap.summary = crate::report::snapshot::summarize(&snap);
             let threads = crate::trace::seed::from_snapshot(&snap);
             let seeded = crate::trace::seed::seed(&mut maps.tasks, &threads, attached_ns);
             snapshot = Some(snap);

@@ -34,6 +34,7 @@ pub fn snapshot(args: &SnapshotArgs) -> Result<Snapshot> {
     };
     let target = resolve(&spec, &crate::cgroup::Roots::default())?;
     let mut snap = take_with(&target.pids, &Options::default());
+    snap.summary = crate::report::snapshot::summarize(&snap);
     snap.notes.extend(target.notes);
     Ok(snap)
 }

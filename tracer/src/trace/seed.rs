@@ -67,7 +67,7 @@ pub fn seed(
 }
 
 /// Threads from a snapshot: state, syscall, and when each went off-CPU.
-pub fn from_snapshot(snap: &crate::snapshot::Snapshot) -> Vec<SeedThread> {
+pub fn from_snapshot(snap: &crate::model::snapshot::Snapshot) -> Vec<SeedThread> {
     snap.threads
         .iter()
         .map(|t| SeedThread {
