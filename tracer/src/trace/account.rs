@@ -18,10 +18,7 @@ use super::{
     hist::{Recorder, ThreadRecorder},
     timeline::Timeline,
 };
-use crate::model::{
-    CauseStat, FutexWait, Histograms, IntervalRow, Ongoing, StateSplit, ThreadReport, cause::Cause,
-    role::Role,
-};
+use crate::model::{CauseStat, IntervalRow, Ongoing, StateSplit, cause::Cause};
 
 /// Past this many threads, new threads share one overflow account so user
 /// space memory stays bounded (each account holds several histograms).
@@ -40,6 +37,45 @@ pub trait CauseOf {
     fn open_cause(&mut self, state: &TaskState) -> Cause;
     /// Top frames to show for an interval classified `other`.
     fn top_frames(&mut self, stack_id: i32) -> Option<String>;
+}
+
+/// One off-CPU interval to book: `[start, end)` inside the trace, of which
+/// the last `runq` ns (when known) were spent runnable, waiting for a CPU.
+struct OffInterval {
+    start: u64,
+    end: u64,
+    runq: Option<u64>,
+    /// The run-queue wait began with a preemption, not a wakeup.
+    preempted: bool,
+    state: u32,
+    /// Cause of the blocked part.
+    cause: Cause,
+    /// futex(2) address slept on, 0 if none.
+    futex: u64,
+    /// Its length is known (it began inside the trace): only then does it
+    /// go into the histograms.
+    start_known: bool,
+    /// Top frames of a blocked part classified `other`.
+    other_frames: Option<String>,
+}
+
+/// Host-wide intervals of one cause: all of them counted and summed, those
+/// of known length in the histogram.
+#[derive(Default)]
+struct CauseTotal {
+    count: u64,
+    hist: Recorder,
+}
+
+impl CauseTotal {
+    fn add(&mut self, ns: u64, length_known: bool) {
+        self.count += 1;
+        if length_known {
+            self.hist.record(ns);
+        } else {
+            self.hist.total = self.hist.total.saturating_add(ns);
+        }
+    }
 }
 
 #[derive(Default)]
@@ -67,26 +103,38 @@ pub struct ThreadAccount {
     /// Switch-outs whose switch-in was never seen although the thread had
     /// been seen before (should be 0; shown in diagnostics if not).
     pub slice_anomalies: u64,
-    causes: [u64; Cause::COUNT],
-    cause_counts: [u64; Cause::COUNT],
-    cause_hist: HashMap<Cause, ThreadRecorder>,
+    pub(super) causes: [u64; Cause::COUNT],
+    pub(super) cause_counts: [u64; Cause::COUNT],
+    pub(super) cause_hist: HashMap<Cause, ThreadRecorder>,
     /// futex address → ns waited on it (bounded: see `MAX_FUTEX_ADDRS`).
-    futex_waits: HashMap<u64, u64>,
-    other_frames: HashMap<String, u64>,
-    hist_off: ThreadRecorder,
-    hist_runq: ThreadRecorder,
-    hist_on: ThreadRecorder,
+    pub(super) futex_waits: HashMap<u64, u64>,
+    pub(super) other_frames: HashMap<String, u64>,
+    pub(super) hist_off: ThreadRecorder,
+    pub(super) hist_runq: ThreadRecorder,
+    pub(super) hist_on: ThreadRecorder,
 }
 
 impl ThreadAccount {
-    fn add_cause(&mut self, cause: Cause, ns: u64) {
+    /// One interval of `cause`; into the histogram only when its length is known.
+    fn add_cause(&mut self, cause: Cause, ns: u64, length_known: bool) {
         let i = cause.index();
         self.causes[i] += ns;
         self.cause_counts[i] += 1;
-        self.cause_hist
-            .entry(cause)
-            .or_insert_with(ThreadRecorder::per_thread)
-            .record(ns);
+        if length_known {
+            self.cause_hist
+                .entry(cause)
+                .or_insert_with(ThreadRecorder::per_thread)
+                .record(ns);
+        }
+    }
+
+    fn add_futex_wait(&mut self, addr: u64, ns: u64) {
+        let n = self.futex_waits.len();
+        if let Some(w) = self.futex_waits.get_mut(&addr) {
+            *w += ns;
+        } else if n < MAX_FUTEX_ADDRS {
+            self.futex_waits.insert(addr, ns);
+        }
     }
 
     pub fn cause_ns(&self, cause: Cause) -> u64 {
@@ -106,8 +154,8 @@ pub struct Accounts {
     pub timeline: Timeline,
     pub timeline_rows: Vec<IntervalRow>,
     pub records: u64,
-    /// Interval lengths by cause over all traced threads.
-    cause_totals: HashMap<Cause, Recorder>,
+    /// Intervals by cause over all traced threads.
+    cause_totals: HashMap<Cause, CauseTotal>,
 }
 
 impl Accounts {
@@ -214,11 +262,6 @@ impl Accounts {
         if ev.flags & SW_NEXT_TRACED == 0 {
             return;
         }
-        let runq = if ev.flags & SW_NEXT_RUNQ_KNOWN != 0 {
-            ev.next_runq_ns
-        } else {
-            0
-        };
         let off_known = ev.flags & SW_NEXT_OFF_KNOWN != 0;
         // Off since before the trace: count the part we saw, keep it out of
         // the histograms (its length is unknown).
@@ -227,71 +270,92 @@ impl Accounts {
         } else {
             ev.ts_ns.saturating_sub(start)
         };
-        let runq = runq.min(off);
-        let blocked = off - runq;
-        let state = if off_known {
-            ev.next_off_state
+        let runq = (ev.flags & SW_NEXT_RUNQ_KNOWN != 0).then_some(ev.next_runq_ns.min(off));
+        let blocked = off - runq.unwrap_or(0);
+        let cause = if blocked > 0 {
+            classifier.blocked_cause(ev)
         } else {
-            OFF_OTHER
+            Cause::Other
         };
-        let blocked_cause = if blocked > 0 {
-            Some(classifier.blocked_cause(ev))
-        } else {
-            None
-        };
-        let other_frames = match blocked_cause {
-            Some(Cause::Other) if ev.next_stack_id >= 0 => classifier.top_frames(ev.next_stack_id),
+        let other_frames = match cause {
+            Cause::Other if blocked > 0 && ev.next_stack_id >= 0 => {
+                classifier.top_frames(ev.next_stack_id)
+            }
             _ => None,
         };
-        let a = self.thread(ev.next_tid);
+        self.book_off_interval(
+            ev.next_tid,
+            OffInterval {
+                start: ev.ts_ns - off,
+                end: ev.ts_ns,
+                runq,
+                preempted: ev.next_off_state == OFF_RUNNING,
+                state: if off_known {
+                    ev.next_off_state
+                } else {
+                    OFF_OTHER
+                },
+                cause,
+                futex: ev.next_futex,
+                start_known: off_known,
+                other_frames,
+            },
+        );
+    }
+
+    /// Book one off-CPU interval of `tid`, closed at a switch-in or still
+    /// open at the end of the trace: the one place an interval is split
+    /// into its run-queue wait (at its end) and its blocked part.
+    fn book_off_interval(&mut self, tid: u32, iv: OffInterval) {
+        let off = iv.end.saturating_sub(iv.start);
+        let runq = iv.runq.map(|r| r.min(off));
+        let runq_ns = runq.unwrap_or(0);
+        let blocked = off - runq_ns;
+        let a = self.thread(tid);
         a.off_cpu_ns += off;
-        a.by_state.add(state, off);
-        if off_known {
+        a.by_state.add(iv.state, off);
+        if iv.start_known {
             a.hist_off.record(off);
         }
-        if ev.flags & SW_NEXT_RUNQ_KNOWN != 0 {
-            a.hist_runq.record(runq);
-            if ev.next_off_state == OFF_RUNNING {
-                a.runq_preempted_ns += runq;
+        if let Some(r) = runq {
+            // Its own start (the wakeup or the preemption) is known.
+            a.hist_runq.record(r);
+            if iv.preempted {
+                a.runq_preempted_ns += r;
             } else {
-                a.runq_wakeup_ns += runq;
+                a.runq_wakeup_ns += r;
             }
-            a.add_cause(Cause::Runqueue, runq);
+            a.add_cause(Cause::Runqueue, r, true);
         }
-        if blocked_cause == Some(Cause::Futex) && ev.next_futex != 0 {
-            let n = a.futex_waits.len();
-            if let Some(ns) = a.futex_waits.get_mut(&ev.next_futex) {
-                *ns += blocked;
-            } else if n < MAX_FUTEX_ADDRS {
-                a.futex_waits.insert(ev.next_futex, blocked);
+        if blocked > 0 {
+            if iv.cause == Cause::Futex && iv.futex != 0 {
+                a.add_futex_wait(iv.futex, blocked);
             }
-        }
-        if let Some(c) = blocked_cause {
-            a.add_cause(c, blocked);
-            if let Some(frames) = other_frames {
+            a.add_cause(iv.cause, blocked, iv.start_known);
+            if let Some(frames) = iv.other_frames {
                 *a.other_frames.entry(frames).or_default() += 1;
             }
         }
-        if ev.flags & SW_NEXT_RUNQ_KNOWN != 0 {
+        if let Some(r) = runq {
             self.cause_totals
                 .entry(Cause::Runqueue)
                 .or_default()
-                .record(runq);
-        }
-        if let Some(c) = blocked_cause {
-            self.cause_totals.entry(c).or_default().record(blocked);
+                .add(r, true);
         }
         self.interval.off_cpu_ns += off;
-        self.interval.runqueue_ns += runq;
-        let t_end = ev.ts_ns;
-        if let Some(c) = blocked_cause {
-            if c.is_memory() {
+        self.interval.runqueue_ns += runq_ns;
+        if blocked > 0 {
+            self.cause_totals
+                .entry(iv.cause)
+                .or_default()
+                .add(blocked, iv.start_known);
+            if iv.cause.is_memory() {
                 self.interval.memory_stall_ns += blocked;
             }
-            self.timeline.add(c, t_end - off, t_end - runq);
+            self.timeline.add(iv.cause, iv.end - off, iv.end - runq_ns);
         }
-        if runq > 0 {
-            self.timeline.add(Cause::Runqueue, t_end - runq, t_end);
+        if runq_ns > 0 {
+            self.timeline.add(Cause::Runqueue, iv.end - runq_ns, iv.end);
         }
     }
 
@@ -324,15 +388,11 @@ impl Accounts {
 
     /// Close the books at `now` with the kernel's per-thread state: fault
     /// counters of live threads, the running slice of threads on a CPU, and
-    /// the open interval of threads off-CPU (reported as ongoing, never dropped).
+    /// the open interval of threads off-CPU (booked as an interval that ends
+    /// now, and reported as ongoing, never dropped).
     pub fn finish(&mut self, now: u64, tasks: &[(u32, TaskState)], classifier: &mut dyn CauseOf) {
         let start = self.start_ns;
         for (tid, st) in tasks {
-            let open_cause = if st.flags & TS_ON_CPU == 0 {
-                Some(classifier.open_cause(st))
-            } else {
-                None
-            };
             let a = self.thread(*tid);
             a.tgid = st.tgid;
             a.min_faults = a.min_faults.max(st.min_faults);
@@ -347,52 +407,52 @@ impl Accounts {
                 a.on_cpu_ns += now.saturating_sub(since);
                 continue;
             }
+            let open_cause = classifier.open_cause(st);
             let start_known = st.off_since != 0;
             let since = if start_known { st.off_since } else { start };
             // Only the part inside the window counts toward the totals.
-            let off_in_window = now.saturating_sub(since.max(start));
-            let runq = if st.wakeup_at != 0 {
-                now.saturating_sub(st.wakeup_at.max(start))
-            } else {
-                0
-            };
-            let runq = runq.min(off_in_window);
+            let from = since.max(start);
+            let runq = (st.wakeup_at != 0)
+                .then(|| now.saturating_sub(st.wakeup_at.max(start)))
+                .filter(|&r| r > 0);
+            let preempted = st.off_state == OFF_RUNNING;
             let state = if start_known || st.off_raw_state != 0 {
                 st.off_state
             } else {
                 OFF_OTHER
             };
-            a.off_cpu_ns += off_in_window;
-            a.by_state.add(state, off_in_window);
-            if runq > 0 {
-                if st.off_state == OFF_RUNNING {
-                    a.runq_preempted_ns += runq;
-                } else {
-                    a.runq_wakeup_ns += runq;
-                }
-                a.causes[Cause::Runqueue.index()] += runq;
-            }
-            let c = if runq > 0 && st.off_state == OFF_RUNNING {
+            let cause = if runq.is_some() && preempted {
                 Cause::Runqueue
             } else {
-                open_cause.unwrap_or(Cause::Other)
+                open_cause
             };
-            a.causes[c.index()] += off_in_window - runq;
-            if c == Cause::Futex && st.off_futex != 0 && a.futex_waits.len() < MAX_FUTEX_ADDRS {
-                *a.futex_waits.entry(st.off_futex).or_default() += off_in_window - runq;
-            }
+            let other_frames = match cause {
+                Cause::Other if st.off_stack_id >= 0 => classifier.top_frames(st.off_stack_id),
+                _ => None,
+            };
+            self.book_off_interval(
+                *tid,
+                OffInterval {
+                    start: from,
+                    end: now,
+                    runq,
+                    preempted,
+                    state,
+                    cause,
+                    futex: st.off_futex,
+                    // Its length is known only if it began inside the trace.
+                    start_known: start_known && since >= start,
+                    other_frames,
+                },
+            );
+            let a = self.thread(*tid);
             a.ongoing_off_ns = now.saturating_sub(since);
             a.ongoing = Some(Ongoing {
                 state: OFF_STATE_NAMES[state as usize % OFF_STATE_NAMES.len()].to_string(),
-                cause: c.name().to_string(),
+                cause: cause.name().to_string(),
                 off_cpu_ns: a.ongoing_off_ns,
                 start_known,
             });
-            self.timeline
-                .add(c, since.max(start), now.saturating_sub(runq));
-            if runq > 0 {
-                self.timeline.add(Cause::Runqueue, now - runq, now);
-            }
         }
     }
 
@@ -400,12 +460,11 @@ impl Accounts {
     pub fn cause_totals(&self) -> BTreeMap<String, CauseStat> {
         self.cause_totals
             .iter()
-            .map(|(c, r)| {
-                let histogram = r.summary();
+            .map(|(c, t)| {
                 let stat = CauseStat {
-                    ns: r.total,
-                    count: histogram.count,
-                    histogram,
+                    ns: t.hist.total,
+                    count: t.count,
+                    histogram: t.hist.summary(),
                     top_frames: Vec::new(),
                 };
                 (c.name().to_string(), stat)
@@ -423,249 +482,5 @@ impl Accounts {
     }
 }
 
-impl ThreadAccount {
-    pub fn report(&self) -> ThreadReport {
-        let comm = self.comm.clone().unwrap_or_else(|| "?".to_string());
-        let mut causes = BTreeMap::new();
-        let mut cause_stats = BTreeMap::new();
-        for c in Cause::ALL {
-            let (i, name) = (c.index(), c.name());
-            if self.causes[i] == 0 && self.cause_counts[i] == 0 {
-                continue;
-            }
-            causes.insert(name.to_string(), self.causes[i]);
-            let mut top: Vec<(&String, &u64)> = self.other_frames.iter().collect();
-            top.sort_by(|a, b| b.1.cmp(a.1));
-            cause_stats.insert(
-                name.to_string(),
-                CauseStat {
-                    ns: self.causes[i],
-                    count: self.cause_counts[i],
-                    histogram: self
-                        .cause_hist
-                        .get(&c)
-                        .map(ThreadRecorder::summary)
-                        .unwrap_or_default(),
-                    top_frames: if c == Cause::Other {
-                        top.into_iter()
-                            .take(5)
-                            .map(|(f, n)| format!("{n}× {f}"))
-                            .collect()
-                    } else {
-                        Vec::new()
-                    },
-                },
-            );
-        }
-        ThreadReport {
-            tid: self.tid,
-            tgid: self.tgid,
-            comm,
-            role: Role::default(),
-            ns_tid: None,
-            on_cpu_ns: self.on_cpu_ns,
-            runqueue_ns: self.runqueue_ns(),
-            runqueue_wakeup_ns: self.runq_wakeup_ns,
-            runqueue_preempted_ns: self.runq_preempted_ns,
-            off_cpu_ns: self.off_cpu_ns,
-            off_cpu_ns_by_state: self.by_state.clone(),
-            switches: self.switches,
-            voluntary_switches: self.voluntary,
-            involuntary_switches: self.involuntary,
-            minor_faults: self.min_faults,
-            major_faults: self.maj_faults,
-            fault_entries: self.fault_entries,
-            reclaim_ns: self.reclaim_ns,
-            reclaim_count: self.reclaim_count,
-            ongoing_off_cpu_ns: self.ongoing_off_ns,
-            ongoing: self.ongoing.clone(),
-            exited: self.exited,
-            futex_waits: {
-                let mut f: Vec<FutexWait> = self
-                    .futex_waits
-                    .iter()
-                    .map(|(&addr, &ns)| FutexWait { addr, ns })
-                    .collect();
-                f.sort_by_key(|w| std::cmp::Reverse(w.ns));
-                f.truncate(4);
-                f
-            },
-            causes,
-            cause_stats,
-            histograms: Histograms {
-                off_cpu: self.hist_off.summary(),
-                runqueue: self.hist_runq.summary(),
-                on_cpu: self.hist_on.summary(),
-            },
-        }
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use tracer_common::{
-        event::EVENT_SWITCH,
-        state::{OFF_DISK, OFF_SLEEPING},
-    };
-
-    use super::*;
-    use crate::sys::syscalls::cause_x86_64;
-
-    /// Classifies by the syscall alone (futex = 202), like the real rule
-    /// when no stack is taken.
-    struct BySyscall;
-
-    impl CauseOf for BySyscall {
-        fn blocked_cause(&mut self, ev: &SwitchEvent) -> Cause {
-            cause_x86_64(ev.next_syscall.into()).unwrap_or(Cause::Other)
-        }
-        fn open_cause(&mut self, st: &TaskState) -> Cause {
-            cause_x86_64(st.off_syscall.into()).unwrap_or(Cause::Other)
-        }
-        fn top_frames(&mut self, _: i32) -> Option<String> {
-            None
-        }
-    }
-
-    const MS: u64 = 1_000_000;
-
-    fn switch(
-        ts: u64,
-        prev: Option<(u32, u64, bool)>,
-        next: Option<(u32, u64, u64, u32)>,
-    ) -> SwitchEvent {
-        let mut ev = SwitchEvent {
-            kind: EVENT_SWITCH,
-            ts_ns: ts,
-            ..Default::default()
-        };
-        if let Some((tid, slice, involuntary)) = prev {
-            ev.prev_tid = tid;
-            ev.prev_slice_ns = slice;
-            ev.flags |= SW_PREV_TRACED | SW_PREV_SLICE_KNOWN;
-            if involuntary {
-                ev.flags |= SW_PREV_INVOLUNTARY;
-            }
-        }
-        if let Some((tid, off, runq, state)) = next {
-            ev.next_tid = tid;
-            ev.next_off_ns = off;
-            ev.next_runq_ns = runq;
-            ev.next_off_state = state;
-            ev.next_syscall = 202;
-            ev.flags |= SW_NEXT_TRACED | SW_NEXT_OFF_KNOWN | SW_NEXT_RUNQ_KNOWN;
-        }
-        ev
-    }
-
-    #[test]
-    fn splits_intervals_into_runqueue_and_cause() {
-        let mut a = Accounts::new(0);
-        // Thread 1 slept 30 ms on a futex, of which 5 ms runnable.
-        a.apply_switch(
-            &switch(
-                100 * MS,
-                Some((2, 10 * MS, false)),
-                Some((1, 30 * MS, 5 * MS, OFF_SLEEPING)),
-            ),
-            &mut BySyscall,
-        );
-        // Thread 2 was preempted for 4 ms.
-        a.apply_switch(
-            &switch(
-                110 * MS,
-                Some((1, 10 * MS, true)),
-                Some((2, 4 * MS, 4 * MS, OFF_RUNNING)),
-            ),
-            &mut BySyscall,
-        );
-        let t1 = a.thread(1).report();
-        assert_eq!(t1.off_cpu_ns, 30 * MS);
-        assert_eq!(t1.runqueue_wakeup_ns, 5 * MS);
-        assert_eq!(t1.causes["futex"], 25 * MS);
-        assert_eq!(t1.causes["runqueue"], 5 * MS);
-        assert_eq!(t1.off_cpu_ns_by_state.sleeping, 30 * MS);
-        assert_eq!((t1.switches, t1.involuntary_switches), (1, 1));
-        let t2 = a.thread(2).report();
-        assert_eq!(t2.runqueue_preempted_ns, 4 * MS);
-        assert_eq!(t2.causes.get("futex"), None);
-        assert_eq!(t2.on_cpu_ns, 10 * MS);
-        assert_eq!(t2.histograms.on_cpu.count, 1);
-    }
-
-    #[test]
-    fn unknown_starts_count_from_the_trace_start_and_stay_out_of_histograms() {
-        let mut a = Accounts::new(1_000 * MS);
-        let mut ev = switch(
-            1_200 * MS,
-            Some((7, 0, false)),
-            Some((8, 0, 0, OFF_SLEEPING)),
-        );
-        ev.flags &= !(SW_PREV_SLICE_KNOWN | SW_NEXT_OFF_KNOWN | SW_NEXT_RUNQ_KNOWN);
-        a.apply_switch(&ev, &mut BySyscall);
-        let t7 = a.thread(7).report();
-        assert_eq!(t7.on_cpu_ns, 200 * MS);
-        assert_eq!(t7.histograms.on_cpu.count, 0);
-        let t8 = a.thread(8).report();
-        assert_eq!(t8.off_cpu_ns, 200 * MS);
-        assert_eq!(t8.histograms.off_cpu.count, 0);
-    }
-
-    #[test]
-    fn open_intervals_are_reported_as_ongoing() {
-        let mut a = Accounts::new(1_000 * MS);
-        let blocked = TaskState {
-            tgid: 5,
-            off_since: 500 * MS,
-            off_state: OFF_SLEEPING,
-            off_syscall: 202,
-            ..Default::default()
-        };
-        let never_seen_start = TaskState {
-            tgid: 5,
-            off_state: OFF_DISK,
-            off_raw_state: 2,
-            off_syscall: 0,
-            ..Default::default()
-        };
-        let running = TaskState {
-            tgid: 5,
-            flags: TS_ON_CPU,
-            on_cpu_since: 1_900 * MS,
-            ..Default::default()
-        };
-        let tasks = [(1, blocked), (2, never_seen_start), (3, running)];
-        a.finish(2_000 * MS, &tasks, &mut BySyscall);
-        let t1 = a.thread(1).report();
-        let g = t1.ongoing.unwrap();
-        assert_eq!(
-            (
-                g.off_cpu_ns,
-                g.start_known,
-                g.cause.as_str(),
-                g.state.as_str()
-            ),
-            (1_500 * MS, true, "futex", "sleeping")
-        );
-        // Only the part inside the window counts toward the totals.
-        assert_eq!(t1.off_cpu_ns, 1_000 * MS);
-        let g2 = a.thread(2).report().ongoing.unwrap();
-        assert_eq!(
-            (g2.off_cpu_ns, g2.start_known, g2.state.as_str()),
-            (1_000 * MS, false, "disk")
-        );
-        let t3 = a.thread(3).report();
-        assert!(t3.ongoing.is_none());
-        assert_eq!(t3.on_cpu_ns, 100 * MS);
-    }
-
-    #[test]
-    fn thread_count_is_bounded() {
-        let mut a = Accounts::new(0);
-        for tid in 0..(MAX_THREADS as u32 + 10) {
-            a.thread(tid).switches += 1;
-        }
-        assert_eq!(a.threads().count(), MAX_THREADS + 1);
-        assert_eq!(a.thread(OVERFLOW_TID).switches, 10);
-    }
-}
+mod tests;

@@ -2,6 +2,7 @@
 //! Out: per-thread books of on-CPU, run-queue and off-CPU time by cause.
 
 pub mod account;
+pub mod books;
 pub mod btf;
 pub mod classify;
 pub mod collect;
