@@ -165,3 +165,37 @@ fn thread_count_is_bounded() {
     assert_eq!(a.threads().count(), MAX_THREADS + 1);
     assert_eq!(a.thread(OVERFLOW_TID).switches, 10);
 }
+
+#[test]
+fn open_intervals_are_booked_like_closed_ones() {
+    let mut a = Accounts::new(1_000 * MS);
+    let before_the_trace = TaskState {
+        tgid: 5,
+        off_since: 500 * MS,
+        off_state: OFF_SLEEPING,
+        off_syscall: 202,
+        ..Default::default()
+    };
+    let inside_the_trace = TaskState {
+        off_since: 1_500 * MS,
+        ..before_the_trace
+    };
+    a.finish(
+        2_000 * MS,
+        &[(1, before_the_trace), (2, inside_the_trace)],
+        &mut BySyscall,
+    );
+    let t1 = a.thread(1).report();
+    // Counted, but its length is unknown: out of the histogram.
+    assert_eq!(t1.cause_stats["futex"].count, 1);
+    assert_eq!(t1.cause_stats["futex"].histogram.count, 0);
+    assert_eq!(t1.histograms.off_cpu.count, 0);
+    let t2 = a.thread(2).report();
+    assert_eq!(t2.cause_stats["futex"].histogram.count, 1);
+    assert_eq!(t2.histograms.off_cpu.count, 1);
+    let totals = a.cause_totals();
+    assert_eq!(totals["futex"].count, 2);
+    assert_eq!(totals["futex"].ns, 1_500 * MS);
+    assert_eq!(totals["futex"].histogram.count, 1);
+    assert_eq!(a.take_interval(2_000 * MS, 0).off_cpu_ns, 1_500 * MS);
+}
