@@ -25,7 +25,10 @@ pub fn show(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{markdown, timeline_svg};
+    use crate::{
+        report::{log2, markdown, timeline_svg},
+        trace::hist::Recorder,
+    };
 
     /// The Markdown and SVG of a representative recording, byte for byte,
     /// and the JSON loads back as `report FILE` reads it.
@@ -48,5 +51,32 @@ mod tests {
             markdown::render(&back, &alignment(&back)),
             markdown::render(&rec, &psi)
         );
+    }
+
+    #[test]
+    fn log2_renders_every_sample() {
+        let mut r = Recorder::default();
+        for v in [1_500u64, 3_000, 3_000, 900_000, 2_000_000] {
+            r.record(v);
+        }
+        let text = log2::render("runq", &r.summary());
+        assert!(text.contains("usecs"));
+        assert!(text.contains("         2 -> 3          : 2 "), "{text}");
+        assert!(text.contains("         0 -> 1          : 1 "), "{text}");
+        let total: u64 = text
+            .lines()
+            .filter(|l| l.contains('|'))
+            .map(|l| {
+                l.split(':')
+                    .nth(1)
+                    .unwrap()
+                    .split_whitespace()
+                    .next()
+                    .unwrap()
+                    .parse::<u64>()
+                    .unwrap()
+            })
+            .sum();
+        assert_eq!(total, 5);
     }
 }
