@@ -1,18 +1,41 @@
 //! starvetrace: are this program's async runtime threads being starved, and by what?
 //!
-//! Data path, one direction:
-//! `target` → `probes` → `collect` (+ `classify`, + `cgroup` sampler beside it)
-//! → `model` → `verdict` → `report`.
+//! The crate is named `tracer` by the project layout (beside `tracer-common`
+//! and `tracer-ebpf`); the binary it builds is `starvetrace`.
+//!
+//! Data path, one direction, in module order below:
+//! `resolve` → `trace` (+ `cgroup` beside it) → `analyze` → `model` → `report`,
+//! with `cmd` on top wiring the stages into commands and `snapshot` (the
+//! /proc view of every thread) feeding both `trace` and the report. `lab` is
+//! apart: the workloads `demo` traces. `sys`, `error` and `cli` are the edges.
 
-pub mod analyze;
-pub mod cgroup;
-pub mod cli;
-pub mod cmd;
-pub mod error;
-pub mod lab;
-pub mod model;
-pub mod report;
+/// What to trace: PIDs, a cgroup, a launched command.
 pub mod resolve;
-pub mod snapshot;
-pub mod sys;
+
+/// The eBPF probes and the books they feed.
 pub mod trace;
+
+/// The cgroup sampler, beside `trace`.
+pub mod cgroup;
+
+/// Facts and the typed verdict, from the finished recording.
+pub mod analyze;
+
+/// The finished recording's types (a leaf).
+pub mod model;
+
+/// Every word and picture the user reads.
+pub mod report;
+
+/// The commands, on top of the stages.
+pub mod cmd;
+
+/// Where every thread is now, from /proc.
+pub mod snapshot;
+
+/// Workloads that starve a runtime on purpose (apart from the data path).
+pub mod lab;
+
+pub mod cli;
+pub mod error;
+pub mod sys;

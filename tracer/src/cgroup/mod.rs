@@ -1,11 +1,12 @@
-//! The target cgroup's side of the story: PSI, memory.events, limits,
-//! memory.stat and cpu.stat, sampled every 100 ms beside the tracer.
+//! In: the target's cgroup directories (beside the trace, every 100 ms).
+//! Out: a `CgroupReport`: PSI, memory.events, limits, memory.stat, cpu.stat.
 //!
 //! - [`mounts`]: where the hierarchies are mounted (from mountinfo, never
 //!   assuming /sys/fs/cgroup) and a process's directories in each.
 //! - [`read`]: one reading of every file, with absent files remembered.
 //! - [`sampler`]: the sampling thread with a bounded sample store.
 //! - [`tally`]: whole-window deltas and maxima of the samples.
+//! - [`follow`]: the sampler that follows the target into a child cgroup.
 //!
 //! Hosts differ: pure v2 has everything in one directory; hybrid hosts (v1
 //! memory + cgroup2 for PSI) split it; v1-only hosts have no PSI per cgroup.

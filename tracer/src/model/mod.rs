@@ -1,9 +1,7 @@
-//! The finished recording: everything a report is rendered from. It is what
-//! `--format json` prints and what `starvetrace report FILE` reads back.
-
-use std::collections::BTreeMap;
-
-use serde::{Deserialize, Serialize};
+//! In: what the stages found (filled in by `cmd`).
+//! Out: the finished recording's types: what `--format json` prints and
+//! `starvetrace report FILE` reads back. A leaf: it imports nothing else
+//! from the crate.
 
 pub mod cause;
 pub mod cgroup;
@@ -13,6 +11,10 @@ pub mod role;
 pub mod snapshot;
 pub mod timeline;
 pub mod verdict;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
 
 use hist::HistSummary;
 

@@ -1,4 +1,5 @@
-//! Reports: Markdown for bug threads, JSON for machines, text for terminals.
+//! In: the finished recording (and its PSI alignment, from cmd).
+//! Out: Markdown for bug threads, JSON for machines, text for terminals, the SVG.
 
 pub mod cgroup;
 pub mod fmt;
