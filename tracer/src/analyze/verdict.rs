@@ -32,8 +32,6 @@ pub const MAX_LOSS_SHARE: f64 = 0.01;
 /// Share of memory-stall time inside pressure buckets that counts as "lines up".
 pub const ALIGNED_SHARE: f64 = 0.5;
 
-/// The cgroup's pressure signals over the trace window, where available.
-
 /// The thresholds above that the evidence lines quote.
 pub const THRESHOLDS: Thresholds = Thresholds {
     memory_substantial: MEMORY_SHARE_SUBSTANTIAL,

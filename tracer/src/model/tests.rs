@@ -111,9 +111,11 @@ pub(crate) fn representative() -> Recording {
         notes: vec!["note".into()],
         ..Default::default()
     };
-    let mut timeline = timeline::TimelineReport::default();
-    timeline.bucket_ns = 100_000_000;
-    timeline.buckets = 2;
+    let mut timeline = timeline::TimelineReport {
+        bucket_ns: 100_000_000,
+        buckets: 2,
+        ..Default::default()
+    };
     timeline.series.insert("futex".into(), vec![50_000_000, 1]);
     timeline
         .series
