@@ -7,6 +7,7 @@ pub mod log2;
 pub mod markdown;
 pub mod snapshot;
 pub mod svg;
+pub mod svg_writer;
 pub mod verdict;
 use std::{io::Write as _, path::Path};
 

@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 
+use super::svg_writer::{footer, header, line, path as svg_path, rect, text};
 use crate::model::{cause::Cause, timeline::TimelineReport};
 
 const W: f64 = 960.0;
@@ -28,12 +29,6 @@ const COLOURS: [&str; Cause::COUNT] = [
     "#607d8b", // other
 ];
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
 /// `psi` is the PSI memory "some" share (0..=1) per timeline bucket, if known.
 pub fn render(t: &TimelineReport, threads: usize, psi: Option<&[f64]>, title: &str) -> String {
     let n = t.buckets.max(1);
@@ -45,16 +40,15 @@ pub fn render(t: &TimelineReport, threads: usize, psi: Option<&[f64]>, title: &s
     let x = |i: usize| LEFT + plot_w * i as f64 / n as f64;
     let y = |share: f64| TOP + plot_h * (1.0 - share.clamp(0.0, 1.0));
     let mut o = String::new();
-    let _ = writeln!(
-        o,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="sans-serif" font-size="12">"#
+    header(&mut o, W, H, 12);
+    text(
+        &mut o,
+        LEFT,
+        22,
+        r#"font-size="15" font-weight="bold""#,
+        title,
     );
-    let _ = writeln!(o, r#"<rect width="{W}" height="{H}" fill="white"/>"#);
-    let _ = writeln!(
-        o,
-        r#"<text x="{LEFT}" y="22" font-size="15" font-weight="bold">{}</text>"#,
-        esc(title)
-    );
+    o.push('\n');
     // Stacked areas, bottom-up in taxonomy order (runqueue at the bottom).
     let mut base = vec![0.0f64; n];
     let mut legend = Vec::new();
@@ -87,11 +81,9 @@ pub fn render(t: &TimelineReport, threads: usize, psi: Option<&[f64]>, title: &s
                 y(base[i])
             );
         }
-        let _ = writeln!(
-            o,
-            r#"<path d="{path}Z" fill="{}" fill-opacity="0.85" stroke="none"/>"#,
-            COLOURS[c]
-        );
+        let style = format!(r#"fill="{}" fill-opacity="0.85" stroke="none""#, COLOURS[c]);
+        svg_path(&mut o, &format!("{path}Z"), &style);
+        o.push('\n');
         legend.push((name.to_string(), COLOURS[c]));
         base = top;
     }
@@ -106,60 +98,71 @@ pub fn render(t: &TimelineReport, threads: usize, psi: Option<&[f64]>, title: &s
                 y(*v)
             );
         }
-        let _ = writeln!(
-            o,
-            r#"<path d="{path}" fill="none" stroke="black" stroke-width="2"/>"#
+        svg_path(
+            &mut o,
+            &path,
+            r#"fill="none" stroke="black" stroke-width="2""#,
         );
+        o.push('\n');
         legend.push(("PSI memory some".into(), "black"));
     }
     // Axes, grid and labels.
-    let _ = writeln!(
-        o,
-        r##"<rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}" fill="none" stroke="#333"/>"##
+    rect(
+        &mut o,
+        LEFT,
+        TOP,
+        plot_w,
+        plot_h,
+        r##"fill="none" stroke="#333""##,
     );
+    o.push('\n');
     for k in 0..=4 {
         let share = k as f64 / 4.0;
-        let _ = writeln!(
-            o,
-            r##"<line x1="{LEFT}" x2="{}" y1="{:.1}" y2="{:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" text-anchor="end">{}%</text>"##,
-            LEFT + plot_w,
-            y(share),
-            y(share),
-            LEFT - 6.0,
-            y(share) + 4.0,
-            k * 25
-        );
+        let at = format!("{:.1}", y(share));
+        line(&mut o, (LEFT, &at), (LEFT + plot_w, &at), "#ddd");
+        let label = format!("{}%", k * 25);
+        let below = format!("{:.1}", y(share) + 4.0);
+        text(&mut o, LEFT - 6.0, below, r#"text-anchor="end""#, &label);
+        o.push('\n');
     }
     let ticks = 8usize.min(n);
     for k in 0..=ticks {
         let i = n * k / ticks.max(1);
-        let _ = writeln!(
-            o,
-            r#"<text x="{:.1}" y="{}" text-anchor="middle">{:.1}s</text>"#,
-            x(i),
+        let label = format!("{:.1}s", i as f64 * bucket_s);
+        let at = format!("{:.1}", x(i));
+        text(
+            &mut o,
+            at,
             TOP + plot_h + 18.0,
-            i as f64 * bucket_s
+            r#"text-anchor="middle""#,
+            &label,
         );
+        o.push('\n');
     }
-    let _ = writeln!(
-        o,
-        r#"<text x="{}" y="{}" text-anchor="middle">time since attach (100 ms buckets); y: share of {threads} threads' time, and PSI</text>"#,
+    let axis =
+        format!("time since attach (100 ms buckets); y: share of {threads} threads' time, and PSI");
+    text(
+        &mut o,
         LEFT + plot_w / 2.0,
-        H - 10.0
+        H - 10.0,
+        r#"text-anchor="middle""#,
+        &axis,
     );
+    o.push('\n');
     for (k, (name, colour)) in legend.iter().enumerate() {
         let ly = TOP + 8.0 + k as f64 * 18.0;
-        let _ = writeln!(
-            o,
-            r#"<rect x="{}" y="{:.1}" width="12" height="12" fill="{colour}"/><text x="{}" y="{:.1}">{}</text>"#,
-            W - RIGHT + 12.0,
-            ly,
+        let fill = format!(r#"fill="{colour}""#);
+        rect(&mut o, W - RIGHT + 12.0, format!("{ly:.1}"), 12, 12, &fill);
+        text(
+            &mut o,
             W - RIGHT + 30.0,
-            ly + 10.0,
-            esc(name)
+            format!("{:.1}", ly + 10.0),
+            "",
+            name,
         );
+        o.push('\n');
     }
-    let _ = writeln!(o, "</svg>");
+    footer(&mut o);
     o
 }
 
