@@ -19,7 +19,10 @@ pub mod read;
 pub mod sampler;
 pub mod tally;
 
-pub use mounts::{CgroupMounts, Mount, ProcCgroups, Roots, paths_of_pid, paths_of_pid_in};
+pub use files::parse_psi;
+pub use mounts::{
+    CgroupMounts, Mount, ProcCgroups, Roots, paths_of_pid, paths_of_pid_in, v1_controllers,
+};
 pub use read::Reader;
 // The report's data types live in the model; they are named here too
 // because this stage makes them.
