@@ -18,6 +18,24 @@ use serde::{Deserialize, Serialize};
 
 use hist::HistSummary;
 
+/// `Display` as the short name the JSON uses.
+macro_rules! display_as {
+    ($($ty:ty => $name:ident),* $(,)?) => {
+        $(impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.$name())
+            }
+        })*
+    };
+}
+
+display_as!(
+    cause::Cause => name,
+    role::Role => as_str,
+    verdict::Outcome => as_str,
+    verdict::Alternative => as_str,
+);
+
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Recording {
     pub tool: String,
