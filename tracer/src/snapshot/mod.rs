@@ -1,6 +1,8 @@
 //! In: the target's PIDs (before tracing starts, or for `starvetrace snapshot`).
 //! Out: a `Snapshot` of every thread: state, age, syscall, stack, cause guess.
 //!
+//! Read from /proc before tracing starts, this is what catches threads that
+//! were wedged long before starvetrace attached.
 //!
 //! Time since a thread last ran: `/proc/<pid>/task/<tid>/sched` shows
 //! `se.exec_start`, the scheduler's rq clock (ms, 6 decimals) when the
