@@ -3,33 +3,37 @@
 
 use std::{collections::BTreeMap, fmt::Write as _};
 
-use tracer_common::cause;
-
 use super::{
     fmt::{bytes, dur, pct},
     log2,
 };
-use crate::model::{Recording, ThreadReport};
+use crate::model::{Recording, ThreadReport, cause::Cause, cgroup::PsiAlignment};
 
 /// GitHub's comment limit, with room for the user's own words.
 pub const MAX_CHARS: usize = 60_000;
 /// Past this many threads, the table groups threads by name.
 pub const MAX_THREAD_ROWS: usize = 40;
 
-pub fn render(rec: &Recording) -> String {
-    let full = render_with(rec, MAX_THREAD_ROWS, true);
+/// `psi`: how the stalls line up with the cgroup's PSI (`analyze::correlate`).
+pub fn render(rec: &Recording, psi: &PsiAlignment) -> String {
+    let full = render_with(rec, psi, MAX_THREAD_ROWS, true);
     if full.len() <= MAX_CHARS {
         return full;
     }
     // Too long: drop per-thread histograms, then group harder.
-    let lean = render_with(rec, MAX_THREAD_ROWS, false);
+    let lean = render_with(rec, psi, MAX_THREAD_ROWS, false);
     if lean.len() <= MAX_CHARS {
         return lean;
     }
-    render_with(rec, 10, false)
+    render_with(rec, psi, 10, false)
 }
 
-fn render_with(rec: &Recording, max_rows: usize, per_thread_hists: bool) -> String {
+fn render_with(
+    rec: &Recording,
+    psi: &PsiAlignment,
+    max_rows: usize,
+    per_thread_hists: bool,
+) -> String {
     let mut o = String::new();
     header(&mut o, rec);
     verdict(&mut o, rec);
@@ -38,7 +42,7 @@ fn render_with(rec: &Recording, max_rows: usize, per_thread_hists: bool) -> Stri
     threads_table(&mut o, rec, max_rows);
     causes_table(&mut o, rec);
     histograms(&mut o, rec, per_thread_hists);
-    cgroup(&mut o, rec);
+    cgroup(&mut o, rec, psi);
     environment(&mut o, rec);
     o
 }
@@ -76,7 +80,7 @@ fn verdict(o: &mut String, rec: &Recording) {
     let _ = writeln!(
         o,
         "### Verdict: **{}**\n\n{}\n",
-        v.outcome.to_uppercase(),
+        v.outcome.as_str().to_uppercase(),
         v.summary
     );
     for e in &v.evidence {
@@ -146,9 +150,9 @@ fn sum(ts: &[&ThreadReport], f: impl Fn(&ThreadReport) -> u64) -> u64 {
 
 fn threads_table(o: &mut String, rec: &Recording, max_rows: usize) {
     // Causes that matter anywhere, in taxonomy order.
-    let causes: Vec<&str> = cause::NAMES
+    let causes: Vec<&str> = Cause::ALL
         .iter()
-        .copied()
+        .map(|c| c.name())
         .filter(|c| {
             rec.threads
                 .iter()
@@ -278,7 +282,7 @@ fn histograms(o: &mut String, rec: &Recording, per_thread: bool) {
     let _ = writeln!(o, "</details>\n");
 }
 
-fn cgroup(o: &mut String, rec: &Recording) {
+fn cgroup(o: &mut String, rec: &Recording, psi: &PsiAlignment) {
     let Some(c) = &rec.cgroup else {
         let _ = writeln!(
             o,
@@ -289,7 +293,7 @@ fn cgroup(o: &mut String, rec: &Recording) {
     let _ = writeln!(
         o,
         "### The cgroup's side\n\n{}",
-        super::cgroup::render(c, rec)
+        super::cgroup::render(c, psi)
     );
 }
 
