@@ -1,12 +1,51 @@
-//! Pull the numbers the verdict rules look at out of a finished recording.
+//! Pull the verdict's facts out of the runtime threads' interval streams:
+//! shares from the intervals themselves (after the fault test), blackouts
+//! from the same intervals, futex and reclaim detail from each thread's
+//! books, and the cgroup's pressure as context.
 
 use std::collections::HashMap;
 
-use super::correlate;
+use super::{
+    blackouts,
+    evidence::{self, Signals},
+};
 pub use crate::model::judgement::{Facts, Pressure};
-use crate::model::{Recording, cause::Cause, role::Role};
+use crate::model::{
+    Recording,
+    cause::Cause,
+    judgement::{ReclaimFacts, RuntimeSet, SharedFutex},
+    spans::{SpanLog, ThreadSpans},
+};
 
-/// The cgroup's pressure over the window, and how the stalls line up with it.
+/// One runtime thread as the rules see it.
+#[derive(Clone, Debug, Default)]
+pub struct RuntimeThread {
+    pub tgid: u32,
+    pub spans: ThreadSpans,
+    /// Futex address → ns waited on it.
+    pub futex_waits: Vec<(u64, u64)>,
+    pub reclaim_on_cpu_ns: u64,
+    pub reclaim_hits: u64,
+}
+
+/// Everything about the trace that is not one thread's.
+#[derive(Clone, Debug, Default)]
+pub struct Context {
+    pub start_ns: u64,
+    pub end_ns: u64,
+    /// The span log is whole up to here.
+    pub complete_until_ns: u64,
+    pub heartbeat_ns: Option<u64>,
+    pub signals: Signals,
+    pub records: u64,
+    pub lost: u64,
+    pub stacks_off: bool,
+    pub stack_failures: u64,
+    pub runtime: RuntimeSet,
+    pub pressure: Pressure,
+}
+
+/// The cgroup's pressure over the window: context for the reader.
 pub fn pressure(rec: &Recording) -> Pressure {
     let Some(c) = rec.cgroup.as_ref() else {
         return Pressure::default();
@@ -20,148 +59,144 @@ pub fn pressure(rec: &Recording) -> Pressure {
         (None, None, None) => None,
         (h, m, f) => Some(h.unwrap_or(0) + m.unwrap_or(0) + f.unwrap_or(0)),
     };
-    let a = correlate::alignment(rec);
     Pressure {
         psi_some: share(d.memory_some_us),
         psi_full: share(d.memory_full_us),
         limit_hits,
         oom_kills: d.events_oom_kill,
         major_faults: d.pgmajfault,
-        aligned_share: a.aligned_share,
-        correlation: a.correlation,
-        cpu_throttled_ns: d.throttled_usec.map(|us| us * 1000),
-        psi_scope: a.scope,
+        psi_scope: super::correlate::psi_scope(rec).to_string(),
     }
 }
 
-/// Pull the facts out of a recording.
-pub fn facts(rec: &Recording) -> Facts {
-    let workers: Vec<_> = rec
+/// The runtime threads of a finished recording with their intervals, and
+/// the context: what `facts` needs from a real trace.
+pub fn inputs(
+    rec: &Recording,
+    spans: &SpanLog,
+    heartbeat_ns: Option<u64>,
+    runtime: RuntimeSet,
+) -> (Vec<RuntimeThread>, Context) {
+    let start = rec.timeline.as_ref().map_or(0, |t| t.start_ns);
+    let end = start + rec.duration_ns;
+    let threads = rec
         .threads
         .iter()
-        .filter(|t| t.role == Role::TokioWorker)
+        .filter(|t| t.role.is_runtime())
+        .map(|t| RuntimeThread {
+            tgid: t.tgid,
+            // A runtime thread with no interval at all ran the whole time.
+            spans: spans.threads.get(&t.tid).cloned().unwrap_or(ThreadSpans {
+                first_ns: start,
+                last_ns: end,
+                off: Vec::new(),
+            }),
+            futex_waits: t.futex_waits.iter().map(|w| (w.addr, w.ns)).collect(),
+            reclaim_on_cpu_ns: t.reclaim_on_cpu_ns,
+            reclaim_hits: t.reclaim_count,
+        })
         .collect();
-    let block_on: Vec<_> = rec
-        .threads
-        .iter()
-        .filter(|t| t.role == Role::SameNameAsProcess)
-        .collect();
-    // The tokio workers are the runtime; threads named like the process
-    // (one may drive block_on, like the field report's `zeam`) are listed in
-    // the table but left out here: the main thread of most programs sleeps
-    // and would water the shares down.
-    let (focus, which): (Vec<_>, String) = if workers.is_empty() {
-        (
-            rec.threads.iter().collect(),
-            "all traced threads: no tokio worker names seen".into(),
-        )
-    } else {
-        (
-            workers.clone(),
-            format!(
-                "{} tokio workers; {} threads named like the process (may drive block_on) are in the table",
-                workers.len(),
-                block_on.len()
-            ),
-        )
+    let diag = |k: &str| rec.diagnostics.get(k).copied().unwrap_or(0);
+    let ctx = Context {
+        start_ns: start,
+        end_ns: end,
+        complete_until_ns: spans.complete_until_ns.unwrap_or(u64::MAX),
+        heartbeat_ns,
+        signals: rec
+            .cgroup
+            .as_ref()
+            .map(Signals::from_cgroup)
+            .unwrap_or_default(),
+        records: rec.records,
+        lost: rec.lost_events,
+        stacks_off: rec.environment.stack_policy == "none",
+        stack_failures: diag("stack_lookup_failed")
+            + diag("stack_symbolization_failed")
+            + diag("stack_not_taken"),
+        runtime,
+        pressure: pressure(rec),
     };
-    let mut out = Facts {
-        window_ns: rec.duration_ns,
-        threads: focus.len(),
-        which,
+    (threads, ctx)
+}
+
+pub fn facts(mut threads: Vec<RuntimeThread>, ctx: &Context) -> Facts {
+    let (faults, throttle) = evidence::weigh(
+        threads.iter_mut().flat_map(|t| t.spans.off.iter_mut()),
+        &ctx.signals,
+    );
+    let until = ctx.end_ns.min(ctx.complete_until_ns);
+    let refs: Vec<&ThreadSpans> = threads.iter().map(|t| &t.spans).collect();
+    let blackouts = blackouts::find(&refs, ctx.start_ns, ctx.end_ns, until, ctx.heartbeat_ns);
+    let mut f = Facts {
+        window_ns: ctx.end_ns.saturating_sub(ctx.start_ns),
+        runtime: ctx.runtime.clone(),
+        faults,
+        throttle,
+        blackouts,
+        records: ctx.records,
+        lost: ctx.lost,
+        stacks_off: ctx.stacks_off,
+        stack_failures: ctx.stack_failures,
+        pressure: ctx.pressure.clone(),
+        reclaim: ReclaimFacts::default(),
         ..Facts::default()
     };
-    let mut cause_of = |name: &str| {
-        let c = Cause::from_name(name);
-        if c.is_none() {
-            out.unknown_causes += 1;
-        }
-        c
-    };
-    let (mut by_cause, mut reclaim_on_cpu) = ([0u64; Cause::COUNT], 0u64);
-    let (mut longest_memory, mut longest_idle) = (0u64, 0u64);
-    let (mut wall, mut on_cpu) = (0u64, 0u64);
-    for t in &focus {
-        wall += t.observed_ns();
-        on_cpu += t.on_cpu_ns;
-        let mut off_reclaim = 0;
-        for (name, ns) in &t.causes {
-            if let Some(c) = cause_of(name) {
-                by_cause[c.index()] += ns;
-                if c == Cause::MemcgReclaim || c == Cause::DirectReclaim {
-                    off_reclaim += ns;
-                }
-            }
-        }
-        reclaim_on_cpu += t.reclaim_ns.saturating_sub(off_reclaim);
-        let stats = t.cause_stats.iter().map(|(n, s)| (n, s.histogram.max));
-        let open = t.ongoing.iter().map(|g| (&g.cause, g.off_cpu_ns));
-        for (name, longest) in stats.chain(open) {
-            let Some(c) = cause_of(name) else { continue };
-            if c.is_memory() {
-                longest_memory = longest_memory.max(longest);
-            }
-            if c == Cause::Futex || c == Cause::Epoll {
-                longest_idle = longest_idle.max(longest);
-            }
-        }
+    for t in &threads {
+        add_thread(&mut f, t, ctx.start_ns, until);
     }
-    out.wall_ns = wall;
-    out.on_cpu_ns = on_cpu;
-    out.by_cause = by_cause;
-    out.reclaim_on_cpu_ns = reclaim_on_cpu;
-    out.longest_memory_stall_ns = longest_memory;
-    out.longest_idle_wait_ns = longest_idle;
-    let mut futexes: HashMap<(u32, u64), (usize, u64)> = HashMap::new();
-    for t in &focus {
-        for w in &t.futex_waits {
-            let e = futexes.entry((t.tgid, w.addr)).or_default();
-            e.0 += 1;
-            e.1 += w.ns;
-        }
-    }
-    for (&(_, addr), &(n, ns)) in futexes.iter().filter(|(_, (n, _))| *n >= 2) {
-        out.shared_futex_ns += ns;
-        if out.shared_futex.is_none_or(|(_, m)| n > m) {
-            out.shared_futex = Some((addr, n));
-        }
-    }
-    out.records = rec.records;
-    out.lost = rec.lost_events;
-    out.pressure = pressure(rec);
-    out
+    f.shared_futex = shared_futex(&threads);
+    f
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::{CauseStat, ThreadReport};
-
-    #[test]
-    fn unknown_cause_names_are_counted_not_folded() {
-        let t = ThreadReport {
-            role: Role::TokioWorker,
-            on_cpu_ns: 10,
-            off_cpu_ns: 30,
-            causes: [
-                ("futex".to_string(), 20),
-                ("from_the_future".to_string(), 10),
-            ]
-            .into_iter()
-            .collect(),
-            cause_stats: [("from_the_future".to_string(), CauseStat::default())]
-                .into_iter()
-                .collect(),
-            ..Default::default()
-        };
-        let rec = Recording {
-            threads: vec![t],
-            ..Default::default()
-        };
-        let f = facts(&rec);
-        assert_eq!(f.unknown_causes, 2);
-        assert_eq!(f.ns(Cause::Futex), 20);
-        assert_eq!(f.ns(Cause::Other), 0);
-        assert_eq!(f.by_cause.iter().sum::<u64>(), 20);
+/// Add one thread's time inside `[start, end)`.
+fn add_thread(f: &mut Facts, t: &RuntimeThread, start: u64, end: u64) {
+    let (from, to) = (t.spans.first_ns.max(start), t.spans.last_ns.min(end));
+    if from >= to {
+        return;
     }
+    let wall = to - from;
+    let mut off = 0;
+    for s in &t.spans.off {
+        let (a, b) = (s.start_ns.max(from), s.end_ns.min(to));
+        if a >= b {
+            continue;
+        }
+        let wake = s.wake_ns().clamp(a, b);
+        off += b - a;
+        f.by_cause[s.cause.index()] += wake - a;
+        f.by_cause[Cause::Runqueue.index()] += b - wake;
+        if s.disk {
+            f.disk_ns += wake - a;
+        }
+        if wake > a {
+            f.blocked_intervals += 1;
+        }
+        if s.blocked_is_idle() {
+            f.longest_idle_wait_ns = f.longest_idle_wait_ns.max(wake - a);
+        }
+        if matches!(s.cause, Cause::MemcgReclaim | Cause::DirectReclaim) {
+            f.reclaim.off_cpu_ns += wake - a;
+        }
+    }
+    f.wall_ns += wall;
+    f.on_cpu_ns += wall.saturating_sub(off);
+    f.reclaim.on_cpu_ns += t.reclaim_on_cpu_ns;
+    f.reclaim.tracepoint_hits += t.reclaim_hits;
+}
+
+/// The futex address most runtime threads of one process waited on, when
+/// two or more did; with the time all of them waited there.
+fn shared_futex(threads: &[RuntimeThread]) -> Option<SharedFutex> {
+    let mut by: HashMap<(u32, u64), (usize, u64)> = HashMap::new();
+    for t in threads {
+        for &(addr, ns) in &t.futex_waits {
+            let e = by.entry((t.tgid, addr)).or_default();
+            e.0 += 1;
+            e.1 += ns;
+        }
+    }
+    by.into_iter()
+        .filter(|(_, (n, _))| *n >= 2)
+        .max_by_key(|(_, (n, ns))| (*n, *ns))
+        .map(|((_, addr), (threads, ns))| SharedFutex { addr, threads, ns })
 }

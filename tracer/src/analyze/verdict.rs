@@ -1,362 +1,228 @@
-//! The rules on the hypothesis "the traced runtime threads are starved
-//! because of memory pressure": pure, over the facts pulled from the
-//! recording, returning typed values (`report::verdict` words them). Every
-//! threshold is a named constant, documented in the README.
+//! The verdict on "the runtime threads are starved because of memory
+//! pressure": pure rules over [`Facts`], every threshold a named constant
+//! (the README's table lists them all). Rules return typed values; the
+//! report turns them into words.
 
 use crate::model::{
     cause::Cause,
-    judgement::{AltReason, Facts, Judgement, Pressure, Reason, Thresholds},
-    verdict::Outcome,
+    judgement::{
+        AlternativeWhy, Blindness, Facts, Judgement, Mechanism, MemoryWeight, Reason, Thresholds,
+        ratio,
+    },
+    verdict::{Alternative, Outcome},
 };
 
-/// Memory stalls at least this share of the runtime threads' wall time
-/// are "substantial".
-pub const MEMORY_SHARE_SUBSTANTIAL: f64 = 0.10;
-/// A single memory stall this long is "long" whatever the share.
-pub const LONG_MEMORY_STALL_NS: u64 = 100_000_000;
-/// Below this share (and with no long stall) memory stalls are negligible.
-pub const MEMORY_SHARE_NEGLIGIBLE: f64 = 0.02;
-/// Run-queue waits at least this share of wall time: CPU starvation.
-pub const RUNQUEUE_SHARE_SIGNIFICANT: f64 = 0.10;
-/// A futex/epoll wait this long with no wakeup is called out: if the
-/// program should be busy, nothing is waking its runtime (a lost wakeup).
-pub const BLOCKED_WAIT_NS: u64 = 1_000_000_000;
-/// Futex waits on an address shared by several runtime threads, at least
-/// this share of wall time: lock contention, not idle parking (tokio
-/// parks each worker on its own futex).
-pub const SHARED_FUTEX_SHARE: f64 = 0.25;
 /// Shorter traces are too short to judge.
 pub const MIN_WINDOW_NS: u64 = 2_000_000_000;
 /// Losing more than this share of records makes the numbers unreliable.
 pub const MAX_LOSS_SHARE: f64 = 0.01;
-/// Share of memory-stall time inside pressure buckets that counts as "lines up".
-pub const ALIGNED_SHARE: f64 = 0.5;
+/// Memory-caused runtime blackouts at least this share of the window are substantial.
+pub const BLACKOUT_MEMORY_SUBSTANTIAL: f64 = 0.05;
+/// Memory stalls at least this share of the runtime threads' busy
+/// (non-idle) time are substantial ...
+pub const MEMORY_BUSY_SUBSTANTIAL: f64 = 0.25;
+/// ... provided they are also at least this share of their wall time (a
+/// runtime idle 99% of the time is not starved by its few faults).
+pub const MEMORY_WALL_FLOOR: f64 = 0.02;
+/// Below this share of wall time (and of the window, in blackouts) memory
+/// stalls are negligible.
+pub const MEMORY_NEGLIGIBLE: f64 = 0.02;
+/// Share of the throttle sleeps that must fall in sample windows where
+/// `memory.events high` moved.
+pub const THROTTLE_EVIDENCE_SHARE: f64 = 0.5;
+/// Blackouts at least this share of the window name the alternative.
+pub const BLACKOUT_SIGNIFICANT: f64 = 0.05;
+/// Run-queue waits at least this share of wall time: CPU starvation.
+pub const RUNQUEUE_SHARE_SIGNIFICANT: f64 = 0.10;
+/// I/O waits at least this share of wall time: the threads wait for I/O.
+pub const IO_SHARE_SIGNIFICANT: f64 = 0.25;
+/// Futex waits on one address shared by runtime threads, at least this
+/// share of wall time: lock contention, not idle parking.
+pub const SHARED_FUTEX_SHARE: f64 = 0.25;
+/// A futex/epoll wait this long with no wakeup is called out.
+pub const BLOCKED_WAIT_NS: u64 = 1_000_000_000;
+/// More failed stack lookups than this share of blocked intervals is blindness.
+pub const MAX_STACK_LOSS_SHARE: f64 = 0.05;
+/// Blackouts must be computed over at least this share of the window.
+pub const MIN_SPAN_COVERAGE: f64 = 0.9;
 
 /// The thresholds above that the evidence lines quote.
 pub const THRESHOLDS: Thresholds = Thresholds {
-    memory_substantial: MEMORY_SHARE_SUBSTANTIAL,
-    memory_negligible: MEMORY_SHARE_NEGLIGIBLE,
-    long_memory_stall_ns: LONG_MEMORY_STALL_NS,
-    aligned_share: ALIGNED_SHARE,
+    blackout_memory_substantial: BLACKOUT_MEMORY_SUBSTANTIAL,
+    memory_busy_substantial: MEMORY_BUSY_SUBSTANTIAL,
+    memory_wall_floor: MEMORY_WALL_FLOOR,
+    memory_negligible: MEMORY_NEGLIGIBLE,
+    throttle_evidence_share: THROTTLE_EVIDENCE_SHARE,
+    long_blackout_ns: super::blackouts::LONG_BLACKOUT_NS,
 };
 
-pub fn judge(f: &Facts) -> Judgement {
-    let mem_share = f.memory_share();
-    // Only name a dominant memory cause when memory stalls matter at all:
-    // one stray fault must not read as a finding.
-    let dominant = Cause::ALL
-        .into_iter()
-        .filter(|c| c.is_memory() && f.ns(*c) > 0)
-        .max_by_key(|c| f.ns(*c))
-        .filter(|_| {
-            mem_share >= MEMORY_SHARE_NEGLIGIBLE
-                || f.longest_memory_stall_ns >= LONG_MEMORY_STALL_NS
-        });
-    let (outcome, reason) = decide(f, mem_share, dominant);
-    let alternative = match &reason {
-        Reason::Negligible { alt, .. } => Some(alt.alternative()),
-        _ => None,
+/// Backed and unbacked memory stall time, per mechanism.
+fn mechanisms(f: &Facts) -> [(Mechanism, u64, u64); 4] {
+    let reclaim = f.reclaim.off_cpu_ns + f.reclaim.on_cpu_ns;
+    let reclaim_backed = if f.reclaim.tracepoint_hits > 0 { reclaim } else { 0 };
+    let high_backed = if ratio(f.throttle.in_high_windows_ns, f.throttle.total_ns)
+        >= THROTTLE_EVIDENCE_SHARE
+    {
+        f.throttle.total_ns
+    } else {
+        0
     };
-    Judgement {
-        outcome,
-        alternative,
-        dominant_memory_cause: dominant,
-        reason,
-        facts: f.clone(),
-        thresholds: THRESHOLDS,
+    [
+        (Mechanism::HighThrottle, high_backed, f.throttle.total_ns - high_backed),
+        (Mechanism::Reclaim, reclaim_backed, reclaim - reclaim_backed),
+        (Mechanism::Refault, f.faults.memory_ns(), f.faults.no_counters_ns),
+        (Mechanism::Compaction, 0, f.ns(Cause::Compaction)),
+    ]
+}
+
+/// The memory picture: backed and unbacked stall time, blackouts, mechanism.
+pub fn memory(f: &Facts) -> MemoryWeight {
+    let m = mechanisms(f);
+    let backed: u64 = m.iter().map(|x| x.1).sum();
+    let unbacked: u64 = m.iter().map(|x| x.2).sum();
+    let mechanism = m
+        .iter()
+        .filter(|x| x.1 > 0)
+        .max_by_key(|x| x.1)
+        .or_else(|| m.iter().filter(|x| x.2 > 0).max_by_key(|x| x.2))
+        .map(|x| x.0);
+    let blackout_ns = f.blackouts.memory_ns();
+    let dominant_cause = Cause::ALL
+        .iter()
+        .filter(|c| c.is_memory() && f.ns(**c) > 0)
+        .max_by_key(|c| f.ns(**c))
+        .copied();
+    MemoryWeight {
+        backed_ns: backed,
+        unbacked_ns: unbacked,
+        backed_share_of_wall: f.share(backed),
+        backed_share_of_busy: ratio(backed, f.busy_ns()),
+        blackout_ns,
+        blackout_share_of_window: ratio(blackout_ns, f.window_ns),
+        mechanism,
+        dominant_cause,
     }
 }
 
-fn decide(f: &Facts, share: f64, dominant: Option<Cause>) -> (Outcome, Reason) {
-    // Evidence too thin to judge at all.
+/// Memory stalls of `ns` (with `blackout_ns` of runtime blackouts) would be substantial.
+fn substantial(f: &Facts, ns: u64, blackout_ns: u64) -> bool {
+    ratio(blackout_ns, f.window_ns) >= BLACKOUT_MEMORY_SUBSTANTIAL
+        || (ratio(ns, f.busy_ns()) >= MEMORY_BUSY_SUBSTANTIAL && f.share(ns) >= MEMORY_WALL_FLOOR)
+}
+
+fn negligible(f: &Facts, ns: u64, blackout_ns: u64) -> bool {
+    f.share(ns) < MEMORY_NEGLIGIBLE && ratio(blackout_ns, f.window_ns) < MEMORY_NEGLIGIBLE
+}
+
+pub fn judge(f: &Facts) -> Judgement {
+    let memory = memory(f);
+    let verdict = |outcome, alternative, reason| Judgement {
+        outcome,
+        alternative,
+        reason,
+        memory: memory.clone(),
+        facts: f.clone(),
+        thresholds: THRESHOLDS,
+    };
+    let inconclusive = |reason| verdict(Outcome::Inconclusive, None, reason);
     if f.window_ns < MIN_WINDOW_NS {
-        let reason = Reason::TooShort {
-            window_ns: f.window_ns,
-            min_ns: MIN_WINDOW_NS,
-        };
-        return (Outcome::Inconclusive, reason);
+        return inconclusive(Reason::TooShort { window_ns: f.window_ns });
     }
-    if f.threads == 0 || f.wall_ns == 0 {
-        return (Outcome::Inconclusive, Reason::NoRuntimeThreads);
+    if f.runtime.count() == 0 || f.wall_ns == 0 {
+        return inconclusive(Reason::NoRuntimeThreads {
+            pattern_matched_nothing: f.runtime.pattern_matched_nothing,
+        });
     }
     let total = f.records + f.lost;
-    if total > 0 && f.lost as f64 / total as f64 > MAX_LOSS_SHARE {
-        let reason = Reason::Lost {
-            lost: f.lost,
-            total,
-            max_share: MAX_LOSS_SHARE,
-        };
-        return (Outcome::Inconclusive, reason);
+    if ratio(f.lost, total) > MAX_LOSS_SHARE {
+        return inconclusive(Reason::Lost { lost: f.lost, total });
     }
-    let long = f.longest_memory_stall_ns >= LONG_MEMORY_STALL_NS;
-    if share >= MEMORY_SHARE_SUBSTANTIAL || long {
-        return match pressure_agrees(&f.pressure) {
-            Some(true) => (
-                Outcome::Confirmed,
-                Reason::MemoryConfirmed { share, dominant },
-            ),
-            Some(false) => (Outcome::Inconclusive, Reason::PressureDisagrees { share }),
-            None => (Outcome::Inconclusive, Reason::NoPressureSignal { share }),
-        };
+    let b = &f.blackouts;
+    let covered = ratio(
+        b.complete_until_ns.min(b.window_end_ns).saturating_sub(b.window_start_ns),
+        b.window_end_ns.saturating_sub(b.window_start_ns),
+    );
+    if covered < MIN_SPAN_COVERAGE {
+        return inconclusive(Reason::SpansIncomplete { covered_share: covered });
     }
-    if share < MEMORY_SHARE_NEGLIGIBLE {
-        let alt = alternative(f);
-        return (Outcome::Refuted, Reason::Negligible { share, alt });
+    let all_memory = memory.backed_ns + memory.unbacked_ns;
+    // Blackout time counts as backed in proportion to the backed stall time.
+    let backed_blackout = (memory.blackout_ns as f64 * ratio(memory.backed_ns, all_memory)) as u64;
+    if substantial(f, memory.backed_ns, backed_blackout) && memory.backed_ns > 0 {
+        let mechanism = memory.mechanism.unwrap_or(Mechanism::Refault);
+        return verdict(Outcome::Confirmed, None, Reason::Starved { mechanism });
     }
-    (Outcome::Inconclusive, Reason::Middling { share })
+    if substantial(f, all_memory, memory.blackout_ns) {
+        return inconclusive(Reason::NoEvidence {
+            mechanism: memory.mechanism.unwrap_or(Mechanism::Refault),
+            unbacked_ns: memory.unbacked_ns,
+        });
+    }
+    if !negligible(f, all_memory, memory.blackout_ns) {
+        return inconclusive(Reason::Middling);
+    }
+    // Refuted, unless what we could not see could have made it substantial.
+    if let Some((blindness, blind_ns)) = blindness(f)
+        && !negligible(f, all_memory + blind_ns, memory.blackout_ns + blind_ns)
+    {
+        return inconclusive(Reason::Blind { blindness, blind_ns });
+    }
+    let (alternative, why) = alternative(f);
+    verdict(
+        Outcome::Refuted,
+        Some(alternative),
+        Reason::Negligible { alternative, why },
+    )
+}
+
+/// Uninterruptible sleep time the classifier could not attribute.
+fn blindness(f: &Facts) -> Option<(Blindness, u64)> {
+    if f.stacks_off && f.disk_ns > 0 {
+        return Some((Blindness::StacksOff, f.disk_ns));
+    }
+    let lost = ratio(f.stack_failures, f.blocked_intervals);
+    (lost > MAX_STACK_LOSS_SHARE)
+        .then(|| (Blindness::StacksLost, (f.disk_ns as f64 * lost.min(1.0)) as u64))
 }
 
 /// The most likely alternative to memory starvation.
-fn alternative(f: &Facts) -> AltReason {
-    let (runq, idle, io, on) = (
-        f.runqueue_share(),
-        f.idle_share(),
-        f.io_share(),
-        f.on_cpu_share(),
-    );
+fn alternative(f: &Facts) -> (Alternative, AlternativeWhy) {
+    let b = &f.blackouts;
+    if ratio(b.total_ns, f.window_ns) >= BLACKOUT_SIGNIFICANT
+        && let Some((&cause, _)) = b.by_cause.iter().max_by_key(|(_, ns)| **ns)
+    {
+        let share = ratio(b.total_ns, f.window_ns);
+        let alt = match cause {
+            Cause::Runqueue => Alternative::Cpu,
+            _ => Alternative::Io,
+        };
+        return (alt, AlternativeWhy::Blackouts { cause, share });
+    }
+    let runq = f.share(f.ns(Cause::Runqueue));
+    let io = f.share(f.io_ns());
+    let idle = f.share(f.idle_ns());
+    let on = f.share(f.on_cpu_ns);
     if runq >= RUNQUEUE_SHARE_SIGNIFICANT && runq >= io {
-        return AltReason::Cpu {
-            runqueue_share: runq,
-            throttled_ns: f.pressure.cpu_throttled_ns.filter(|&t| t > 0),
-        };
+        return (
+            Alternative::Cpu,
+            AlternativeWhy::RunQueue { share: runq, cpu_throttled_ns: f.cpu_throttled_ns },
+        );
     }
-    if io >= 0.25 && io > idle {
-        return AltReason::Io { io_share: io };
+    if io >= IO_SHARE_SIGNIFICANT && io > idle {
+        return (Alternative::Io, AlternativeWhy::Io { share: io });
     }
-    let shared = f.share(f.shared_futex_ns);
-    if shared >= SHARED_FUTEX_SHARE {
-        let (addr, threads) = f.shared_futex.unwrap_or_default();
-        return AltReason::Lock {
-            threads,
-            addr,
-            share: shared,
-            min_share: SHARED_FUTEX_SHARE,
-        };
-    }
-    let (idle_share, longest_wait_ns) = (idle, f.longest_idle_wait_ns);
-    if idle >= on && longest_wait_ns >= BLOCKED_WAIT_NS {
-        return AltReason::Parked {
-            idle_share,
-            longest_wait_ns,
-        };
+    if let Some(s) = &f.shared_futex
+        && f.share(s.ns) >= SHARED_FUTEX_SHARE
+    {
+        let why = AlternativeWhy::SharedFutex { addr: s.addr, threads: s.threads, share: f.share(s.ns) };
+        return (Alternative::Blocked, why);
     }
     if idle >= on {
-        return AltReason::Waking {
-            idle_share,
-            longest_wait_ns,
-        };
+        let why = AlternativeWhy::Parked { share: idle, longest_wait_ns: f.longest_idle_wait_ns };
+        return (Alternative::Idle, why);
     }
-    AltReason::Busy { on_cpu_share: on }
-}
-
-fn pressure_agrees(p: &Pressure) -> Option<bool> {
-    if let Some(a) = p.aligned_share {
-        // Lined up in time, and the cgroup really was under memory pressure
-        // (PSI memory, or its limit being hit), not just busy with I/O.
-        let memory_moved =
-            p.psi_some.is_some_and(|s| s > 0.0) || p.limit_hits.is_some_and(|h| h > 0);
-        return Some(a >= ALIGNED_SHARE && memory_moved);
-    }
-    let signals = [p.psi_some.map(|s| s > 0.0), p.limit_hits.map(|h| h > 0)];
-    let known: Vec<bool> = signals.into_iter().flatten().collect();
-    if known.is_empty() {
-        None
-    } else {
-        Some(known.iter().any(|&b| b))
-    }
+    (Alternative::Busy, AlternativeWhy::OnCpu { share: on })
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-    use crate::model::verdict::Alternative;
-
-    /// A synthetic timeline: 20 s of wall time for 2 threads, with the
-    /// given shares per cause and on-CPU.
-    pub(crate) fn facts_with(shares: &[(Cause, f64)], on: f64, pressure: Pressure) -> Facts {
-        let wall = 20_000_000_000u64;
-        let mut f = Facts {
-            window_ns: 10_000_000_000,
-            threads: 2,
-            which: "2 tokio workers".into(),
-            wall_ns: wall,
-            on_cpu_ns: (on * wall as f64) as u64,
-            records: 10_000,
-            pressure,
-            ..Facts::default()
-        };
-        for &(c, s) in shares {
-            f.by_cause[c.index()] = (s * wall as f64) as u64;
-        }
-        f
-    }
-
-    pub(crate) fn psi(aligned: f64) -> Pressure {
-        Pressure {
-            psi_some: Some(0.3),
-            limit_hits: Some(1000),
-            aligned_share: Some(aligned),
-            ..Pressure::default()
-        }
-    }
-
-    #[test]
-    fn memory_stalls_with_pressure_confirm() {
-        let mut f = facts_with(
-            &[
-                (Cause::MemcgHighThrottle, 0.5),
-                (Cause::MemcgReclaim, 0.1),
-                (Cause::Futex, 0.2),
-            ],
-            0.2,
-            psi(0.9),
-        );
-        f.longest_memory_stall_ns = 400_000_000;
-        let j = judge(&f);
-        assert_eq!(j.outcome, Outcome::Confirmed);
-        assert_eq!(j.dominant_memory_cause, Some(Cause::MemcgHighThrottle));
-        assert!(matches!(
-            j.reason,
-            Reason::MemoryConfirmed { share, dominant: Some(Cause::MemcgHighThrottle) }
-                if (share - 0.6).abs() < 1e-9
-        ));
-        // The PSI evidence line has its number.
-        assert_eq!(j.facts.pressure.psi_some, Some(0.3));
-    }
-
-    #[test]
-    fn memory_stalls_without_matching_pressure_are_inconclusive() {
-        let f = facts_with(&[(Cause::PageFaultIo, 0.3)], 0.2, psi(0.1));
-        let j = judge(&f);
-        assert_eq!(j.outcome, Outcome::Inconclusive);
-        assert!(matches!(j.reason, Reason::PressureDisagrees { .. }));
-        let f = facts_with(&[(Cause::PageFaultIo, 0.3)], 0.2, Pressure::default());
-        let j = judge(&f);
-        assert_eq!(j.outcome, Outcome::Inconclusive);
-        assert!(
-            matches!(j.reason, Reason::NoPressureSignal { share } if (share - 0.3).abs() < 1e-9)
-        );
-    }
-
-    #[test]
-    fn aligned_with_io_alone_is_not_memory_pressure() {
-        let p = Pressure {
-            psi_some: Some(0.0),
-            limit_hits: Some(0),
-            aligned_share: Some(0.9),
-            ..Pressure::default()
-        };
-        let f = facts_with(&[(Cause::PageFaultIo, 0.4)], 0.3, p);
-        assert_eq!(judge(&f).outcome, Outcome::Inconclusive);
-    }
-
-    #[test]
-    fn one_long_stall_is_enough_when_pressure_agrees() {
-        let mut f = facts_with(
-            &[(Cause::PageFaultIo, 0.03), (Cause::Epoll, 0.8)],
-            0.17,
-            psi(0.8),
-        );
-        f.longest_memory_stall_ns = 2 * LONG_MEMORY_STALL_NS;
-        assert_eq!(judge(&f).outcome, Outcome::Confirmed);
-    }
-
-    #[test]
-    fn cpu_starvation_refutes_and_names_cpu() {
-        let f = facts_with(
-            &[(Cause::Runqueue, 0.6), (Cause::Epoll, 0.1)],
-            0.3,
-            Pressure::default(),
-        );
-        let j = judge(&f);
-        assert_eq!(j.outcome, Outcome::Refuted);
-        assert_eq!(j.alternative, Some(Alternative::Cpu));
-    }
-
-    #[test]
-    fn shared_futex_is_a_lock_own_futexes_are_idle() {
-        let mut f = facts_with(&[(Cause::Futex, 0.95)], 0.05, Pressure::default());
-        f.shared_futex_ns = f.wall_ns / 2;
-        f.shared_futex = Some((0x7f00, 2));
-        let j = judge(&f);
-        assert_eq!(
-            (j.outcome, j.alternative),
-            (Outcome::Refuted, Some(Alternative::Blocked))
-        );
-        assert!(matches!(
-            j.reason,
-            Reason::Negligible {
-                alt: AltReason::Lock {
-                    addr: 0x7f00,
-                    threads: 2,
-                    ..
-                },
-                ..
-            }
-        ));
-        f.shared_futex_ns = 0;
-        f.longest_idle_wait_ns = 8 * BLOCKED_WAIT_NS;
-        let j = judge(&f);
-        assert_eq!(j.alternative, Some(Alternative::Idle));
-        // Long waits with no wakeup: possibly a lost wakeup.
-        assert!(matches!(
-            j.reason,
-            Reason::Negligible { alt: AltReason::Parked { longest_wait_ns, .. }, .. }
-                if longest_wait_ns == 8 * BLOCKED_WAIT_NS
-        ));
-        f.longest_idle_wait_ns = BLOCKED_WAIT_NS / 10;
-        assert!(matches!(
-            judge(&f).reason,
-            Reason::Negligible {
-                alt: AltReason::Waking { .. },
-                ..
-            }
-        ));
-    }
-
-    #[test]
-    fn io_and_busy_alternatives() {
-        let f = facts_with(&[(Cause::Io, 0.6)], 0.3, Pressure::default());
-        assert_eq!(judge(&f).alternative, Some(Alternative::Io));
-        let f = facts_with(&[(Cause::Futex, 0.05)], 0.95, Pressure::default());
-        assert_eq!(judge(&f).alternative, Some(Alternative::Busy));
-    }
-
-    #[test]
-    fn middling_memory_short_window_and_loss_are_inconclusive() {
-        let f = facts_with(
-            &[(Cause::PageFaultIo, 0.05), (Cause::Futex, 0.5)],
-            0.45,
-            psi(0.9),
-        );
-        let j = judge(&f);
-        assert_eq!(j.outcome, Outcome::Inconclusive);
-        assert!(matches!(j.reason, Reason::Middling { .. }));
-        let mut f = facts_with(&[(Cause::Futex, 0.9)], 0.1, Pressure::default());
-        f.window_ns = MIN_WINDOW_NS / 2;
-        assert_eq!(
-            judge(&f).reason,
-            Reason::TooShort {
-                window_ns: MIN_WINDOW_NS / 2,
-                min_ns: MIN_WINDOW_NS
-            }
-        );
-        let mut f = facts_with(&[(Cause::Futex, 0.9)], 0.1, Pressure::default());
-        f.lost = 1_000;
-        assert!(matches!(
-            judge(&f).reason,
-            Reason::Lost {
-                lost: 1_000,
-                total: 11_000,
-                ..
-            }
-        ));
-    }
-
-    #[test]
-    fn on_cpu_reclaim_counts_as_memory() {
-        let mut f = facts_with(&[(Cause::Futex, 0.5)], 0.5, psi(0.9));
-        f.reclaim_on_cpu_ns = f.wall_ns / 4;
-        assert_eq!(judge(&f).outcome, Outcome::Confirmed);
-    }
-}
+mod tests;

@@ -45,6 +45,8 @@ pub fn demo(args: &DemoArgs) -> Result<Recording> {
         duration: Some(args.duration + GRACE_SECS),
         interval: 5.0,
         threads: None,
+        heartbeat: None,
+        span_budget: crate::trace::account::DEFAULT_SPAN_BUDGET,
         format: args.format,
         out: args.out.clone(),
         stacks: Stacks::Blocked,

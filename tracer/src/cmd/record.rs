@@ -6,6 +6,7 @@ use std::{io::Write as _, time::Duration};
 use tracer_common::{config, diag};
 
 use crate::{
+    model::judgement::RuntimeSet,
     cli::{RecordArgs, Stacks},
     error::{Error, Result},
     model::{Environment, Recording, TargetInfo},
@@ -134,13 +135,15 @@ pub fn record(args: &RecordArgs) -> Result<Recording> {
         Duration::from_secs_f64(args.interval),
         !args.quiet,
         (args.ring_mib as usize) << 20,
+        args.span_budget,
     );
     let ended = wait(
         args.duration,
         &resolved,
         held.as_mut().map(|h| &mut h.child),
     )?;
-    let collected = collector.finish();
+    let mut collected = collector.finish();
+    let spans = std::mem::take(&mut collected.accounts.spans);
     let runnable_at_stop = collected.runnable_at_stop;
     let boosted_at_ns = collected.boosted_at_ns;
     let cgroup = sampler.stop();
@@ -148,7 +151,7 @@ pub fn record(args: &RecordArgs) -> Result<Recording> {
     let skipped = probes.skipped_runs();
     drop(probes);
 
-    let mut rec = build(
+    let (mut rec, runtime) = build(
         args,
         &resolved,
         collected,
@@ -156,6 +159,19 @@ pub fn record(args: &RecordArgs) -> Result<Recording> {
         started_at_unix_ms,
         threads_re.as_ref(),
     );
+    if spans.dropped > 0 {
+        rec.diagnostics.insert("spans_not_kept".into(), spans.dropped);
+        rec.notes.push(format!(
+            "{} off-CPU intervals past the --span-budget of {} were counted but not kept: blackouts reach only to +{:.1} s",
+            spans.dropped,
+            args.span_budget,
+            spans
+                .complete_until_ns
+                .unwrap_or(start_ns)
+                .saturating_sub(start_ns) as f64
+                / 1e9
+        ));
+    }
     rec.environment.probes = probe_status;
     if let Some(at) = boosted_at_ns {
         rec.notes.push(format!(
@@ -197,7 +213,10 @@ pub fn record(args: &RecordArgs) -> Result<Recording> {
     if let Some(cmd) = held.is_some().then(|| args.command.clone()) {
         rec.target.command = Some(cmd);
     }
-    rec.verdict = Some(super::verdict::verdict(&rec));
+    let heartbeat_ns = args.heartbeat.map(|s| (s * 1e9) as u64);
+    let (verdict, blackouts) = super::verdict::verdict(&rec, &spans, heartbeat_ns, runtime);
+    rec.verdict = Some(verdict);
+    rec.blackouts = Some(blackouts);
     Ok(rec)
 }
 
@@ -253,7 +272,7 @@ fn build(
     start_ns: u64,
     started_at_unix_ms: u64,
     threads_re: Option<&regex::Regex>,
-) -> Recording {
+) -> (Recording, RuntimeSet) {
     let mut diagnostics = std::collections::BTreeMap::new();
     for (i, name) in diag::NAMES.iter().enumerate() {
         if c.diag[i] != 0 {
@@ -276,12 +295,7 @@ fn build(
         .map(|i| c.diag[i as usize])
         .sum::<u64>()
         + c.malformed_records;
-    let mut threads: Vec<_> = c
-        .accounts
-        .threads()
-        .map(|a| a.report())
-        .filter(|t| threads_re.is_none_or(|re| re.is_match(&t.comm)))
-        .collect();
+    let mut threads: Vec<_> = c.accounts.threads().map(|a| a.report()).collect();
     // The main thread's name as the books have it (it may have exited).
     let main_comm = match resolved {
         Resolved::Pid(pid) => threads
@@ -295,8 +309,9 @@ fn build(
         t.ns_tid = crate::resolve::ns_tids(t.tid)
             .and_then(|ids| ids.last().copied())
             .filter(|&n| n != t.tid);
-        t.role = crate::analyze::roles::role_in_process(&t.comm, &main_comm, threads_re);
     }
+    let runtime =
+        crate::analyze::roles::assign(&mut threads, |tgid| Some(sys::comm_of(tgid, tgid)), threads_re);
     threads.sort_by_key(|t| (t.tgid, t.tid));
     let target = match resolved {
         Resolved::Pid(pid) => TargetInfo {
@@ -317,6 +332,7 @@ fn build(
         },
     };
     let mut rec = Recording {
+        schema_version: crate::model::SCHEMA_VERSION,
         tool: format!("starvetrace {}", env!("CARGO_PKG_VERSION")),
         started_at_unix_ms,
         duration_ns: c.end_ns.saturating_sub(start_ns),
@@ -346,5 +362,5 @@ fn build(
             "{lost_events} records or map updates were LOST; totals undercount"
         ));
     }
-    rec
+    (rec, runtime)
 }

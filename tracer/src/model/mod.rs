@@ -3,12 +3,14 @@
 //! `starvetrace report FILE` reads back. A leaf: it imports nothing else
 //! from the crate.
 
+pub mod blackouts;
 pub mod cause;
 pub mod cgroup;
 pub mod hist;
 pub mod judgement;
 pub mod role;
 pub mod snapshot;
+pub mod spans;
 pub mod timeline;
 pub mod verdict;
 
@@ -32,12 +34,25 @@ macro_rules! display_as {
 display_as!(
     cause::Cause => name,
     role::Role => as_str,
+    role::RoleSource => as_str,
     verdict::Outcome => as_str,
     verdict::Alternative => as_str,
 );
 
+/// The schema this version writes.
+pub const SCHEMA_VERSION: u32 = 2;
+
+fn schema_1() -> u32 {
+    1
+}
+
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Recording {
+    /// Bumped when keys change: 2 added `blackouts`, the verdict's typed
+    /// `reason`/`memory`/`fault_waits`/`throttle`/`reclaim`/`runtime`, and
+    /// each thread's `role_source` (files without it are schema 1).
+    #[serde(default = "schema_1")]
+    pub schema_version: u32,
     pub tool: String,
     pub started_at_unix_ms: u64,
     pub duration_ns: u64,
@@ -65,6 +80,9 @@ pub struct Recording {
     pub cgroup: Option<cgroup::CgroupReport>,
     #[serde(default)]
     pub verdict: Option<verdict::Verdict>,
+    /// The runtime's blackouts (schema 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blackouts: Option<blackouts::Blackouts>,
     /// The lab's own ground truth when the target was a lab scenario (demo).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lab: Option<serde_json::Value>,
@@ -160,6 +178,9 @@ pub struct ThreadReport {
     pub tgid: u32,
     pub comm: String,
     pub role: role::Role,
+    /// How the role was decided (schema 2).
+    #[serde(default)]
+    pub role_source: role::RoleSource,
     /// Thread id inside the target's PID namespace, when it differs.
     pub ns_tid: Option<u32>,
     pub on_cpu_ns: u64,
@@ -178,6 +199,10 @@ pub struct ThreadReport {
     /// Time inside memcg/direct reclaim (on and off CPU), from vmscan tracepoints.
     pub reclaim_ns: u64,
     pub reclaim_count: u64,
+    /// Time ON a CPU inside reclaim (vmscan begin..end while running):
+    /// memory stall time that the on-CPU column would otherwise hide.
+    #[serde(default)]
+    pub reclaim_on_cpu_ns: u64,
     pub ongoing_off_cpu_ns: u64,
     pub ongoing: Option<Ongoing>,
     pub exited: bool,

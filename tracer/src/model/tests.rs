@@ -134,6 +134,41 @@ pub(crate) fn representative() -> Recording {
             alternative: Some(verdict::Alternative::Idle),
             dominant_memory_cause: Some(cause::Cause::PageFaultIo),
             evidence: vec!["e".into()],
+            reason: Some(judgement::Reason::Negligible {
+                alternative: verdict::Alternative::Idle,
+                why: judgement::AlternativeWhy::Parked {
+                    share: 0.9,
+                    longest_wait_ns: 1,
+                },
+            }),
+            memory: Some(judgement::MemoryWeight {
+                mechanism: Some(judgement::Mechanism::Refault),
+                dominant_cause: Some(cause::Cause::PageFaultIo),
+                ..Default::default()
+            }),
+            fault_waits: Some(judgement::FaultWaits::default()),
+            throttle: Some(judgement::ThrottleWaits::default()),
+            reclaim: Some(judgement::ReclaimFacts::default()),
+            runtime: Some(judgement::RuntimeSet {
+                pattern: Some("^rt".into()),
+                names_seen: vec!["zeam".into()],
+                ..Default::default()
+            }),
+        }),
+        blackouts: Some(blackouts::Blackouts {
+            by_cause: [(cause::Cause::PageFaultIo, 1)].into_iter().collect(),
+            long: vec![blackouts::Blackout {
+                cause: Some(cause::Cause::PageFaultIo),
+                by_cause: [(cause::Cause::PageFaultIo, 1)].into_iter().collect(),
+                ..Default::default()
+            }],
+            heartbeat: Some(blackouts::HeartbeatLoss::default()),
+            lengths: hist::HistSummary {
+                log2: vec![hist::Log2Bucket::default()],
+                ..Default::default()
+            },
+            series: vec![1],
+            ..Default::default()
         }),
         lab: Some(serde_json::json!({"scenario": "x"})),
         environment: Environment {
@@ -167,17 +202,25 @@ fn paths(prefix: &str, v: &serde_json::Value, out: &mut std::collections::BTreeS
     }
 }
 
+/// Schema 2 only adds keys: every key path of schema 1 (the sample taken
+/// before the house was reshaped) is still there, and the whole set is the
+/// stored schema-2 sample (regenerate it with STARVETRACE_WRITE_KEYS=1 when
+/// keys change on purpose, and bump `SCHEMA_VERSION`).
 #[test]
 fn json_key_paths_are_unchanged() {
     let json = serde_json::to_value(representative()).unwrap();
     let mut set = std::collections::BTreeSet::new();
     paths("", &json, &mut set);
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data");
+    let v1 = std::fs::read_to_string(format!("{dir}/recording-keys.txt")).unwrap();
+    let missing: Vec<&str> = v1.lines().filter(|k| !set.contains(*k)).collect();
+    assert!(missing.is_empty(), "schema-1 keys gone: {missing:?}");
     let got: String = set.into_iter().map(|p| p + "\n").collect();
-    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/recording-keys.txt");
+    let file = format!("{dir}/recording-keys-v2.txt");
     if std::env::var_os("STARVETRACE_WRITE_KEYS").is_some() {
-        std::fs::write(file, &got).unwrap();
+        std::fs::write(&file, &got).unwrap();
     }
-    let want = std::fs::read_to_string(file).unwrap();
+    let want = std::fs::read_to_string(&file).unwrap();
     assert_eq!(got, want, "the JSON key paths changed");
     // `report FILE` reads it back.
     let text = serde_json::to_string(&representative()).unwrap();

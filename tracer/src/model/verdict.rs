@@ -3,7 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::cause::Cause;
+use super::{
+    cause::Cause,
+    judgement::{FaultWaits, MemoryWeight, Reason, ReclaimFacts, RuntimeSet, ThrottleWaits},
+};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -58,6 +61,24 @@ pub struct Verdict {
     #[serde(default)]
     pub dominant_memory_cause: Option<Cause>,
     pub evidence: Vec<String>,
+    /// Why, as a typed value with its numbers (schema 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Reason>,
+    /// The memory picture the outcome rests on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<MemoryWeight>,
+    /// The runtime threads' fault waits, by the test that decided each.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault_waits: Option<FaultWaits>,
+    /// Their memory.high throttle sleeps against `memory.events high`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throttle: Option<ThrottleWaits>,
+    /// Their reclaim, off- and on-CPU, and the vmscan tracepoint hits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reclaim: Option<ReclaimFacts>,
+    /// Which threads were judged as the runtime.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<RuntimeSet>,
 }
 
 #[cfg(test)]

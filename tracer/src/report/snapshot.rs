@@ -95,6 +95,7 @@ fn plural(role: Role, n: usize) -> String {
     let base = match role {
         Role::TokioWorker => "tokio worker",
         Role::SameNameAsProcess => "thread named like its process",
+        Role::BlockingPool => "blocking-pool thread",
         Role::Named => "other thread",
     };
     if n == 1 {

@@ -10,7 +10,7 @@ use tracer_common::{
         ExitEvent, RECLAIM_DIRECT, ReclaimEvent, SW_NEXT_OFF_KNOWN, SW_NEXT_RUNQ_KNOWN,
         SW_NEXT_TRACED, SW_PREV_INVOLUNTARY, SW_PREV_SLICE_KNOWN, SW_PREV_TRACED, SwitchEvent,
     },
-    state::{OFF_OTHER, OFF_RUNNING, OFF_STATE_NAMES},
+    state::{OFF_DISK, OFF_OTHER, OFF_RUNNING, OFF_STATE_NAMES},
     task::{TS_ON_CPU, TaskState},
 };
 
@@ -18,13 +18,19 @@ use super::{
     hist::{Recorder, ThreadRecorder},
     timeline::Timeline,
 };
-use crate::model::{CauseStat, IntervalRow, Ongoing, StateSplit, cause::Cause};
+use crate::model::{
+    CauseStat, IntervalRow, Ongoing, StateSplit,
+    cause::Cause,
+    spans::{OffSpan, SpanLog},
+};
 
 /// Past this many threads, new threads share one overflow account so user
 /// space memory stays bounded (each account holds several histograms).
 pub const MAX_THREADS: usize = 4096;
 /// Stands in for every thread past `MAX_THREADS`.
 pub const OVERFLOW_TID: u32 = u32::MAX;
+/// Off-CPU intervals kept for blackouts and traces (32 bytes each).
+pub const DEFAULT_SPAN_BUDGET: usize = 1_000_000;
 /// Distinct futex addresses remembered per thread; later ones are dropped.
 const MAX_FUTEX_ADDRS: usize = 64;
 
@@ -97,6 +103,8 @@ pub struct ThreadAccount {
     pub fault_entries: u64,
     pub reclaim_ns: u64,
     pub reclaim_count: u64,
+    /// Time on a CPU inside reclaim (from the kernel, per reclaim).
+    pub reclaim_on_cpu_ns: u64,
     pub exited: bool,
     pub ongoing: Option<Ongoing>,
     pub ongoing_off_ns: u64,
@@ -156,11 +164,20 @@ pub struct Accounts {
     pub records: u64,
     /// Intervals by cause over all traced threads.
     cause_totals: HashMap<Cause, CauseTotal>,
+    /// Every off-CPU interval, in order, within a budget: what blackouts
+    /// and the evidence windows are computed from.
+    pub spans: SpanLog,
 }
 
 impl Accounts {
     pub fn new(start_ns: u64) -> Self {
+        Self::with_span_budget(start_ns, DEFAULT_SPAN_BUDGET)
+    }
+
+    /// Keep at most `budget` off-CPU intervals for blackouts and traces.
+    pub fn with_span_budget(start_ns: u64, budget: usize) -> Self {
         Self {
+            spans: SpanLog::new(budget),
             start_ns,
             threads: HashMap::new(),
             interval: IntervalRow::default(),
@@ -256,6 +273,11 @@ impl Accounts {
             if let Some(s) = slice {
                 a.hist_on.record(s);
             }
+            let key = a.tid;
+            if key != OVERFLOW_TID {
+                self.spans.seen(key, ev.ts_ns - on);
+                self.spans.ended(key, ev.ts_ns);
+            }
             self.interval.on_cpu_ns += on;
             self.interval.switches += 1;
         }
@@ -312,6 +334,7 @@ impl Accounts {
         let runq_ns = runq.unwrap_or(0);
         let blocked = off - runq_ns;
         let a = self.thread(tid);
+        let key = a.tid;
         a.off_cpu_ns += off;
         a.by_state.add(iv.state, off);
         if iv.start_known {
@@ -356,6 +379,18 @@ impl Accounts {
         }
         if runq_ns > 0 {
             self.timeline.add(Cause::Runqueue, iv.end - runq_ns, iv.end);
+        }
+        if key != OVERFLOW_TID && off > 0 {
+            self.spans.push(
+                key,
+                OffSpan {
+                    start_ns: iv.start,
+                    end_ns: iv.end,
+                    runq_ns,
+                    cause: if blocked > 0 { iv.cause } else { Cause::Runqueue },
+                    disk: iv.state == OFF_DISK,
+                },
+            );
         }
     }
 
@@ -405,6 +440,11 @@ impl Accounts {
                     start
                 };
                 a.on_cpu_ns += now.saturating_sub(since);
+                let key = a.tid;
+                if key != OVERFLOW_TID {
+                    self.spans.seen(key, since);
+                    self.spans.ended(key, now);
+                }
                 continue;
             }
             let open_cause = classifier.open_cause(st);

@@ -68,6 +68,7 @@ fn lost(diag: &[u64]) -> u64 {
 }
 
 impl Collector {
+    /// `span_budget` bounds the intervals kept for blackouts;
     /// `ring_bytes` sizes the backlog that makes the collector raise its
     /// own priority (see `favour_this_thread`).
     pub fn spawn(
@@ -76,6 +77,7 @@ impl Collector {
         interval: Duration,
         live: bool,
         ring_bytes: usize,
+        span_budget: usize,
     ) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
@@ -90,7 +92,7 @@ impl Collector {
                 let boost_at = ring_bytes / RECORD_BYTES / 8;
                 let mut slept_from = Instant::now();
                 let mut boosted_at_ns = None;
-                let mut accounts = Accounts::new(start_ns);
+                let mut accounts = Accounts::with_span_budget(start_ns, span_budget);
                 let mut classifier = Classifier::new(KernelStacks::new(maps.stacks));
                 let mut malformed = 0u64;
                 let mut next_row = Instant::now() + interval;
