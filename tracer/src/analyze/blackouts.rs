@@ -98,7 +98,9 @@ fn sweep(edges: &[(u64, Edge)]) -> Vec<(u64, u64, [u64; Cause::COUNT])> {
             }
             i += 1;
         }
-        let Some(&(next, _)) = edges.get(i) else { break };
+        let Some(&(next, _)) = edges.get(i) else {
+            break;
+        };
         let kept: i32 = busy.iter().sum();
         if on == 0 && kept > 0 && next > t {
             let len = next - t;
@@ -184,7 +186,9 @@ fn summarize(
     out.long_not_listed = long.len().saturating_sub(MAX_LISTED) as u64;
     long.truncate(MAX_LISTED);
     out.long = long;
-    out.heartbeat = heartbeat.filter(|&p| p > 0).map(|p| beats(&list, start, until, p));
+    out.heartbeat = heartbeat
+        .filter(|&p| p > 0)
+        .map(|p| beats(&list, start, until, p));
     out
 }
 
@@ -208,7 +212,12 @@ fn series(list: &[(u64, u64, [u64; Cause::COUNT])], start: u64, end: u64) -> Vec
 
 /// Beats at `start + k·period` (k ≥ 1) that fall inside a blackout longer
 /// than one period: the ones a heartbeat on that period could not have run.
-fn beats(list: &[(u64, u64, [u64; Cause::COUNT])], start: u64, end: u64, period: u64) -> HeartbeatLoss {
+fn beats(
+    list: &[(u64, u64, [u64; Cause::COUNT])],
+    start: u64,
+    end: u64,
+    period: u64,
+) -> HeartbeatLoss {
     let mut loss = HeartbeatLoss {
         period_ns: period,
         beats_in_window: end.saturating_sub(start) / period,
@@ -283,7 +292,10 @@ mod tests {
         let b = thread(vec![off(0, 600, 350, Cause::Futex, false)]);
         let r = find(&[&a, &b], 0, 1000 * MS, u64::MAX, None);
         assert_eq!((r.count, r.total_ns), (1, 300 * MS));
-        assert_eq!(r.by_cause.keys().copied().collect::<Vec<_>>(), vec![Cause::Runqueue]);
+        assert_eq!(
+            r.by_cause.keys().copied().collect::<Vec<_>>(),
+            vec![Cause::Runqueue]
+        );
         assert_eq!(r.long[0].cause, Some(Cause::Runqueue));
     }
 
@@ -304,7 +316,11 @@ mod tests {
         let r = find(&[&a], 0, 1000 * MS, u64::MAX, None);
         assert_eq!(r.by_cause[&Cause::Other], 100 * MS);
         let a = thread(vec![off(0, 100, 0, Cause::Other, false)]);
-        assert_eq!(find(&[&a], 0, 1000 * MS, u64::MAX, None).count, 1, "S-state other is not a known idle wait");
+        assert_eq!(
+            find(&[&a], 0, 1000 * MS, u64::MAX, None).count,
+            1,
+            "S-state other is not a known idle wait"
+        );
     }
 
     #[test]
@@ -334,15 +350,32 @@ mod tests {
         ]);
         let r = find(&[&a], 0, 1000 * MS, u64::MAX, Some(100 * MS));
         let h = r.heartbeat.unwrap();
-        assert_eq!((h.beats_in_window, h.beats_in_blackouts, h.blackouts_longer_than_period), (10, 3, 1));
+        assert_eq!(
+            (
+                h.beats_in_window,
+                h.beats_in_blackouts,
+                h.blackouts_longer_than_period
+            ),
+            (10, 3, 1)
+        );
     }
 
     #[test]
     fn exact_percentiles_and_log2() {
         let mut v: Vec<u64> = (1..=100).map(|i| i * 1000).collect();
         let s = HistSummary::from_values(&mut v);
-        assert_eq!((s.count, s.p50, s.p90, s.max, s.min), (100, 50_000, 90_000, 100_000, 1000));
+        assert_eq!(
+            (s.count, s.p50, s.p90, s.max, s.min),
+            (100, 50_000, 90_000, 100_000, 1000)
+        );
         assert_eq!(s.log2.iter().map(|b| b.count).sum::<u64>(), 100);
-        assert_eq!(s.log2[0], Log2Bucket { lo: 0, hi: 1, count: 1 });
+        assert_eq!(
+            s.log2[0],
+            Log2Bucket {
+                lo: 0,
+                hi: 1,
+                count: 1
+            }
+        );
     }
 }

@@ -30,7 +30,10 @@ impl Counter {
     /// Did it grow across the sample windows that hold `[a, b]`? `None`
     /// when the samples do not reach that far on both sides.
     pub fn moved(&self, a: u64, b: u64) -> Option<bool> {
-        let before = self.points.partition_point(|&(t, _)| t <= a).checked_sub(1)?;
+        let before = self
+            .points
+            .partition_point(|&(t, _)| t <= a)
+            .checked_sub(1)?;
         let after = self.points.partition_point(|&(t, _)| t < b);
         let (_, v0) = self.points[before];
         let (_, v1) = *self.points.get(after)?;
@@ -55,7 +58,12 @@ impl Signals {
     /// The counters from the cgroup sampler's readings.
     pub fn from_cgroup(c: &CgroupReport) -> Self {
         let series = |f: fn(&CgroupSample) -> Option<u64>| {
-            Counter::new(c.samples.iter().filter_map(|s| Some((s.t_ns, f(s)?))).collect())
+            Counter::new(
+                c.samples
+                    .iter()
+                    .filter_map(|s| Some((s.t_ns, f(s)?)))
+                    .collect(),
+            )
         };
         Self {
             high: series(|s| s.events_high),
@@ -128,7 +136,13 @@ mod tests {
     const MS: u64 = 1_000_000;
 
     fn counter(values: &[u64]) -> Counter {
-        Counter::new(values.iter().enumerate().map(|(i, &v)| (i as u64 * 100 * MS, v)).collect())
+        Counter::new(
+            values
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| (i as u64 * 100 * MS, v))
+                .collect(),
+        )
     }
 
     fn fault(a: u64, b: u64) -> OffSpan {
@@ -158,9 +172,18 @@ mod tests {
             limit: counter(&[0, 0, 0, 4, 4]),
             ..Signals::default()
         };
-        let mut spans = [fault(10, 20), fault(110, 120), fault(210, 230), fault(310, 320)];
+        let mut spans = [
+            fault(10, 20),
+            fault(110, 120),
+            fault(210, 230),
+            fault(310, 320),
+        ];
         let (f, _) = weigh(spans.iter_mut(), &s);
-        assert_eq!(f.cold_data_ns, 20 * MS, "0..100 and 300..400: nothing moved");
+        assert_eq!(
+            f.cold_data_ns,
+            20 * MS,
+            "0..100 and 300..400: nothing moved"
+        );
         assert_eq!(f.workingset_refault_ns, 10 * MS);
         assert_eq!(f.limit_reclaim_ns, 20 * MS);
         assert_eq!(spans[0].cause, Cause::Io);
@@ -184,8 +207,14 @@ mod tests {
             ..Signals::default()
         };
         let mut spans = [
-            OffSpan { cause: Cause::MemcgHighThrottle, ..fault(10, 60) },
-            OffSpan { cause: Cause::MemcgHighThrottle, ..fault(210, 240) },
+            OffSpan {
+                cause: Cause::MemcgHighThrottle,
+                ..fault(10, 60)
+            },
+            OffSpan {
+                cause: Cause::MemcgHighThrottle,
+                ..fault(210, 240)
+            },
         ];
         let (_, t) = weigh(spans.iter_mut(), &s);
         assert_eq!((t.total_ns, t.in_high_windows_ns), (80 * MS, 50 * MS));

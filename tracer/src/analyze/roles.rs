@@ -90,7 +90,11 @@ pub fn assign(
     };
     if set.count() == 0 || set.pattern_matched_nothing {
         let names: BTreeSet<&str> = threads.iter().map(|t| t.comm.as_str()).collect();
-        set.names_seen = names.into_iter().take(MAX_NAMES).map(str::to_string).collect();
+        set.names_seen = names
+            .into_iter()
+            .take(MAX_NAMES)
+            .map(str::to_string)
+            .collect();
     }
     set
 }
@@ -221,7 +225,10 @@ mod tests {
             thread(105, "tokio-rt-worker", &[(0xc0, 990), (0xd0, 10)], 0),
         ];
         let set = assign(&mut ts, |_| None, None);
-        assert_eq!((set.workers, set.block_on_candidates, set.blocking_pool), (2, 1, 3));
+        assert_eq!(
+            (set.workers, set.block_on_candidates, set.blocking_pool),
+            (2, 1, 3)
+        );
         assert_eq!(ts[3].role, Role::BlockingPool);
         assert_eq!(ts[3].role_source, RoleSource::SharedCondvarBehaviour);
         assert_eq!(ts[1].role_source, RoleSource::DefaultTokioName);
@@ -241,9 +248,15 @@ mod tests {
     #[test]
     fn a_pattern_names_workers_and_an_empty_match_is_said() {
         let re = regex::Regex::new("^zeam-rt").unwrap();
-        let mut ts = vec![thread(100, "zeam", &[], 0), thread(101, "zeam-rt-1", &[], 0)];
+        let mut ts = vec![
+            thread(100, "zeam", &[], 0),
+            thread(101, "zeam-rt-1", &[], 0),
+        ];
         let set = assign(&mut ts, |_| None, Some(&re));
-        assert_eq!((ts[1].role, ts[1].role_source), (Role::TokioWorker, RoleSource::ThreadsPattern));
+        assert_eq!(
+            (ts[1].role, ts[1].role_source),
+            (Role::TokioWorker, RoleSource::ThreadsPattern)
+        );
         assert!(!set.pattern_matched_nothing);
         let re = regex::Regex::new("^nope").unwrap();
         let set = assign(&mut ts, |_| None, Some(&re));
@@ -253,11 +266,17 @@ mod tests {
 
     #[test]
     fn no_runtime_thread_lists_the_names() {
-        let mut ts = vec![thread(100, "java", &[], 0), thread(101, "GC Thread#0", &[], 0)];
+        let mut ts = vec![
+            thread(100, "java", &[], 0),
+            thread(101, "GC Thread#0", &[], 0),
+        ];
         let set = assign(&mut ts, |_| None, None);
         assert_eq!(set.count(), 1, "the main thread is named like its process");
         let mut ts = vec![thread(101, "GC Thread#0", &[], 0)];
         let set = assign(&mut ts, |_| Some("java".into()), None);
-        assert_eq!((set.count(), set.names_seen.clone()), (0, vec!["GC Thread#0".to_string()]));
+        assert_eq!(
+            (set.count(), set.names_seen.clone()),
+            (0, vec!["GC Thread#0".to_string()])
+        );
     }
 }

@@ -59,18 +59,29 @@ pub const THRESHOLDS: Thresholds = Thresholds {
 /// Backed and unbacked memory stall time, per mechanism.
 fn mechanisms(f: &Facts) -> [(Mechanism, u64, u64); 4] {
     let reclaim = f.reclaim.off_cpu_ns + f.reclaim.on_cpu_ns;
-    let reclaim_backed = if f.reclaim.tracepoint_hits > 0 { reclaim } else { 0 };
-    let high_backed = if ratio(f.throttle.in_high_windows_ns, f.throttle.total_ns)
-        >= THROTTLE_EVIDENCE_SHARE
-    {
-        f.throttle.total_ns
+    let reclaim_backed = if f.reclaim.tracepoint_hits > 0 {
+        reclaim
     } else {
         0
     };
+    let high_backed =
+        if ratio(f.throttle.in_high_windows_ns, f.throttle.total_ns) >= THROTTLE_EVIDENCE_SHARE {
+            f.throttle.total_ns
+        } else {
+            0
+        };
     [
-        (Mechanism::HighThrottle, high_backed, f.throttle.total_ns - high_backed),
+        (
+            Mechanism::HighThrottle,
+            high_backed,
+            f.throttle.total_ns - high_backed,
+        ),
         (Mechanism::Reclaim, reclaim_backed, reclaim - reclaim_backed),
-        (Mechanism::Refault, f.faults.memory_ns(), f.faults.no_counters_ns),
+        (
+            Mechanism::Refault,
+            f.faults.memory_ns(),
+            f.faults.no_counters_ns,
+        ),
         (Mechanism::Compaction, 0, f.ns(Cause::Compaction)),
     ]
 }
@@ -126,7 +137,9 @@ pub fn judge(f: &Facts) -> Judgement {
     };
     let inconclusive = |reason| verdict(Outcome::Inconclusive, None, reason);
     if f.window_ns < MIN_WINDOW_NS {
-        return inconclusive(Reason::TooShort { window_ns: f.window_ns });
+        return inconclusive(Reason::TooShort {
+            window_ns: f.window_ns,
+        });
     }
     if f.runtime.count() == 0 || f.wall_ns == 0 {
         return inconclusive(Reason::NoRuntimeThreads {
@@ -135,15 +148,22 @@ pub fn judge(f: &Facts) -> Judgement {
     }
     let total = f.records + f.lost;
     if ratio(f.lost, total) > MAX_LOSS_SHARE {
-        return inconclusive(Reason::Lost { lost: f.lost, total });
+        return inconclusive(Reason::Lost {
+            lost: f.lost,
+            total,
+        });
     }
     let b = &f.blackouts;
     let covered = ratio(
-        b.complete_until_ns.min(b.window_end_ns).saturating_sub(b.window_start_ns),
+        b.complete_until_ns
+            .min(b.window_end_ns)
+            .saturating_sub(b.window_start_ns),
         b.window_end_ns.saturating_sub(b.window_start_ns),
     );
     if covered < MIN_SPAN_COVERAGE {
-        return inconclusive(Reason::SpansIncomplete { covered_share: covered });
+        return inconclusive(Reason::SpansIncomplete {
+            covered_share: covered,
+        });
     }
     let all_memory = memory.backed_ns + memory.unbacked_ns;
     // Blackout time counts as backed in proportion to the backed stall time.
@@ -165,7 +185,10 @@ pub fn judge(f: &Facts) -> Judgement {
     if let Some((blindness, blind_ns)) = blindness(f)
         && !negligible(f, all_memory + blind_ns, memory.blackout_ns + blind_ns)
     {
-        return inconclusive(Reason::Blind { blindness, blind_ns });
+        return inconclusive(Reason::Blind {
+            blindness,
+            blind_ns,
+        });
     }
     let (alternative, why) = alternative(f);
     verdict(
@@ -181,8 +204,12 @@ fn blindness(f: &Facts) -> Option<(Blindness, u64)> {
         return Some((Blindness::StacksOff, f.disk_ns));
     }
     let lost = ratio(f.stack_failures, f.blocked_intervals);
-    (lost > MAX_STACK_LOSS_SHARE)
-        .then(|| (Blindness::StacksLost, (f.disk_ns as f64 * lost.min(1.0)) as u64))
+    (lost > MAX_STACK_LOSS_SHARE).then(|| {
+        (
+            Blindness::StacksLost,
+            (f.disk_ns as f64 * lost.min(1.0)) as u64,
+        )
+    })
 }
 
 /// The most likely alternative to memory starvation.
@@ -205,7 +232,10 @@ fn alternative(f: &Facts) -> (Alternative, AlternativeWhy) {
     if runq >= RUNQUEUE_SHARE_SIGNIFICANT && runq >= io {
         return (
             Alternative::Cpu,
-            AlternativeWhy::RunQueue { share: runq, cpu_throttled_ns: f.cpu_throttled_ns },
+            AlternativeWhy::RunQueue {
+                share: runq,
+                cpu_throttled_ns: f.cpu_throttled_ns,
+            },
         );
     }
     if io >= IO_SHARE_SIGNIFICANT && io > idle {
@@ -214,11 +244,18 @@ fn alternative(f: &Facts) -> (Alternative, AlternativeWhy) {
     if let Some(s) = &f.shared_futex
         && f.share(s.ns) >= SHARED_FUTEX_SHARE
     {
-        let why = AlternativeWhy::SharedFutex { addr: s.addr, threads: s.threads, share: f.share(s.ns) };
+        let why = AlternativeWhy::SharedFutex {
+            addr: s.addr,
+            threads: s.threads,
+            share: f.share(s.ns),
+        };
         return (Alternative::Blocked, why);
     }
     if idle >= on {
-        let why = AlternativeWhy::Parked { share: idle, longest_wait_ns: f.longest_idle_wait_ns };
+        let why = AlternativeWhy::Parked {
+            share: idle,
+            longest_wait_ns: f.longest_idle_wait_ns,
+        };
         return (Alternative::Idle, why);
     }
     (Alternative::Busy, AlternativeWhy::OnCpu { share: on })

@@ -6,9 +6,9 @@ use std::{io::Write as _, time::Duration};
 use tracer_common::{config, diag};
 
 use crate::{
-    model::judgement::RuntimeSet,
     cli::{RecordArgs, Stacks},
     error::{Error, Result},
+    model::judgement::RuntimeSet,
     model::{Environment, Recording, TargetInfo},
     resolve::{Resolved, command::spawn_held, resolve_target},
     sys,
@@ -160,7 +160,8 @@ pub fn record(args: &RecordArgs) -> Result<Recording> {
         threads_re.as_ref(),
     );
     if spans.dropped > 0 {
-        rec.diagnostics.insert("spans_not_kept".into(), spans.dropped);
+        rec.diagnostics
+            .insert("spans_not_kept".into(), spans.dropped);
         rec.notes.push(format!(
             "{} off-CPU intervals past the --span-budget of {} were counted but not kept: blackouts reach only to +{:.1} s",
             spans.dropped,
@@ -310,8 +311,11 @@ fn build(
             .and_then(|ids| ids.last().copied())
             .filter(|&n| n != t.tid);
     }
-    let runtime =
-        crate::analyze::roles::assign(&mut threads, |tgid| Some(sys::comm_of(tgid, tgid)), threads_re);
+    let runtime = crate::analyze::roles::assign(
+        &mut threads,
+        |tgid| Some(sys::comm_of(tgid, tgid)),
+        threads_re,
+    );
     threads.sort_by_key(|t| (t.tgid, t.tid));
     let target = match resolved {
         Resolved::Pid(pid) => TargetInfo {

@@ -35,7 +35,8 @@ impl HistSummary {
             return Self::default();
         }
         values.sort_unstable();
-        let at = |q: f64| values[((values.len() as f64 * q).ceil() as usize).clamp(1, values.len()) - 1];
+        let at =
+            |q: f64| values[((values.len() as f64 * q).ceil() as usize).clamp(1, values.len()) - 1];
         let total: u64 = values.iter().sum();
         // The buckets `from_hdr` makes: bucket 0 holds 0–1 µs, bucket k
         // holds [2^k, 2^(k+1)-1] µs.
@@ -48,8 +49,16 @@ impl HistSummary {
         let last = counts.iter().rposition(|&c| c > 0).unwrap_or(0);
         let log2 = (first..=last)
             .map(|b| {
-                let (lo, hi) = if b == 0 { (0, 1) } else { (1u64 << b, (1u64 << b).wrapping_mul(2).wrapping_sub(1)) };
-                Log2Bucket { lo, hi, count: counts[b] }
+                let (lo, hi) = if b == 0 {
+                    (0, 1)
+                } else {
+                    (1u64 << b, (1u64 << b).wrapping_mul(2).wrapping_sub(1))
+                };
+                Log2Bucket {
+                    lo,
+                    hi,
+                    count: counts[b],
+                }
             })
             .collect();
         Self {

@@ -105,21 +105,41 @@ pub enum Mechanism {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Reason {
-    TooShort { window_ns: u64 },
-    NoRuntimeThreads { pattern_matched_nothing: bool },
-    Lost { lost: u64, total: u64 },
-    SpansIncomplete { covered_share: f64 },
+    TooShort {
+        window_ns: u64,
+    },
+    NoRuntimeThreads {
+        pattern_matched_nothing: bool,
+    },
+    Lost {
+        lost: u64,
+        total: u64,
+    },
+    SpansIncomplete {
+        covered_share: f64,
+    },
     /// Memory starvation, backed by the mechanism's own evidence.
-    Starved { mechanism: Mechanism },
+    Starved {
+        mechanism: Mechanism,
+    },
     /// Memory stalls that would be substantial, but the mechanism's
     /// independent evidence is missing.
-    NoEvidence { mechanism: Mechanism, unbacked_ns: u64 },
+    NoEvidence {
+        mechanism: Mechanism,
+        unbacked_ns: u64,
+    },
     /// Memory stalls negligible; the alternative explains the time.
-    Negligible { alternative: Alternative, why: AlternativeWhy },
+    Negligible {
+        alternative: Alternative,
+        why: AlternativeWhy,
+    },
     /// More than negligible, less than substantial.
     Middling,
     /// What the tracer could not see could flip the answer.
-    Blind { blindness: Blindness, blind_ns: u64 },
+    Blind {
+        blindness: Blindness,
+        blind_ns: u64,
+    },
 }
 
 /// What the tracer was blind to.
@@ -137,12 +157,29 @@ pub enum Blindness {
 #[serde(tag = "by", rename_all = "snake_case")]
 pub enum AlternativeWhy {
     /// Runtime blackouts, mostly of this cause.
-    Blackouts { cause: Cause, share: f64 },
-    RunQueue { share: f64, cpu_throttled_ns: Option<u64> },
-    Io { share: f64 },
-    SharedFutex { addr: u64, threads: usize, share: f64 },
-    Parked { share: f64, longest_wait_ns: u64 },
-    OnCpu { share: f64 },
+    Blackouts {
+        cause: Cause,
+        share: f64,
+    },
+    RunQueue {
+        share: f64,
+        cpu_throttled_ns: Option<u64>,
+    },
+    Io {
+        share: f64,
+    },
+    SharedFutex {
+        addr: u64,
+        threads: usize,
+        share: f64,
+    },
+    Parked {
+        share: f64,
+        longest_wait_ns: u64,
+    },
+    OnCpu {
+        share: f64,
+    },
 }
 
 /// Reclaim done by the runtime threads.
@@ -266,4 +303,3 @@ pub struct Judgement {
     pub facts: Facts,
     pub thresholds: Thresholds,
 }
-

@@ -120,9 +120,19 @@ mod tests {
         assert!(log.push(1, span(10, 20, 0, Cause::Futex)));
         assert!(log.push(2, span(15, 30, 5, Cause::Io)));
         assert!(!log.push(1, span(40, 50, 0, Cause::Futex)));
-        assert_eq!((log.kept, log.dropped, log.complete_until_ns), (2, 1, Some(40)));
-        assert_eq!(log.threads[&1].last_ns, 50, "a dropped interval still marks presence");
+        assert_eq!(
+            (log.kept, log.dropped, log.complete_until_ns),
+            (2, 1, Some(40))
+        );
+        assert_eq!(
+            log.threads[&1].last_ns, 50,
+            "a dropped interval still marks presence"
+        );
         assert_eq!(span(10, 20, 4, Cause::Io).wake_ns(), 16);
-        assert_eq!(span(10, 20, 40, Cause::Io).wake_ns(), 10, "run-queue wait clipped to the interval");
+        assert_eq!(
+            span(10, 20, 40, Cause::Io).wake_ns(),
+            10,
+            "run-queue wait clipped to the interval"
+        );
     }
 }

@@ -37,6 +37,8 @@ fn render_with(
     let mut o = String::new();
     header(&mut o, rec);
     verdict(&mut o, rec);
+    super::blackouts::render(&mut o, rec);
+    super::blackouts::runtime_threads(&mut o, rec);
     lab(&mut o, rec);
     snapshot(&mut o, rec);
     threads_table(&mut o, rec, max_rows);
@@ -163,8 +165,15 @@ fn threads_table(o: &mut String, rec: &Recording, max_rows: usize) {
         o,
         "### Where each thread's time went (% of the time it was observed)\n"
     );
+    // On-CPU time inside reclaim is a memory stall, not work: its own
+    // column, taken out of on-CPU.
+    let reclaim = rec.threads.iter().any(|t| t.reclaim_on_cpu_ns > 0);
     let mut head = String::from("| thread | role | on-CPU |");
     let mut sep = String::from("|---|---|---:|");
+    if reclaim {
+        head.push_str(" reclaim on-CPU |");
+        sep.push_str("---:|");
+    }
     for c in &causes {
         let _ = write!(head, " {c} |");
         sep.push_str("---:|");
@@ -175,10 +184,14 @@ fn threads_table(o: &mut String, rec: &Recording, max_rows: usize) {
     for (label, ts) in rows(rec, max_rows) {
         let wall = sum(&ts, ThreadReport::observed_ns);
         let role = ts.first().map(|t| t.role.as_str()).unwrap_or("");
+        let in_reclaim = sum(&ts, |t| t.reclaim_on_cpu_ns);
         let mut line = format!(
             "| {label} | {role} | {} |",
-            pct(sum(&ts, |t| t.on_cpu_ns), wall)
+            pct(sum(&ts, |t| t.on_cpu_ns).saturating_sub(in_reclaim), wall)
         );
+        if reclaim {
+            let _ = write!(line, " {} |", pct(in_reclaim, wall));
+        }
         for c in &causes {
             let _ = write!(
                 line,

@@ -1,6 +1,7 @@
 //! In: the finished recording (and its PSI alignment, from cmd).
 //! Out: Markdown for bug threads, JSON for machines, text for terminals, the SVG.
 
+pub mod blackouts;
 pub mod cgroup;
 pub mod fmt;
 pub mod log2;
@@ -82,5 +83,12 @@ pub fn timeline_svg(rec: &Recording, psi: &PsiAlignment) -> String {
             .map(|v| v.outcome.as_str())
             .unwrap_or("no verdict")
     );
-    svg::render(&timeline, threads, psi.memory_some.as_deref(), &title)
+    let blackouts = rec.blackouts.as_ref().map(|b| b.series.as_slice());
+    svg::render(
+        &timeline,
+        threads,
+        psi.memory_some.as_deref(),
+        blackouts,
+        &title,
+    )
 }

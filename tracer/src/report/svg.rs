@@ -29,8 +29,16 @@ const COLOURS: [&str; Cause::COUNT] = [
     "#607d8b", // other
 ];
 
-/// `psi` is the PSI memory "some" share (0..=1) per timeline bucket, if known.
-pub fn render(t: &TimelineReport, threads: usize, psi: Option<&[f64]>, title: &str) -> String {
+/// `psi` is the PSI memory "some" share (0..=1) per timeline bucket, if
+/// known; `blackouts` the runtime's blackout ns per bucket of the same width
+/// and start, drawn as a band above the plot.
+pub fn render(
+    t: &TimelineReport,
+    threads: usize,
+    psi: Option<&[f64]>,
+    blackouts: Option<&[u64]>,
+    title: &str,
+) -> String {
     let n = t.buckets.max(1);
     let plot_w = W - LEFT - RIGHT;
     let plot_h = H - TOP - BOTTOM;
@@ -49,9 +57,20 @@ pub fn render(t: &TimelineReport, threads: usize, psi: Option<&[f64]>, title: &s
         title,
     );
     o.push('\n');
+    let mut legend = Vec::new();
+    if let Some(series) = blackouts.filter(|s| s.iter().any(|&ns| ns > 0)) {
+        // Darker where more of the bucket was a blackout.
+        for (i, &ns) in series.iter().enumerate().take(n).filter(|(_, ns)| **ns > 0) {
+            let share = (ns as f64 / t.bucket_ns.max(1) as f64).clamp(0.15, 1.0);
+            let style = format!(r##"fill="#b71c1c" fill-opacity="{share:.2}""##);
+            let w = format!("{:.2}", plot_w / n as f64);
+            rect(&mut o, format!("{:.1}", x(i)), TOP - 12.0, w, 8, &style);
+        }
+        o.push('\n');
+        legend.push(("runtime blackout (band)".to_string(), "#b71c1c"));
+    }
     // Stacked areas, bottom-up in taxonomy order (runqueue at the bottom).
     let mut base = vec![0.0f64; n];
-    let mut legend = Vec::new();
     for (c, name) in Cause::ALL.iter().map(|c| (c.index(), c.name())) {
         let Some(series) = t.series.get(name) else {
             continue;
@@ -187,11 +206,19 @@ mod tests {
             series,
             dropped_ns: 0,
         };
-        let svg = render(&t, 2, Some(&[0.1, 0.5, 0.0]), "a <test>");
+        let svg = render(&t, 2, Some(&[0.1, 0.5, 0.0]), None, "a <test>");
         assert!(svg.starts_with("<svg"));
         assert!(svg.trim_end().ends_with("</svg>"));
         assert_eq!(svg.matches("fill-opacity").count(), 2);
         assert!(svg.contains("PSI memory some"));
         assert!(svg.contains("a &lt;test&gt;"));
+        assert!(!svg.contains("runtime blackout"));
+        let svg = render(&t, 2, None, Some(&[0, 50_000_000, 0]), "b");
+        assert_eq!(
+            svg.matches(r##"fill="#b71c1c""##).count(),
+            2,
+            "one band piece and the legend"
+        );
+        assert!(svg.contains("runtime blackout (band)"));
     }
 }

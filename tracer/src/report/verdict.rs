@@ -5,8 +5,7 @@ use super::fmt::dur;
 use crate::model::{
     cause::Cause,
     judgement::{
-        AlternativeWhy, Blindness, Facts, Judgement, Mechanism, Pressure, Reason, RuntimeSet,
-        ratio,
+        AlternativeWhy, Blindness, Facts, Judgement, Mechanism, Pressure, Reason, RuntimeSet, ratio,
     },
 };
 

@@ -387,7 +387,11 @@ impl Accounts {
                     start_ns: iv.start,
                     end_ns: iv.end,
                     runq_ns,
-                    cause: if blocked > 0 { iv.cause } else { Cause::Runqueue },
+                    cause: if blocked > 0 {
+                        iv.cause
+                    } else {
+                        Cause::Runqueue
+                    },
                     disk: iv.state == OFF_DISK,
                 },
             );

@@ -17,14 +17,24 @@ const MS: u64 = 1_000_000;
 const WINDOW: u64 = 10_000;
 
 fn off(start: u64, end: u64, runq: u64, cause: Cause, disk: bool) -> OffSpan {
-    OffSpan { start_ns: start * MS, end_ns: end * MS, runq_ns: runq * MS, cause, disk }
+    OffSpan {
+        start_ns: start * MS,
+        end_ns: end * MS,
+        runq_ns: runq * MS,
+        cause,
+        disk,
+    }
 }
 
 /// A thread present for the whole window with these intervals.
 fn thread(off: Vec<OffSpan>) -> RuntimeThread {
     RuntimeThread {
         tgid: 1,
-        spans: ThreadSpans { first_ns: 0, last_ns: WINDOW * MS, off },
+        spans: ThreadSpans {
+            first_ns: 0,
+            last_ns: WINDOW * MS,
+            off,
+        },
         ..RuntimeThread::default()
     }
 }
@@ -47,7 +57,11 @@ fn cycling(cause: Cause, stall: u64, run: u64, disk: bool) -> RuntimeThread {
 
 /// A counter sampled every 100 ms that grows in every window (or never).
 fn counter(grows: bool) -> Counter {
-    Counter::new((0..=WINDOW / 100 + 1).map(|i| (i * 100 * MS, if grows { i } else { 7 })).collect())
+    Counter::new(
+        (0..=WINDOW / 100 + 1)
+            .map(|i| (i * 100 * MS, if grows { i } else { 7 }))
+            .collect(),
+    )
 }
 
 fn ctx(signals: Signals) -> Context {
@@ -69,39 +83,76 @@ fn judge_streams(threads: Vec<RuntimeThread>, c: &Context) -> Judgement {
 }
 
 fn memory_limit_thrashing() -> Signals {
-    Signals { limit: counter(true), refault: counter(true), ..Signals::default() }
+    Signals {
+        limit: counter(true),
+        refault: counter(true),
+        ..Signals::default()
+    }
 }
 
 #[test]
 fn memory_high_throttle_with_high_events_confirms() {
-    let s = Signals { high: counter(true), ..Signals::default() };
+    let s = Signals {
+        high: counter(true),
+        ..Signals::default()
+    };
     let w = || cycling(Cause::MemcgHighThrottle, 40, 10, true);
     let j = judge_streams(vec![w(), w()], &ctx(s));
     assert_eq!(j.outcome, Outcome::Confirmed);
-    assert_eq!(j.reason, Reason::Starved { mechanism: Mechanism::HighThrottle });
+    assert_eq!(
+        j.reason,
+        Reason::Starved {
+            mechanism: Mechanism::HighThrottle
+        }
+    );
     assert_eq!(j.memory.dominant_cause, Some(Cause::MemcgHighThrottle));
     assert!(j.memory.blackout_share_of_window > 0.5, "{:?}", j.memory);
 }
 
 #[test]
 fn throttle_frames_without_high_events_are_not_proof() {
-    let s = Signals { high: counter(false), ..Signals::default() };
+    let s = Signals {
+        high: counter(false),
+        ..Signals::default()
+    };
     let w = || cycling(Cause::MemcgHighThrottle, 40, 10, true);
     let j = judge_streams(vec![w(), w()], &ctx(s));
     assert_eq!(j.outcome, Outcome::Inconclusive);
-    assert!(matches!(j.reason, Reason::NoEvidence { mechanism: Mechanism::HighThrottle, .. }), "{:?}", j.reason);
+    assert!(
+        matches!(
+            j.reason,
+            Reason::NoEvidence {
+                mechanism: Mechanism::HighThrottle,
+                ..
+            }
+        ),
+        "{:?}",
+        j.reason
+    );
 }
 
 #[test]
 fn refaults_at_the_limit_confirm() {
     let w = || cycling(Cause::PageFaultIo, 3, 2, true);
     let j = judge_streams(vec![w(), w()], &ctx(memory_limit_thrashing()));
-    assert_eq!((j.outcome, j.reason.clone()), (Outcome::Confirmed, Reason::Starved { mechanism: Mechanism::Refault }));
+    assert_eq!(
+        (j.outcome, j.reason.clone()),
+        (
+            Outcome::Confirmed,
+            Reason::Starved {
+                mechanism: Mechanism::Refault
+            }
+        )
+    );
 }
 
 #[test]
 fn cold_reads_without_a_limit_are_io() {
-    let s = Signals { limit: counter(false), refault: counter(false), ..Signals::default() };
+    let s = Signals {
+        limit: counter(false),
+        refault: counter(false),
+        ..Signals::default()
+    };
     let w = || cycling(Cause::PageFaultIo, 3, 1, true);
     let mut c = ctx(s);
     c.runtime.workers = 2;
@@ -109,7 +160,10 @@ fn cold_reads_without_a_limit_are_io() {
     assert_eq!(f.faults.memory_ns(), 0);
     assert!(f.faults.cold_data_ns > 0);
     let j = judge(&f);
-    assert_eq!((j.outcome, j.alternative), (Outcome::Refuted, Some(Alternative::Io)));
+    assert_eq!(
+        (j.outcome, j.alternative),
+        (Outcome::Refuted, Some(Alternative::Io))
+    );
 }
 
 #[test]
@@ -128,13 +182,20 @@ fn sidecar_pressure_while_the_runtime_idles_is_refuted_idle() {
         thread(v)
     };
     let j = judge_streams(vec![beat(), idle()], &ctx(memory_limit_thrashing()));
-    assert_eq!((j.outcome, j.alternative), (Outcome::Refuted, Some(Alternative::Idle)), "{j:?}");
+    assert_eq!(
+        (j.outcome, j.alternative),
+        (Outcome::Refuted, Some(Alternative::Idle)),
+        "{j:?}"
+    );
 }
 
 #[test]
 fn block_on_thread_starved_while_workers_idle_confirms() {
     let block_on = cycling(Cause::PageFaultIo, 8, 2, true);
-    let j = judge_streams(vec![idle(), idle(), block_on], &ctx(memory_limit_thrashing()));
+    let j = judge_streams(
+        vec![idle(), idle(), block_on],
+        &ctx(memory_limit_thrashing()),
+    );
     assert_eq!(j.outcome, Outcome::Confirmed, "{j:?}");
 }
 
@@ -154,8 +215,21 @@ fn cpu_starvation_at_a_memory_limit_is_cpu() {
         thread(v)
     };
     let j = judge_streams(vec![w(), w()], &ctx(s));
-    assert_eq!((j.outcome, j.alternative), (Outcome::Refuted, Some(Alternative::Cpu)), "{j:?}");
-    assert!(matches!(j.reason, Reason::Negligible { why: AlternativeWhy::Blackouts { cause: Cause::Runqueue, .. }, .. }));
+    assert_eq!(
+        (j.outcome, j.alternative),
+        (Outcome::Refuted, Some(Alternative::Cpu)),
+        "{j:?}"
+    );
+    assert!(matches!(
+        j.reason,
+        Reason::Negligible {
+            why: AlternativeWhy::Blackouts {
+                cause: Cause::Runqueue,
+                ..
+            },
+            ..
+        }
+    ));
 }
 
 #[test]
@@ -166,14 +240,29 @@ fn shared_futex_is_a_lock() {
     b.futex_waits = vec![(0x7f00, WINDOW * MS)];
     let j = judge_streams(vec![a, b], &ctx(Signals::default()));
     assert_eq!(j.alternative, Some(Alternative::Blocked));
-    assert!(matches!(j.reason, Reason::Negligible { why: AlternativeWhy::SharedFutex { addr: 0x7f00, threads: 2, .. }, .. }));
+    assert!(matches!(
+        j.reason,
+        Reason::Negligible {
+            why: AlternativeWhy::SharedFutex {
+                addr: 0x7f00,
+                threads: 2,
+                ..
+            },
+            ..
+        }
+    ));
 }
 
 #[test]
 fn idle_pool_and_lost_wakeup_are_idle() {
     let j = judge_streams(vec![idle(), idle()], &ctx(Signals::default()));
-    assert_eq!((j.outcome, j.alternative), (Outcome::Refuted, Some(Alternative::Idle)));
-    assert!(matches!(j.reason, Reason::Negligible { why: AlternativeWhy::Parked { longest_wait_ns, .. }, .. } if longest_wait_ns == WINDOW * MS));
+    assert_eq!(
+        (j.outcome, j.alternative),
+        (Outcome::Refuted, Some(Alternative::Idle))
+    );
+    assert!(
+        matches!(j.reason, Reason::Negligible { why: AlternativeWhy::Parked { longest_wait_ns, .. }, .. } if longest_wait_ns == WINDOW * MS)
+    );
 }
 
 #[test]
@@ -203,7 +292,10 @@ fn middling_memory_is_inconclusive() {
     let a = cycling(Cause::PageFaultIo, 5, 95, true);
     let b = cycling(Cause::Futex, 1, 1, false);
     let j = judge_streams(vec![a, b], &ctx(memory_limit_thrashing()));
-    assert_eq!((j.outcome, j.reason), (Outcome::Inconclusive, Reason::Middling));
+    assert_eq!(
+        (j.outcome, j.reason),
+        (Outcome::Inconclusive, Reason::Middling)
+    );
 }
 
 #[test]
@@ -213,26 +305,61 @@ fn blindness_that_could_flip_the_answer_is_inconclusive() {
     let mut c = ctx(Signals::default());
     c.stacks_off = true;
     let j = judge_streams(vec![w(), idle()], &c);
-    assert!(matches!(j.reason, Reason::Blind { blindness: Blindness::StacksOff, .. }), "{j:?}");
+    assert!(
+        matches!(
+            j.reason,
+            Reason::Blind {
+                blindness: Blindness::StacksOff,
+                ..
+            }
+        ),
+        "{j:?}"
+    );
     // With stacks on the same streams are refuted.
     c.stacks_off = false;
-    assert_eq!(judge_streams(vec![w(), idle()], &c).outcome, Outcome::Refuted);
+    assert_eq!(
+        judge_streams(vec![w(), idle()], &c).outcome,
+        Outcome::Refuted
+    );
     c.stack_failures = 10_000;
-    assert!(matches!(judge_streams(vec![w(), idle()], &c).reason, Reason::Blind { blindness: Blindness::StacksLost, .. }));
+    assert!(matches!(
+        judge_streams(vec![w(), idle()], &c).reason,
+        Reason::Blind {
+            blindness: Blindness::StacksLost,
+            ..
+        }
+    ));
 }
 
 #[test]
 fn thin_evidence_is_inconclusive() {
     let mut c = ctx(Signals::default());
     c.end_ns = MIN_WINDOW_NS / 2;
-    assert!(matches!(judge_streams(vec![idle()], &c).reason, Reason::TooShort { .. }));
+    assert!(matches!(
+        judge_streams(vec![idle()], &c).reason,
+        Reason::TooShort { .. }
+    ));
     let mut c = ctx(Signals::default());
-    c.runtime = RuntimeSet { pattern_matched_nothing: true, ..RuntimeSet::default() };
-    assert_eq!(judge_streams(vec![], &c).reason, Reason::NoRuntimeThreads { pattern_matched_nothing: true });
+    c.runtime = RuntimeSet {
+        pattern_matched_nothing: true,
+        ..RuntimeSet::default()
+    };
+    assert_eq!(
+        judge_streams(vec![], &c).reason,
+        Reason::NoRuntimeThreads {
+            pattern_matched_nothing: true
+        }
+    );
     let mut c = ctx(Signals::default());
     c.lost = 10_000;
-    assert!(matches!(judge_streams(vec![idle()], &c).reason, Reason::Lost { .. }));
+    assert!(matches!(
+        judge_streams(vec![idle()], &c).reason,
+        Reason::Lost { .. }
+    ));
     let mut c = ctx(Signals::default());
     c.complete_until_ns = WINDOW * MS / 2;
-    assert!(matches!(judge_streams(vec![idle()], &c).reason, Reason::SpansIncomplete { .. }));
+    assert!(matches!(
+        judge_streams(vec![idle()], &c).reason,
+        Reason::SpansIncomplete { .. }
+    ));
 }
