@@ -8,15 +8,18 @@
 //! `LabResult` says what really happened, so the tracer's verdict can be checked.
 
 mod cgroup;
+mod cold;
 mod cpu;
 mod error;
 pub mod heartbeat;
 mod lock;
 mod memory;
 mod plan;
+mod pool;
 mod runtime;
 mod scenario;
 mod setup;
+mod sidecar;
 mod signal;
 pub mod stats;
 
@@ -48,20 +51,52 @@ pub struct LabOptions {
     pub result_path: Option<PathBuf>,
 }
 
-/// How much work the bridge did (shows the lab was alive and loaded).
+/// How much work the bridge did (shows the lab was alive and loaded), and
+/// who did it: a reader can check that each scenario did what it says.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Workload {
     pub storm_waves: u64,
     pub storm_tasks: u64,
     pub reconnect_attempts: u64,
     pub events_handled: u64,
+    /// Pages the runtime's tasks read from the data file (memory-max: the
+    /// workers' readers and the reconnect attempts).
     pub pages_read: u64,
     pub bytes_churned: u64,
+    /// Anon ballast held by a runtime thread (a worker task; in
+    /// blockon-memory the `block_on` thread).
     pub ballast_bytes: u64,
     pub alloc_failures: u64,
     pub lock_acquisitions: u64,
     pub lock_holds: u64,
     pub burners: usize,
+    /// blockon-memory: pages the `block_on` thread read itself.
+    pub block_on_pages_read: u64,
+    /// The `mem-sidecar` thread (sidecar-memory, cpu-and-memory): its anon
+    /// ballast, pages it read (random page touches, or 4 KiB hold reads),
+    /// bytes it read sequentially into the page cache and how long that took.
+    pub sidecar_ballast_bytes: u64,
+    pub sidecar_pages_read: u64,
+    pub sidecar_bytes_filled: u64,
+    pub sidecar_fill_ms: u64,
+    pub sidecar_read_errors: u64,
+    /// cold-reads: read passes (each after evicting the whole file), bytes
+    /// read through the mapping (one page per read), and the time the worker
+    /// tasks spent inside passes (summed over both readers).
+    pub cold_passes: u64,
+    pub cold_bytes_read: u64,
+    pub cold_read_ns: u64,
+    /// blocking-pool-idle: threads that ran the spawn_blocking burst (the
+    /// pool size reached), the most burst tasks running at once, and how many
+    /// of those threads were still alive (idle in the pool) when the run ended.
+    pub blocking_pool_threads: usize,
+    pub blocking_pool_peak: usize,
+    pub blocking_threads_alive_at_end: usize,
+    /// Of those, how many were in a futex wait, and on how many addresses
+    /// (idle threads of one pool share one condvar: 1).
+    pub blocking_threads_in_futex: usize,
+    pub blocking_futex_addresses: usize,
 }
 
 /// The lab's ground truth for one run.
@@ -178,12 +213,16 @@ pub fn run_quietly(opts: &LabOptions) -> Result<LabResult, LabError> {
     let ctx = Arc::new(runtime::Ctx {
         scenario: sc,
         schedule,
+        run_for: opts.duration,
         stop: Arc::new(AtomicBool::new(false)),
         never: Arc::new(Notify::new()),
         stall_after: (sc == Scenario::LostWakeup).then_some(plan::LOST_WAKEUP_AFTER),
         data: prepared.data.clone(),
         lock: (sc == Scenario::Lock).then(|| Arc::new(lock::Shared::default())),
         mem: Arc::default(),
+        sidecar: Arc::default(),
+        cold: Arc::default(),
+        pool: Arc::default(),
         storm: Default::default(),
         tokio_hb: heartbeat::shared(schedule),
         loop_hb: heartbeat::shared(schedule),
@@ -217,9 +256,14 @@ pub fn run_quietly(opts: &LabOptions) -> Result<LabResult, LabError> {
     let os_hb = heartbeat::summarize(&ctx.os_hb, end);
     let loop_hb = heartbeat::summarize(&ctx.loop_hb, end);
     let evidence = sampler.finish(run);
+    // Before the runtime stops (its idle blocking threads go with it).
+    let parked = ctx.pool.parked();
     let event_loop_thread = bridge.event_loop_name.clone();
     notes.extend(bridge.stop());
-    let workload = workload(&ctx, prepared.burners.as_ref().map_or(0, |b| b.count()));
+    let mut workload = workload(&ctx, prepared.burners.as_ref().map_or(0, |b| b.count()));
+    workload.blocking_threads_alive_at_end = parked.alive;
+    workload.blocking_threads_in_futex = parked.in_futex;
+    workload.blocking_futex_addresses = parked.futex_addresses;
     let cgroup = prepared.primary.as_ref().map(|p| p.display().to_string());
     let all_cgroups = cgroups.all();
     let limits = cgroups.limits().to_vec();
@@ -284,6 +328,32 @@ fn workload(ctx: &runtime::Ctx, burners: usize) -> Workload {
             .map_or(0, |l| l.acquisitions.load(Relaxed)),
         lock_holds: ctx.lock.as_ref().map_or(0, |l| l.holds.load(Relaxed)),
         burners,
+        block_on_pages_read: ctx.mem.block_on_pages_read.load(Relaxed),
+        sidecar_ballast_bytes: ctx.sidecar.ballast_bytes.load(Relaxed),
+        sidecar_pages_read: ctx.sidecar.pages_read.load(Relaxed),
+        sidecar_bytes_filled: ctx.sidecar.bytes_filled.load(Relaxed),
+        sidecar_fill_ms: ctx.sidecar.fill_ms.load(Relaxed),
+        sidecar_read_errors: ctx.sidecar.read_errors.load(Relaxed),
+        cold_passes: ctx.cold.passes.load(Relaxed),
+        cold_bytes_read: ctx.cold.pages_read.load(Relaxed) * 4096,
+        cold_read_ns: ctx.cold.pass_ns.load(Relaxed),
+        blocking_pool_threads: ctx.pool.threads(),
+        blocking_pool_peak: ctx.pool.peak_concurrent(),
+        ..Workload::default()
+    }
+}
+
+impl Workload {
+    /// `name=value` for every counter that moved (by name).
+    pub fn nonzero(&self) -> Vec<String> {
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::Object(m)) => m
+                .into_iter()
+                .filter(|(_, v)| v.as_u64().is_some_and(|n| n > 0))
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect(),
+            _ => Vec::new(),
+        }
     }
 }
 
@@ -396,6 +466,7 @@ impl LabResult {
                 );
             }
         }
+        s += &format!("  workload: {}\n", self.workload.nonzero().join(", "));
         s += &format!("  expected cause: {}\n", self.expected_cause);
         for n in &self.notes {
             s += &format!("  note: {n}\n");
