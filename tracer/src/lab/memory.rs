@@ -110,7 +110,7 @@ impl Mapping {
         deadline: std::time::Instant,
     ) -> (usize, u64) {
         let pages = self.pages().max(1) as u64;
-        let (start, step) = (rng.next() % pages, rng.next() % pages | 1);
+        let (start, step) = (rng.next() % pages, (rng.next() % pages) | 1);
         let mut sum = 0u64;
         for i in 0..n as u64 {
             let page = ((start + i.wrapping_mul(step)) % pages) as usize;

@@ -75,7 +75,7 @@ fn thrash(p: MaxPlan, map: &Mapping, c: &Counters, stop: &AtomicBool) {
         }
         c.ballast_bytes.store(ballast.bytes() as u64, Relaxed);
     }
-    let mut rng = Rng::new(0x51de_ca2);
+    let mut rng = Rng::new(0x51de_ca12);
     while !stop.load(Relaxed) {
         let t = Instant::now();
         std::hint::black_box(map.read_random_pages(&mut rng, p.reader_pages));
