@@ -30,6 +30,13 @@ use tracer::lab::{self, LabOptions, LabResult, Scenario};
 mod skip_log;
 
 const FILE_STEM: &str = "lab_root";
+/// `assert!` with the condition and the lab's whole summary on failure.
+macro_rules! check {
+    ($r:expr, $cond:expr) => {
+        assert!($cond, "{}\n{}", stringify!($cond), $r.summary())
+    };
+}
+
 const CHILD_ENV: &str = "STARVETRACE_LAB_CHILD";
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
@@ -199,16 +206,8 @@ const SECS: f64 = 4.0;
 #[test]
 fn healthy_is_on_time() {
     scenario(Scenario::Healthy, SECS, |r| {
-        assert!(
-            r.tokio_heartbeat.max_late() < Duration::from_millis(100),
-            "{}",
-            r.summary()
-        );
-        assert!(
-            r.os_heartbeat.max_late() < Duration::from_millis(100),
-            "{}",
-            r.summary()
-        );
+        check!(r, r.tokio_heartbeat.max_late() < Duration::from_millis(100));
+        check!(r, r.os_heartbeat.max_late() < Duration::from_millis(100));
         assert!(!r.tokio_heartbeat.stopped);
         assert!(r.workload.reconnect_attempts > 0, "the storm ran");
         assert_eq!(
@@ -229,68 +228,40 @@ fn comm_of_self() -> String {
 #[test]
 fn cpu_makes_the_runtime_wait_for_a_cpu() {
     scenario(Scenario::Cpu, SECS, |r| {
-        assert!(
-            r.tokio_heartbeat.max_late() > Duration::from_millis(100),
-            "{}",
-            r.summary()
-        );
-        assert!(r.tokio_heartbeat.late_over_100ms >= 5, "{}", r.summary());
-        assert!(
-            r.evidence.cpu_nr_throttled.unwrap_or(0) > 0,
-            "{}",
-            r.summary()
-        );
+        check!(r, r.tokio_heartbeat.max_late() > Duration::from_millis(100));
+        check!(r, r.tokio_heartbeat.late_over_100ms >= 5);
+        check!(r, r.evidence.cpu_nr_throttled.unwrap_or(0) > 0);
         assert_eq!(
             r.workload.burners,
             2 * std::thread::available_parallelism().map_or(1, |n| n.get())
         );
         // No memory pressure in this one.
-        assert!(r.evidence.major_faults < 100, "{}", r.summary());
+        check!(r, r.evidence.major_faults < 100);
     });
 }
 
 #[test]
 fn lock_blocks_the_workers_not_the_os_thread() {
     scenario(Scenario::Lock, SECS, |r| {
-        assert!(
-            r.tokio_heartbeat.max_late() > Duration::from_millis(200),
-            "{}",
-            r.summary()
-        );
-        assert!(
-            r.os_heartbeat.max_late() < Duration::from_millis(50),
-            "{}",
-            r.summary()
-        );
+        check!(r, r.tokio_heartbeat.max_late() > Duration::from_millis(200));
+        check!(r, r.os_heartbeat.max_late() < Duration::from_millis(50));
         assert!(r.workload.lock_holds > 0 && r.workload.lock_acquisitions > 0);
-        assert!(r.evidence.major_faults < 100, "{}", r.summary());
+        check!(r, r.evidence.major_faults < 100);
     });
 }
 
 #[test]
 fn lost_wakeup_stops_the_tokio_heartbeat_only() {
     scenario(Scenario::LostWakeup, SECS, |r| {
-        assert!(r.tokio_heartbeat.stopped, "{}", r.summary());
+        check!(r, r.tokio_heartbeat.stopped);
         assert!(
             r.tokio_beats_seen <= 12,
             "beats only during the first second: {}",
             r.summary()
         );
-        assert!(
-            r.tokio_heartbeat.max_late() > Duration::from_secs(2),
-            "{}",
-            r.summary()
-        );
-        assert!(
-            r.os_heartbeat.max_late() < Duration::from_millis(50),
-            "{}",
-            r.summary()
-        );
-        assert!(
-            r.os_beats_seen + 1 >= r.tokio_beats_expected,
-            "{}",
-            r.summary()
-        );
+        check!(r, r.tokio_heartbeat.max_late() > Duration::from_secs(2));
+        check!(r, r.os_heartbeat.max_late() < Duration::from_millis(50));
+        check!(r, r.os_beats_seen + 1 >= r.tokio_beats_expected);
     });
 }
 
@@ -302,23 +273,15 @@ fn memory_max_stalls_the_workers_in_reclaim_and_refaults() {
     }
     scenario(Scenario::MemoryMax, 6.0, |r| {
         let e = &r.evidence;
-        assert!(
-            r.tokio_heartbeat.max_late() > Duration::from_millis(200),
-            "{}",
-            r.summary()
-        );
+        check!(r, r.tokio_heartbeat.max_late() > Duration::from_millis(200));
         // The OS thread touches no memory but shares 2 CPUs with workers busy
         // in fault handling (and with whatever else the host runs): 150 ms.
-        assert!(
-            r.os_heartbeat.max_late() < Duration::from_millis(150),
-            "{}",
-            r.summary()
-        );
-        assert!(e.major_faults_per_sec > 1000.0, "{}", r.summary());
+        check!(r, r.os_heartbeat.max_late() < Duration::from_millis(150));
+        check!(r, e.major_faults_per_sec > 1000.0);
         let limit_hits = e
             .memcg_failcnt
             .or_else(|| e.memory_events.as_ref()?.get("max").copied());
-        assert!(limit_hits.unwrap_or(0) > 1000, "{}", r.summary());
+        check!(r, limit_hits.unwrap_or(0) > 1000);
         assert!(
             r.limits.iter().any(|l| l.contains("memory.")),
             "{:?}",
@@ -334,17 +297,13 @@ fn memory_high_runs_where_supported_and_refuses_clearly_elsewhere() {
     if sc == Scenario::MemoryHigh {
         drop(_one);
         scenario(Scenario::MemoryHigh, 6.0, |r| {
-            assert!(
-                r.tokio_heartbeat.max_late() > Duration::from_millis(200),
-                "{}",
-                r.summary()
-            );
+            check!(r, r.tokio_heartbeat.max_late() > Duration::from_millis(200));
             let high = r
                 .evidence
                 .memory_events
                 .as_ref()
                 .and_then(|m| m.get("high").copied());
-            assert!(high.unwrap_or(0) > 0, "{}", r.summary());
+            check!(r, high.unwrap_or(0) > 0);
         });
         return;
     }
@@ -409,22 +368,18 @@ fn sidecar_memory_stalls_the_sidecar_not_the_runtime() {
     scenario(Scenario::SidecarMemory, 6.0, |r| {
         let (w, e) = (&r.workload, &r.evidence);
         // The pressure is real: the sidecar holds its ballast and refaults.
-        assert!(w.sidecar_ballast_bytes >= 100 * MIB, "{}", r.summary());
-        assert!(w.sidecar_pages_read > 10_000, "{}", r.summary());
-        assert!(e.major_faults_per_sec > 1000.0, "{}", r.summary());
-        assert!(limit_hits(r) > 1000, "{}", r.summary());
+        check!(r, w.sidecar_ballast_bytes >= 100 * MIB);
+        check!(r, w.sidecar_pages_read > 10_000);
+        check!(r, e.major_faults_per_sec > 1000.0);
+        check!(r, limit_hits(r) > 1000);
         // The runtime reads and holds nothing of it ...
         assert_eq!(
             (w.pages_read, w.block_on_pages_read, w.ballast_bytes),
             (0, 0, 0)
         );
         // ... and its heartbeat stays mostly on time.
-        assert!(
-            r.tokio_heartbeat.p99_late_ns < 100_000_000,
-            "{}",
-            r.summary()
-        );
-        assert!(!r.tokio_heartbeat.stopped, "{}", r.summary());
+        check!(r, r.tokio_heartbeat.p99_late_ns < 100_000_000);
+        check!(r, !r.tokio_heartbeat.stopped);
     });
 }
 
@@ -432,15 +387,11 @@ fn sidecar_memory_stalls_the_sidecar_not_the_runtime() {
 fn cold_reads_keep_the_workers_waiting_for_the_disk_without_memory_pressure() {
     scenario(Scenario::ColdReads, 6.0, |r| {
         let (w, e) = (&r.workload, &r.evidence);
-        assert!(
-            w.cold_passes > 0 && w.cold_bytes_read > 0,
-            "{}",
-            r.summary()
-        );
+        check!(r, w.cold_passes > 0 && w.cold_bytes_read > 0);
         // No limit, and nothing hit one.
         assert_eq!(memory_limit(r), None, "{:?}", r.limits);
         assert_eq!(limit_hits(r), 0, "{}", r.summary());
-        assert!(e.major_faults_per_sec > 1000.0, "{}", r.summary());
+        check!(r, e.major_faults_per_sec > 1000.0);
         // Two readers spent most of the run inside read passes.
         let busy = w.cold_read_ns as f64 / (2.0 * r.duration_ns as f64);
         assert!(
@@ -449,16 +400,8 @@ fn cold_reads_keep_the_workers_waiting_for_the_disk_without_memory_pressure() {
             busy * 100.0,
             r.summary()
         );
-        assert!(
-            r.tokio_heartbeat.max_late() > Duration::from_millis(100),
-            "{}",
-            r.summary()
-        );
-        assert!(
-            r.os_heartbeat.max_late() < Duration::from_millis(100),
-            "{}",
-            r.summary()
-        );
+        check!(r, r.tokio_heartbeat.max_late() > Duration::from_millis(100));
+        check!(r, r.os_heartbeat.max_late() < Duration::from_millis(100));
         if let Some(p) = &e.psi_memory_cgroup {
             assert!(p.some_pct < 2.0, "no memory stall: {}", r.summary());
         }
@@ -469,22 +412,17 @@ fn cold_reads_keep_the_workers_waiting_for_the_disk_without_memory_pressure() {
 fn blockon_memory_stalls_the_event_loop_not_the_workers() {
     scenario(Scenario::BlockonMemory, 6.0, |r| {
         let (w, e) = (&r.workload, &r.evidence);
-        assert!(w.block_on_pages_read > 10_000, "{}", r.summary());
-        assert!(w.ballast_bytes >= 100 * MIB, "{}", r.summary());
+        check!(r, w.block_on_pages_read > 10_000);
+        check!(r, w.ballast_bytes >= 100 * MIB);
         assert_eq!(w.pages_read, 0, "the workers read nothing");
-        assert!(e.major_faults_per_sec > 1000.0, "{}", r.summary());
-        assert!(limit_hits(r) > 1000, "{}", r.summary());
+        check!(r, e.major_faults_per_sec > 1000.0);
+        check!(r, limit_hits(r) > 1000);
         // The block_on thread's own tick is late; the workers' heartbeat is not.
-        assert!(
-            r.event_loop_heartbeat.max_late() > Duration::from_millis(200),
-            "{}",
-            r.summary()
+        check!(
+            r,
+            r.event_loop_heartbeat.max_late() > Duration::from_millis(200)
         );
-        assert!(
-            r.tokio_heartbeat.p99_late_ns < 100_000_000,
-            "{}",
-            r.summary()
-        );
+        check!(r, r.tokio_heartbeat.p99_late_ns < 100_000_000);
         assert_eq!(r.event_loop_thread, comm_of_self());
     });
 }
@@ -497,11 +435,7 @@ fn blocking_pool_idle_parks_eight_threads_on_one_futex() {
         assert_eq!(w.blocking_threads_alive_at_end, 8, "{}", r.summary());
         assert_eq!(w.blocking_threads_in_futex, 8, "{}", r.summary());
         assert_eq!(w.blocking_futex_addresses, 1, "{}", r.summary());
-        assert!(
-            r.tokio_heartbeat.max_late() < Duration::from_millis(100),
-            "{}",
-            r.summary()
-        );
+        check!(r, r.tokio_heartbeat.max_late() < Duration::from_millis(100));
     });
 }
 
@@ -510,25 +444,21 @@ fn cpu_and_memory_starves_on_cpu_with_the_cgroup_at_its_limit() {
     scenario(Scenario::CpuAndMemory, 6.0, |r| {
         let (w, e) = (&r.workload, &r.evidence);
         // The cpu scenario's starvation ...
-        assert!(
-            r.tokio_heartbeat.max_late() > Duration::from_millis(100),
-            "{}",
-            r.summary()
-        );
-        assert!(r.tokio_heartbeat.late_over_100ms >= 5, "{}", r.summary());
-        assert!(e.cpu_nr_throttled.unwrap_or(0) > 0, "{}", r.summary());
+        check!(r, r.tokio_heartbeat.max_late() > Duration::from_millis(100));
+        check!(r, r.tokio_heartbeat.late_over_100ms >= 5);
+        check!(r, e.cpu_nr_throttled.unwrap_or(0) > 0);
         assert_eq!(
             w.burners,
             2 * std::thread::available_parallelism().map_or(1, |n| n.get())
         );
         // ... with the cgroup filled to its memory limit by the sidecar ...
         let limit = memory_limit(r).expect("a memory limit");
-        assert!(w.sidecar_bytes_filled > limit, "{}", r.summary());
+        check!(r, w.sidecar_bytes_filled > limit);
         assert!(w.sidecar_fill_ms > 0, "the fill finished: {}", r.summary());
-        assert!(limit_hits(r) > 0, "{}", r.summary());
+        check!(r, limit_hits(r) > 0);
         let peak = e.memory_peak_bytes.unwrap_or(0);
         assert!(peak * 10 >= limit * 9, "peak {peak} of {limit}");
         // ... and nobody refaulting.
-        assert!(e.major_faults < 100, "{}", r.summary());
+        check!(r, e.major_faults < 100);
     });
 }

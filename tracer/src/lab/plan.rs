@@ -107,13 +107,14 @@ pub const COLD: ColdPlan = ColdPlan {
 /// cpu-and-memory: the `cpu` scenario's burners and quota, plus a memory
 /// limit the sidecar thread fills with page cache (one sequential read of a
 /// file larger than the limit, so charges hit the limit and reclaim) and then
-/// holds with a trickle of small random reads.
+/// holds there with a trickle of reads on through the file (`hold_bytes`
+/// every `hold_every`, 2.5 MiB/s: each one evicted, so charged at the limit).
 #[derive(Clone, Copy, Debug)]
 pub struct FillPlan {
     pub limit: usize,
     pub file: usize,
     pub chunk: usize,
-    pub hold_reads: usize,
+    pub hold_bytes: usize,
     pub hold_every: Duration,
 }
 
@@ -121,7 +122,7 @@ pub const FILL: FillPlan = FillPlan {
     limit: 128 * MIB,
     file: 160 * MIB,
     chunk: MIB,
-    hold_reads: 4,
+    hold_bytes: 256 * 1024,
     hold_every: Duration::from_millis(100),
 };
 

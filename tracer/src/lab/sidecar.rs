@@ -9,7 +9,8 @@
 //!   than what is left, so its pages keep being reclaimed and read back.
 //! - `FillAndHold` (cpu-and-memory): one sequential `pread` of a file larger
 //!   than the limit (the cache fills up to the limit; further charges hit it
-//!   and reclaim), then a trickle of small random reads that keeps it there.
+//!   and reclaim), then a trickle of reads on through the file that keeps it
+//!   at the limit (a few limit hits a second) while the runtime refaults nothing.
 
 use std::{
     io,
@@ -41,7 +42,8 @@ pub enum Mode {
 #[derive(Debug, Default)]
 pub struct Counters {
     pub ballast_bytes: AtomicU64,
-    /// Random page reads through the mapping (Thrash) or 4 KiB preads (hold).
+    /// Pages read at random through the mapping (Thrash), or read while
+    /// holding the cache at the limit (FillAndHold).
     pub pages_read: AtomicU64,
     /// Bytes read sequentially into the page cache (FillAndHold).
     pub bytes_filled: AtomicU64,
@@ -109,16 +111,27 @@ fn fill_and_hold(p: FillPlan, map: &Mapping, c: &Counters, stop: &AtomicBool) {
     }
     c.fill_ms
         .store(t.elapsed().as_millis().max(1) as u64, Relaxed);
-    let pages = (len / PAGE).max(1);
-    let mut rng = Rng::new(0xf111);
+    // Hold: keep reading on through the file, a little at a time and
+    // wrapping at its end. The file is larger than the limit, so these pages
+    // were the oldest and are gone: each read is charged at the limit (a
+    // trickle of limit hits and reclaim for the whole run), and the sidecar,
+    // not the runtime, is the one reading them back.
+    let hold = &mut buf[..p
+        .hold_bytes
+        .clamp(PAGE as usize, p.chunk.max(PAGE as usize))];
     while !stop.load(Relaxed) {
         sleep_unless_stopped(p.hold_every, stop);
-        for _ in 0..p.hold_reads {
-            let page = rng.next() % pages;
-            match file.read_at(&mut buf[..PAGE as usize], page * PAGE) {
-                Ok(_) => c.pages_read.fetch_add(1, Relaxed),
-                Err(_) => c.read_errors.fetch_add(1, Relaxed),
-            };
+        if off >= len {
+            off = 0;
+        }
+        match file.read_at(hold, off) {
+            Ok(n) => {
+                off += n.max(1) as u64;
+                c.pages_read.fetch_add(n as u64 / PAGE, Relaxed);
+            }
+            Err(_) => {
+                c.read_errors.fetch_add(1, Relaxed);
+            }
         }
     }
 }
