@@ -11,6 +11,7 @@
 use std::{
     path::{Path, PathBuf},
     process::Command,
+    sync::OnceLock,
 };
 
 use tracer::report::perfetto::{
@@ -52,8 +53,14 @@ fn has_schema(python: &Path) -> Result<(), String> {
     }
 }
 
-/// A python with the official schema, made if need be; panics saying why not.
+/// A python with the official schema, made if need be (once, though the
+/// tests run in parallel); panics saying why not.
 fn python() -> PathBuf {
+    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
+    PYTHON.get_or_init(find_or_make_python).clone()
+}
+
+fn find_or_make_python() -> PathBuf {
     if let Some(py) = std::env::var_os("STARVETRACE_PERFETTO_PY") {
         let py = PathBuf::from(py);
         if let Err(why) = has_schema(&py) {
