@@ -49,14 +49,20 @@ impl<'a> Sink<'a> {
         self.os.write_message(TRACE_PACKET_FIELD, &p)
     }
 
-    /// The first packet: starts the sequence's incremental state (so its
-    /// defaults apply), makes MONOTONIC the default clock of every later
-    /// packet, and snapshots MONOTONIC against BOOTTIME so the trace can be
-    /// merged with others of the host. MONOTONIC is also the primary clock,
-    /// so the trace's timestamps are starvetrace's own, unconverted.
+    /// The first two packets. One starts the sequence's incremental state
+    /// (so its defaults apply) and makes MONOTONIC the default clock of
+    /// every later packet. The other snapshots MONOTONIC against BOOTTIME,
+    /// so the trace can be merged with others of the host, and makes
+    /// MONOTONIC the trace's primary clock: its timestamps stay
+    /// starvetrace's own, unconverted.
     pub fn start(&mut self, clock: ClockPair) -> protobuf::Result<()> {
         let mut defaults = TracePacketDefaults::new();
         defaults.set_timestamp_clock_id(BuiltinClock::BUILTIN_CLOCK_MONOTONIC as u32);
+        let mut p = TracePacket::new();
+        p.set_sequence_flags(trace_packet::SequenceFlags::SEQ_INCREMENTAL_STATE_CLEARED as u32);
+        p.trace_packet_defaults = Some(defaults).into();
+        self.put(p)?;
+
         let mut snapshot = ClockSnapshot::new();
         for (id, ts) in [
             (BuiltinClocks::BOOTTIME, clock.boottime_ns),
@@ -69,8 +75,6 @@ impl<'a> Sink<'a> {
         }
         snapshot.set_primary_trace_clock(BuiltinClock::BUILTIN_CLOCK_MONOTONIC);
         let mut p = TracePacket::new();
-        p.set_sequence_flags(trace_packet::SequenceFlags::SEQ_INCREMENTAL_STATE_CLEARED as u32);
-        p.trace_packet_defaults = Some(defaults).into();
         p.set_timestamp(clock.boottime_ns);
         p.set_timestamp_clock_id(BuiltinClock::BUILTIN_CLOCK_BOOTTIME as u32);
         p.data = Some(trace_packet::Data::ClockSnapshot(snapshot));

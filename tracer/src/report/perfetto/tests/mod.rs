@@ -82,8 +82,9 @@ fn clock_domain_and_sequence_are_stated() {
         3,
         "MONOTONIC"
     );
-    let Some(trace_packet::Data::ClockSnapshot(snap)) = &first.data else {
-        panic!("first packet has the clock snapshot");
+    assert!(first.data.is_none());
+    let Some(trace_packet::Data::ClockSnapshot(snap)) = &d.packets[1].data else {
+        panic!("second packet has the clock snapshot");
     };
     let clocks: BTreeMap<u32, u64> = snap
         .clocks
