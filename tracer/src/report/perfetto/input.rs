@@ -112,7 +112,7 @@ impl Slice {
 pub struct Counter {
     pub name: String,
     pub unit: Unit,
-    /// Nest the track under this process instead of the top level.
+    /// Nest the track under this process (if listed) instead of the top level.
     pub pid: Option<i32>,
     pub points: Vec<(u64, f64)>,
 }
@@ -132,7 +132,7 @@ pub enum Unit {
 /// their dominant cause.
 #[derive(Clone, Debug, Default)]
 pub struct Blackouts {
-    /// Nest the track under this process instead of the top level.
+    /// Nest the track under this process (if listed) instead of the top level.
     pub pid: Option<i32>,
     pub slices: Vec<Slice>,
 }
@@ -141,7 +141,7 @@ pub struct Blackouts {
 #[derive(Clone, Debug, Default)]
 pub struct InstantTrack {
     pub name: String,
-    /// Nest the track under this process instead of the top level.
+    /// Nest the track under this process (if listed) instead of the top level.
     pub pid: Option<i32>,
     pub events: Vec<InstantEvent>,
 }

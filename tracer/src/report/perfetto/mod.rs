@@ -15,7 +15,30 @@
 //! the "starvetrace" track.
 //!
 //! Self-contained (no `crate::` outside this folder) so the lead can feed it
-//! from the recording and tests can feed it by hand.
+//! from the recording and tests can feed it by hand:
+//!
+//! ```no_run
+//! use tracer::report::perfetto::{
+//!     ClockPair, ON_CPU, Process, Slice, Thread, TraceInput, WriteOptions, write_trace,
+//! };
+//!
+//! let input = TraceInput {
+//!     clock: ClockPair::now(),
+//!     processes: vec![Process { pid: 7, name: "shop".into(), container: None }],
+//!     threads: vec![Thread {
+//!         tid: 8,
+//!         pid: 7,
+//!         name: "tokio-rt-worker".into(),
+//!         role: Some("worker".into()),
+//!         slices: vec![Slice::new(1_000, 2_000, ON_CPU), Slice::new(2_000, 9_000, "memcg_reclaim")],
+//!     }],
+//!     ..Default::default()
+//! };
+//! let options = WriteOptions { max_slices: Some(1_000_000), ..Default::default() };
+//! let stats = write_trace("out/trace.pftrace".as_ref(), &input, &options)?;
+//! println!("{} slices, {} merged, {} bytes", stats.slices_written, stats.slices_merged, stats.bytes);
+//! # Ok::<(), tracer::report::perfetto::PerfettoError>(())
+//! ```
 
 mod budget;
 mod encode;
@@ -98,9 +121,7 @@ pub fn write_trace(
         source,
     };
     let mut file = File::create(path).map_err(failed)?;
-    let written =
-        write::write_all(&mut file, input, options).and_then(|s| file.sync_all().map(|()| s));
-    written.map_err(|e| {
+    write::write_all(&mut file, input, options).map_err(|e| {
         // A truncated trace must not pass for a whole one.
         let _ = std::fs::remove_file(path);
         failed(e)
