@@ -8,7 +8,7 @@ use super::input::{Slice, Thread};
 
 /// How many slices of one name were merged, and their total time.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
-pub struct MergedTotal {
+pub(crate) struct MergedTotal {
     pub count: u64,
     pub ns: u64,
 }

@@ -6,13 +6,13 @@
 //! The file is a binary `Trace` of `TracePacket`s in the TrackEvent model,
 //! built with Perfetto's own protos (the `perfetto_protos` crate). One packet
 //! sequence, names inline (no interning); timestamps are CLOCK_MONOTONIC ns,
-//! said by the first packet's `TracePacketDefaults` and a `ClockSnapshot`
-//! of MONOTONIC and BOOTTIME.
+//! said by the sequence's `TracePacketDefaults` and by a `ClockSnapshot` of
+//! MONOTONIC and BOOTTIME taken when the recording was written.
 //!
 //! Past `WriteOptions::max_slices` the shortest thread slices are merged:
-//! not drawn, but drawn as per-thread cumulative counters ("merged futex
-//! ns") and totalled per name in the "trace export" instant's arguments on
-//! the "starvetrace" track.
+//! drawn not as slices but as per-thread cumulative counters ("merged futex
+//! ns"), totalled per name in the arguments of the "trace export" instant on
+//! the "starvetrace" track, whose name says how many were merged.
 //!
 //! Self-contained (no `crate::` outside this folder) so the lead can feed it
 //! from the recording and tests can feed it by hand:
@@ -56,7 +56,6 @@ use std::{
     path::{Path, PathBuf},
 };
 
-pub use budget::MergedTotal;
 pub use expect::expectations_json;
 pub use input::*;
 pub use write::{EXPORT_EVENT, merged_track_name, starvetrace_track_name};
