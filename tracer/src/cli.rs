@@ -106,6 +106,15 @@ pub struct RecordArgs {
     /// lacks CONFIG_SCHED_INFO).
     #[arg(long)]
     pub wakeup_probe: bool,
+    /// Also write a Perfetto trace (open it in ui.perfetto.dev): a track per
+    /// thread with every on- and off-CPU slice, the cgroup's counters, the
+    /// runtime blackouts and the verdict. CLOCK_MONOTONIC timestamps.
+    #[arg(long)]
+    pub perfetto: Option<PathBuf>,
+    /// At most this many thread slices in the Perfetto trace; past it the
+    /// shortest are merged into per-cause counters (the trace says so).
+    #[arg(long)]
+    pub perfetto_max_slices: Option<usize>,
     /// No progress rows on stderr.
     #[arg(long)]
     pub quiet: bool,
@@ -153,6 +162,15 @@ pub struct DemoArgs {
     pub format: Format,
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Also write a Perfetto trace (open it in ui.perfetto.dev): a track per
+    /// thread with every on- and off-CPU slice, the cgroup's counters, the
+    /// runtime blackouts and the verdict. CLOCK_MONOTONIC timestamps.
+    #[arg(long)]
+    pub perfetto: Option<PathBuf>,
+    /// At most this many thread slices in the Perfetto trace; past it the
+    /// shortest are merged into per-cause counters (the trace says so).
+    #[arg(long)]
+    pub perfetto_max_slices: Option<usize>,
 }
 
 fn parse_secs(s: &str) -> Result<f64, String> {

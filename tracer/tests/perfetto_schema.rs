@@ -242,3 +242,47 @@ fn a_budgeted_trace_parses_with_the_official_schema() {
         },
     );
 }
+
+/// A real run: `demo --perfetto` on the memory scenario this host supports,
+/// its trace parsed with the official schema and held against the JSON
+/// report of the same run — per thread, ns per cause to the nanosecond and
+/// the number of slices of each blocking cause.
+#[test]
+fn a_recorded_trace_matches_its_report() {
+    let out = target_dir().join("perfetto-record");
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::create_dir_all(&out).unwrap();
+    let trace = out.join("trace.pftrace");
+    let run = Command::new(env!("CARGO_BIN_EXE_starvetrace"))
+        .args(["demo", "--duration", "6", "--format", "json", "--out"])
+        .arg(&out)
+        .arg("--perfetto")
+        .arg(&trace)
+        .output()
+        .expect("run starvetrace demo");
+    assert!(
+        run.status.success(),
+        "demo failed: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("Perfetto trace"), "{stderr}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    assert!(
+        report["diagnostics"].get("spans_not_kept").is_none(),
+        "the interval budget ran out: the trace would be partial"
+    );
+    let check = Command::new(python())
+        .arg(manifest().join("tests/perfetto/compare_report.py"))
+        .arg(&trace)
+        .arg(out.join("report.json"))
+        .output()
+        .expect("run compare_report.py");
+    assert!(
+        check.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+}

@@ -131,17 +131,24 @@ fn merge(parts: Vec<(u64, u64, [u64; Cause::COUNT])>) -> Vec<(u64, u64, [u64; Ca
     out
 }
 
+/// The cause with the most time in a blackout's mix.
+fn dominant(by: &[u64; Cause::COUNT]) -> Option<Cause> {
+    Cause::ALL
+        .into_iter()
+        .filter(|c| by[c.index()] > 0)
+        .max_by_key(|c| by[c.index()])
+}
+
 fn to_blackout(a: u64, b: u64, by: &[u64; Cause::COUNT]) -> Blackout {
     let by_cause: BTreeMap<Cause, u64> = Cause::ALL
         .iter()
         .filter(|c| by[c.index()] > 0)
         .map(|&c| (c, by[c.index()]))
         .collect();
-    let cause = by_cause.iter().max_by_key(|(_, ns)| **ns).map(|(c, _)| *c);
     Blackout {
         start_ns: a,
         end_ns: b,
-        cause,
+        cause: dominant(by),
         by_cause,
     }
 }
@@ -181,6 +188,10 @@ fn summarize(
         }
     }
     out.count = list.len() as u64;
+    out.all = list
+        .iter()
+        .map(|(a, b, by)| (*a, *b, dominant(by)))
+        .collect();
     out.lengths = HistSummary::from_values(&mut lengths);
     long.sort_by_key(|b| std::cmp::Reverse(b.len_ns()));
     out.long_not_listed = long.len().saturating_sub(MAX_LISTED) as u64;

@@ -52,6 +52,8 @@ pub fn demo(args: &DemoArgs) -> Result<Recording> {
         stacks: Stacks::Blocked,
         ring_mib: 8,
         wakeup_probe: false,
+        perfetto: args.perfetto.clone(),
+        perfetto_max_slices: args.perfetto_max_slices,
         quiet: false,
         command: vec![
             exe.display().to_string(),

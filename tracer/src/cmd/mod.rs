@@ -3,6 +3,7 @@
 
 pub mod demo;
 pub mod lab;
+pub mod perfetto;
 pub mod record;
 pub mod report;
 pub mod snapshot;

@@ -51,6 +51,9 @@ pub fn record(args: &RecordArgs) -> Result<Recording> {
     if let Some(dir) = &args.out {
         crate::report::check_out_dir(dir)?;
     }
+    if let Some(file) = &args.perfetto {
+        crate::report::check_out_file(file)?;
+    }
     sys::ensure_tracefs()?;
     let offsets = btf::load()?;
 
@@ -218,6 +221,12 @@ pub fn record(args: &RecordArgs) -> Result<Recording> {
     let (verdict, blackouts) = super::verdict::verdict(&rec, &spans, heartbeat_ns, runtime);
     rec.verdict = Some(verdict);
     rec.blackouts = Some(blackouts);
+    if let Some(file) = &args.perfetto {
+        eprintln!(
+            "{}",
+            super::perfetto::write(file, &rec, &spans, args.perfetto_max_slices)?
+        );
+    }
     Ok(rec)
 }
 

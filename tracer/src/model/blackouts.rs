@@ -58,6 +58,10 @@ pub struct Blackouts {
     /// Long ones not listed (past the list's bound).
     pub long_not_listed: u64,
     pub heartbeat: Option<HeartbeatLoss>,
+    /// Every blackout as `(start, end, dominant cause)`, in time order: for
+    /// the Perfetto trace, kept in memory only (bounded by the span budget).
+    #[serde(skip)]
+    pub all: Vec<(u64, u64, Option<Cause>)>,
 }
 
 impl Blackouts {

@@ -33,6 +33,16 @@ pub fn check_out_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Fail before tracing when a file cannot be written (it is created now,
+/// and written for real after the trace).
+pub fn check_out_file(file: &Path) -> Result<()> {
+    std::fs::File::create(file).map_err(|e| Error::Output {
+        path: file.to_path_buf(),
+        source: e,
+    })?;
+    Ok(())
+}
+
 pub fn load(path: &Path) -> Result<Recording> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::Input {
         path: path.to_path_buf(),
