@@ -4,11 +4,9 @@
 //! fixed-width integers with explicit padding, and has a `const` size assert.
 #![no_std]
 
-pub mod cause;
 pub mod config;
 pub mod diag;
 pub mod event;
-pub mod hist;
 pub mod state;
 pub mod task;
 

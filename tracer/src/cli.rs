@@ -75,9 +75,21 @@ pub struct RecordArgs {
     /// Seconds between progress rows on stderr.
     #[arg(long, default_value = "5", value_parser = parse_secs)]
     pub interval: f64,
-    /// Only report threads whose name matches (all threads are traced).
+    /// Names (regex) of the runtime's threads, besides tokio's default
+    /// worker names: use it when the runtime names its threads. Every thread
+    /// is still traced and reported.
     #[arg(long)]
     pub threads: Option<String>,
+    /// Period (seconds) of a heartbeat the program should keep, e.g. 10 for
+    /// a 10 s tokio interval: the report counts the beats that would have
+    /// fallen inside runtime blackouts longer than one period.
+    #[arg(long, value_parser = parse_secs)]
+    pub heartbeat: Option<f64>,
+    /// Off-CPU intervals kept in memory for blackouts (32 bytes each); past
+    /// it they are counted, not kept, and the report says how far blackouts
+    /// reach.
+    #[arg(long, default_value_t = crate::trace::account::DEFAULT_SPAN_BUDGET)]
+    pub span_budget: usize,
     #[arg(long, value_enum, default_value = "md")]
     pub format: Format,
     /// Also write report.md, report.json and timeline.svg into this directory.

@@ -1,31 +1,41 @@
 //! starvetrace: are this program's async runtime threads being starved, and by what?
 //!
-//! Data path, one direction:
-//! `target` → `probes` → `collect` (+ `classify`, + `cgroup` sampler beside it)
-//! → `model` → `verdict` → `report`.
+//! The crate is named `tracer` by the project layout (beside `tracer-common`
+//! and `tracer-ebpf`); the binary it builds is `starvetrace`.
+//!
+//! Data path, one direction, in module order below:
+//! `resolve` → `trace` (+ `cgroup` beside it) → `analyze` → `model` → `report`,
+//! with `cmd` on top wiring the stages into commands and `snapshot` (the
+//! /proc view of every thread) feeding both `trace` and the report. `lab` is
+//! apart: the workloads `demo` traces. `sys`, `error` and `cli` are the edges.
 
-pub mod account;
-pub mod btf;
+/// What to trace: PIDs, a cgroup, a launched command.
+pub mod resolve;
+
+/// The eBPF probes and the books they feed.
+pub mod trace;
+
+/// The cgroup sampler, beside `trace`.
 pub mod cgroup;
-pub mod classify;
-pub mod cli;
-pub mod collect;
-pub mod correlate;
-pub mod demo;
-pub mod error;
-pub mod follow;
-pub mod hist;
-pub mod lab;
-pub mod live;
+
+/// Facts and the typed verdict, from the finished recording.
+pub mod analyze;
+
+/// The finished recording's types (a leaf).
 pub mod model;
-pub mod probes;
-pub mod record;
+
+/// Every word and picture the user reads.
 pub mod report;
-pub mod roles;
-pub mod seed;
+
+/// The commands, on top of the stages.
+pub mod cmd;
+
+/// Where every thread is now, from /proc.
 pub mod snapshot;
-pub mod snapshot_cmd;
+
+/// Workloads that starve a runtime on purpose (apart from the data path).
+pub mod lab;
+
+pub mod cli;
+pub mod error;
 pub mod sys;
-pub mod target;
-pub mod timeline;
-pub mod verdict;

@@ -18,9 +18,9 @@ use std::{
 
 use tracer::{
     cgroup::{Roots, paths_of_pid},
-    roles::Role,
+    model::role::Role,
+    resolve::{self as target, TargetSpec},
     snapshot,
-    target::{self, TargetSpec},
 };
 
 const HELPER: &str = r#"

@@ -16,7 +16,7 @@ use std::{
 use tracer::{
     cgroup::{CgroupMounts, Limit, ProcCgroups, Roots, Sampler, paths_of_pid},
     error::Error,
-    target::{self, TargetSpec},
+    resolve::{self as target, TargetSpec},
 };
 
 const ID: &str = "5747ae5e0000000000000000000000000000000000000000000000000000beef";

@@ -7,10 +7,11 @@ use std::{
     path::{Component, Path, PathBuf},
 };
 
+use crate::{
+    error::{Error, Result},
+    model::cgroup::CgroupPaths,
+};
 use procfs::{FromRead, ProcessCGroups, process::MountInfos};
-use serde::{Deserialize, Serialize};
-
-use crate::error::{Error, Result};
 
 /// The filesystem locations starvetrace reads. `Roots::default()` is the
 /// live host; tests point them into a temp dir.
@@ -51,35 +52,6 @@ impl Roots {
                 dir.join("run/containers/storage"),
             ],
             containerd: dir.join("run/containerd"),
-        }
-    }
-}
-
-/// The cgroup directories of one target.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CgroupPaths {
-    /// The cgroup2 directory (PSI lives here, and on pure v2 everything else).
-    pub v2: Option<PathBuf>,
-    /// Inode of the cgroup2 directory: what `bpf_get_current_cgroup_id`
-    /// returns for a task directly in it.
-    pub v2_id: Option<u64>,
-    /// Depth below the cgroup2 root (root = 0): the `ancestor_level` to pass
-    /// to `bpf_get_current_ancestor_cgroup_id`.
-    pub v2_level: Option<u32>,
-    /// The v1 memory controller directory (hybrid and v1 hosts).
-    pub v1_memory: Option<PathBuf>,
-    /// The v1 cpu controller directory (CFS throttling on v1).
-    pub v1_cpu: Option<PathBuf>,
-}
-
-impl CgroupPaths {
-    /// "v2", "hybrid (v1 memory + v2 PSI)", "v1", or "none".
-    pub fn layout(&self) -> &'static str {
-        match (self.v2.is_some(), self.v1_memory.is_some()) {
-            (true, true) => "hybrid (v1 memory + v2 PSI)",
-            (true, false) => "v2",
-            (false, true) => "v1",
-            (false, false) => "none",
         }
     }
 }
@@ -170,6 +142,23 @@ const V1_CONTROLLERS: &[&str] = &[
     "misc",
 ];
 
+/// The v1 controllers (and `name=` of a named hierarchy) in a cgroup
+/// mount's super options (`rw,memory` or `rw,name=systemd`), sorted.
+pub fn v1_controllers<'a>(
+    super_options: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
+) -> Vec<String> {
+    let mut controllers: Vec<String> = super_options
+        .into_iter()
+        .filter_map(|(k, v)| match (k, v) {
+            ("name", Some(n)) => Some(format!("name={n}")),
+            (k, None) if V1_CONTROLLERS.contains(&k) => Some(k.to_string()),
+            _ => None,
+        })
+        .collect();
+    controllers.sort();
+    controllers
+}
+
 /// Every cgroup hierarchy mounted in our mount namespace.
 #[derive(Clone, Debug, Default)]
 pub struct CgroupMounts {
@@ -183,9 +172,23 @@ impl CgroupMounts {
             path: roots.mountinfo.clone(),
             reason: e.to_string(),
         })?;
+        Ok(Self::from_infos(&infos, &roots.fs))
+    }
+
+    /// The hierarchies in a mountinfo text (`/proc/self/mountinfo`), mount
+    /// points put under `fs` (`/` on the live host).
+    pub fn parse(mountinfo: &str, fs: &Path) -> Result<Self> {
+        let infos = MountInfos::from_read(mountinfo.as_bytes()).map_err(|e| Error::Input {
+            path: "mountinfo".into(),
+            reason: e.to_string(),
+        })?;
+        Ok(Self::from_infos(&infos, fs))
+    }
+
+    fn from_infos(infos: &MountInfos, fs: &Path) -> Self {
         let mut out = CgroupMounts::default();
         for m in infos.iter() {
-            let dir = join_rel(&roots.fs, &m.mount_point.to_string_lossy());
+            let dir = join_rel(fs, &m.mount_point.to_string_lossy());
             match m.fs_type.as_str() {
                 "cgroup2" => {
                     // Several mounts of the same hierarchy (bind mounts): the
@@ -200,16 +203,11 @@ impl CgroupMounts {
                     }
                 }
                 "cgroup" => {
-                    let mut controllers: Vec<String> = m
-                        .super_options
-                        .iter()
-                        .filter_map(|(k, v)| match (k.as_str(), v) {
-                            ("name", Some(n)) => Some(format!("name={n}")),
-                            (k, None) if V1_CONTROLLERS.contains(&k) => Some(k.to_string()),
-                            _ => None,
-                        })
-                        .collect();
-                    controllers.sort();
+                    let controllers = v1_controllers(
+                        m.super_options
+                            .iter()
+                            .map(|(k, v)| (k.as_str(), v.as_deref())),
+                    );
                     let dup = out.v1.iter().position(|x| x.controllers == controllers);
                     let mount = Mount {
                         dir,
@@ -225,7 +223,7 @@ impl CgroupMounts {
                 _ => {}
             }
         }
-        Ok(out)
+        out
     }
 
     /// The v1 hierarchy carrying `controller`.
@@ -308,6 +306,15 @@ pub struct ProcCgroups {
 }
 
 impl ProcCgroups {
+    /// The lines of a /proc/PID/cgroup text.
+    pub fn parse(text: &str) -> Result<Self> {
+        let groups = ProcessCGroups::from_read(text.as_bytes()).map_err(|e| Error::Input {
+            path: "/proc/PID/cgroup".into(),
+            reason: e.to_string(),
+        })?;
+        Ok(Self::from_groups(groups))
+    }
+
     pub fn read(roots: &Roots, pid: u32) -> Result<Self> {
         let path = roots.proc.join(pid.to_string()).join("cgroup");
         let groups = ProcessCGroups::from_file(&path).map_err(|e| {
@@ -320,6 +327,10 @@ impl ProcCgroups {
                 }
             }
         })?;
+        Ok(Self::from_groups(groups))
+    }
+
+    fn from_groups(groups: ProcessCGroups) -> Self {
         let mut out = ProcCgroups::default();
         for g in groups {
             if g.hierarchy == 0 && g.controllers.is_empty() {
@@ -328,7 +339,7 @@ impl ProcCgroups {
                 out.v1.push((g.controllers, g.pathname));
             }
         }
-        Ok(out)
+        out
     }
 
     pub fn v1_path(&self, controller: &str) -> Option<&str> {
@@ -493,5 +504,26 @@ pub(crate) mod tests {
             join_rel(Path::new("/a"), "/../../etc"),
             PathBuf::from("/a/etc")
         );
+    }
+
+    #[test]
+    fn parses_texts_for_other_callers() {
+        let mountinfo = "30 23 0:26 / /sys/fs/cgroup/unified rw,nosuid shared:4 - cgroup2 cgroup2 rw,nsdelegate\n\
+                         31 23 0:27 / /sys/fs/cgroup/memory rw,nosuid shared:5 - cgroup cgroup rw,memory\n\
+                         32 23 0:28 / /sys/fs/cgroup/systemd rw,nosuid shared:6 - cgroup cgroup rw,xattr,name=systemd\n";
+        let m = CgroupMounts::parse(mountinfo, Path::new("/")).unwrap();
+        assert_eq!(
+            m.v2.as_ref().unwrap().dir,
+            Path::new("/sys/fs/cgroup/unified")
+        );
+        assert_eq!(m.v1_for("memory").unwrap().controllers, ["memory"]);
+        assert_eq!(m.v1[1].controllers, ["name=systemd"]);
+        assert_eq!(
+            v1_controllers([("rw", None), ("cpuacct", None), ("cpu", None)]),
+            ["cpu", "cpuacct"]
+        );
+        let pc = ProcCgroups::parse("12:memory:/a\n1:name=systemd:/b\n0::/c\n").unwrap();
+        assert_eq!(pc.v2.as_deref(), Some("/c"));
+        assert_eq!(pc.v1_path("memory"), Some("/a"));
     }
 }

@@ -5,34 +5,8 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use serde::{Deserialize, Serialize};
-
-use super::{
-    files::{self, Value},
-    mounts::CgroupPaths,
-};
-
-/// One PSI file's numbers.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Psi {
-    /// Cumulative time (µs) at least one task was stalled.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub some_total_us: Option<u64>,
-    /// Cumulative time (µs) all non-idle tasks were stalled at once.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub full_total_us: Option<u64>,
-    /// The kernel's 10 s running average, percent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub some_avg10: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub full_avg10: Option<f64>,
-}
-
-impl Psi {
-    pub fn is_empty(&self) -> bool {
-        *self == Psi::default()
-    }
-}
+use super::files::{self, Value};
+use crate::model::cgroup::{CgroupPaths, CgroupSample, Psi, UNLIMITED};
 
 impl From<files::PsiLines> for Psi {
     fn from(p: files::PsiLines) -> Self {
@@ -42,80 +16,6 @@ impl From<files::PsiLines> for Psi {
             some_avg10: p.some_avg10,
             full_avg10: p.full_avg10,
         }
-    }
-}
-
-/// `u64::MAX` in a sampled limit field means "max" (no limit).
-pub const UNLIMITED: u64 = u64::MAX;
-
-/// One reading, timestamped with CLOCK_MONOTONIC (the clock of
-/// `bpf_ktime_get_ns`). Every field is `None` when its file is absent on
-/// this host (see `CgroupReport::missing`), never a made-up zero.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct CgroupSample {
-    pub t_ns: u64,
-    /// The target cgroup's PSI (cgroup2 `*.pressure`).
-    #[serde(default, skip_serializing_if = "Psi::is_empty")]
-    pub memory_psi: Psi,
-    #[serde(default, skip_serializing_if = "Psi::is_empty")]
-    pub cpu_psi: Psi,
-    #[serde(default, skip_serializing_if = "Psi::is_empty")]
-    pub io_psi: Psi,
-    /// Host-wide PSI (`/proc/pressure/*`): a separate series, not the cgroup's.
-    #[serde(default, skip_serializing_if = "Psi::is_empty")]
-    pub host_memory_psi: Psi,
-    #[serde(default, skip_serializing_if = "Psi::is_empty")]
-    pub host_cpu_psi: Psi,
-    #[serde(default, skip_serializing_if = "Psi::is_empty")]
-    pub host_io_psi: Psi,
-    /// v2 `memory.events` (hierarchical counts).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub events_high: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub events_max: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub events_oom: Option<u64>,
-    /// v2 `memory.events` oom_kill, or v1 `memory.oom_control` oom_kill.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub events_oom_kill: Option<u64>,
-    /// v2 `memory.current`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub memory_current: Option<u64>,
-    /// v2 `memory.high` / `memory.max` ([`UNLIMITED`] = "max").
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub memory_high: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub memory_max: Option<u64>,
-    /// v1 `memory.usage_in_bytes`, `memory.limit_in_bytes` ([`UNLIMITED`]
-    /// for the no-limit sentinel), `memory.failcnt`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub v1_usage_bytes: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub v1_limit_bytes: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub v1_failcnt: Option<u64>,
-    /// `memory.stat` (v2 names, or v1 `total_*` hierarchical names).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pgmajfault: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub refault_anon: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub refault_file: Option<u64>,
-    /// Kernels before 5.9 have one `workingset_refault` counter.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub refault: Option<u64>,
-    /// CFS bandwidth throttling: `cpu.stat` nr_throttled and throttled
-    /// time (v2 `throttled_usec`, v1 `throttled_time` ns / 1000).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub nr_throttled: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub throttled_usec: Option<u64>,
-}
-
-impl CgroupSample {
-    /// Memory in use by the cgroup, whichever interface this host has.
-    pub fn memory_usage(&self) -> Option<u64> {
-        self.memory_current.or(self.v1_usage_bytes)
     }
 }
 

@@ -10,11 +10,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::{
-    mounts::CgroupPaths,
-    read::{CgroupSample, Reader},
-    report::{CgroupReport, Tally},
-};
+use super::{read::Reader, tally::Tally};
+use crate::model::cgroup::{CgroupPaths, CgroupReport, CgroupSample};
 
 /// 1 h at 100 ms. Past that the store is halved (every other sample
 /// dropped) and only every 2nd, 4th, ... reading is kept: memory stays

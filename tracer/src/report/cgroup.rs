@@ -5,11 +5,7 @@
 use std::fmt::Write as _;
 
 use super::fmt::{bytes, dur};
-use crate::{
-    cgroup::{CgroupReport, Limit},
-    correlate,
-    model::Recording,
-};
+use crate::model::cgroup::{CgroupReport, Limit, PsiAlignment};
 
 fn limit(l: Option<Limit>) -> String {
     match l {
@@ -35,7 +31,7 @@ fn psi_share(us: Option<u64>, window_ns: u64) -> String {
     }
 }
 
-pub fn render(c: &CgroupReport, rec: &Recording) -> String {
+pub fn render(c: &CgroupReport, psi: &PsiAlignment) -> String {
     let mut o = String::new();
     let d = &c.deltas;
     let dir = |p: &Option<std::path::PathBuf>| {
@@ -48,7 +44,7 @@ pub fn render(c: &CgroupReport, rec: &Recording) -> String {
         c.layout,
         dir(&c.paths.v2),
         dir(&c.paths.v1_memory),
-        correlate::psi_scope(rec)
+        psi.scope
     );
     let _ = writeln!(o, "| signal | over the window |\n|---|---|");
     let rows = [
@@ -82,18 +78,17 @@ pub fn render(c: &CgroupReport, rec: &Recording) -> String {
     for (name, value) in rows {
         let _ = writeln!(o, "| {name} | {value} |");
     }
-    let p = correlate::pressure(rec);
-    if let Some(a) = p.aligned_share {
+    if let Some(a) = psi.aligned_share {
         let _ = writeln!(
             o,
             "\n{:.0}% of the traced threads' memory-stall time fell in 100 ms buckets where the cgroup's PSI memory or io was non-zero (a refault waiting for a disk read is I/O to PSI){}.",
             a * 100.0,
-            p.correlation
+            psi.correlation
                 .map(|r| format!(" (correlation of the two series {r:.2})"))
                 .unwrap_or_default()
         );
     }
-    if let Some(series) = correlate::psi_some_series(rec) {
+    if let Some(series) = &psi.memory_some {
         let busy = series.iter().filter(|v| **v > 0.0).count();
         let peak = series.iter().copied().fold(0.0f64, f64::max);
         let _ = writeln!(

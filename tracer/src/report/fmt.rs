@@ -34,6 +34,21 @@ pub fn bytes(b: u64) -> String {
     }
 }
 
+/// "340 ms", "5.2 s", "61 min", "2.1 h".
+pub fn human_ns(ns: u64) -> String {
+    let s = ns as f64 / 1e9;
+    if s < 1.0 {
+        format!("{} ms", ns / 1_000_000)
+    } else if s < 60.0 {
+        format!("{s:.1} s")
+    } else if s < 3.0 * 3600.0 {
+        // Minutes up to 3 h: "61 min" reads better than "1.0 h".
+        format!("{:.0} min", s / 60.0)
+    } else {
+        format!("{:.1} h", s / 3600.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -47,5 +62,12 @@ mod tests {
         assert_eq!(dur(3_678_000_000_000), "61.3min");
         assert_eq!(pct(1, 4), "25.0%");
         assert_eq!(pct(1, 0), "-");
+    }
+
+    #[test]
+    fn human_durations() {
+        assert_eq!(human_ns(340_000_000), "340 ms");
+        assert_eq!(human_ns(5_200_000_000), "5.2 s");
+        assert_eq!(human_ns(61 * 60 * 1_000_000_000), "61 min");
     }
 }

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use crate::hist::HistSummary;
+use crate::model::hist::HistSummary;
 
 const BAR: usize = 40;
 
@@ -29,37 +29,4 @@ pub fn render(title: &str, h: &HistSummary) -> String {
         );
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::hist::Recorder;
-
-    #[test]
-    fn renders_every_sample() {
-        let mut r = Recorder::default();
-        for v in [1_500u64, 3_000, 3_000, 900_000, 2_000_000] {
-            r.record(v);
-        }
-        let text = render("runq", &r.summary());
-        assert!(text.contains("usecs"));
-        assert!(text.contains("         2 -> 3          : 2 "), "{text}");
-        assert!(text.contains("         0 -> 1          : 1 "), "{text}");
-        let total: u64 = text
-            .lines()
-            .filter(|l| l.contains('|'))
-            .map(|l| {
-                l.split(':')
-                    .nth(1)
-                    .unwrap()
-                    .split_whitespace()
-                    .next()
-                    .unwrap()
-                    .parse::<u64>()
-                    .unwrap()
-            })
-            .sum();
-        assert_eq!(total, 5);
-    }
 }

@@ -3,42 +3,48 @@
 
 use std::{collections::BTreeMap, fmt::Write as _};
 
-use tracer_common::cause;
-
 use super::{
     fmt::{bytes, dur, pct},
     log2,
 };
-use crate::model::{Recording, ThreadReport};
+use crate::model::{Recording, ThreadReport, cause::Cause, cgroup::PsiAlignment};
 
 /// GitHub's comment limit, with room for the user's own words.
 pub const MAX_CHARS: usize = 60_000;
 /// Past this many threads, the table groups threads by name.
 pub const MAX_THREAD_ROWS: usize = 40;
 
-pub fn render(rec: &Recording) -> String {
-    let full = render_with(rec, MAX_THREAD_ROWS, true);
+/// `psi`: how the stalls line up with the cgroup's PSI (`analyze::correlate`).
+pub fn render(rec: &Recording, psi: &PsiAlignment) -> String {
+    let full = render_with(rec, psi, MAX_THREAD_ROWS, true);
     if full.len() <= MAX_CHARS {
         return full;
     }
     // Too long: drop per-thread histograms, then group harder.
-    let lean = render_with(rec, MAX_THREAD_ROWS, false);
+    let lean = render_with(rec, psi, MAX_THREAD_ROWS, false);
     if lean.len() <= MAX_CHARS {
         return lean;
     }
-    render_with(rec, 10, false)
+    render_with(rec, psi, 10, false)
 }
 
-fn render_with(rec: &Recording, max_rows: usize, per_thread_hists: bool) -> String {
+fn render_with(
+    rec: &Recording,
+    psi: &PsiAlignment,
+    max_rows: usize,
+    per_thread_hists: bool,
+) -> String {
     let mut o = String::new();
     header(&mut o, rec);
     verdict(&mut o, rec);
+    super::blackouts::render(&mut o, rec);
+    super::blackouts::runtime_threads(&mut o, rec);
     lab(&mut o, rec);
     snapshot(&mut o, rec);
     threads_table(&mut o, rec, max_rows);
     causes_table(&mut o, rec);
     histograms(&mut o, rec, per_thread_hists);
-    cgroup(&mut o, rec);
+    cgroup(&mut o, rec, psi);
     environment(&mut o, rec);
     o
 }
@@ -76,7 +82,7 @@ fn verdict(o: &mut String, rec: &Recording) {
     let _ = writeln!(
         o,
         "### Verdict: **{}**\n\n{}\n",
-        v.outcome.to_uppercase(),
+        v.outcome.as_str().to_uppercase(),
         v.summary
     );
     for e in &v.evidence {
@@ -146,9 +152,9 @@ fn sum(ts: &[&ThreadReport], f: impl Fn(&ThreadReport) -> u64) -> u64 {
 
 fn threads_table(o: &mut String, rec: &Recording, max_rows: usize) {
     // Causes that matter anywhere, in taxonomy order.
-    let causes: Vec<&str> = cause::NAMES
+    let causes: Vec<&str> = Cause::ALL
         .iter()
-        .copied()
+        .map(|c| c.name())
         .filter(|c| {
             rec.threads
                 .iter()
@@ -159,8 +165,15 @@ fn threads_table(o: &mut String, rec: &Recording, max_rows: usize) {
         o,
         "### Where each thread's time went (% of the time it was observed)\n"
     );
+    // On-CPU time inside reclaim is a memory stall, not work: its own
+    // column, taken out of on-CPU.
+    let reclaim = rec.threads.iter().any(|t| t.reclaim_on_cpu_ns > 0);
     let mut head = String::from("| thread | role | on-CPU |");
     let mut sep = String::from("|---|---|---:|");
+    if reclaim {
+        head.push_str(" reclaim on-CPU |");
+        sep.push_str("---:|");
+    }
     for c in &causes {
         let _ = write!(head, " {c} |");
         sep.push_str("---:|");
@@ -171,10 +184,14 @@ fn threads_table(o: &mut String, rec: &Recording, max_rows: usize) {
     for (label, ts) in rows(rec, max_rows) {
         let wall = sum(&ts, ThreadReport::observed_ns);
         let role = ts.first().map(|t| t.role.as_str()).unwrap_or("");
+        let in_reclaim = sum(&ts, |t| t.reclaim_on_cpu_ns);
         let mut line = format!(
             "| {label} | {role} | {} |",
-            pct(sum(&ts, |t| t.on_cpu_ns), wall)
+            pct(sum(&ts, |t| t.on_cpu_ns).saturating_sub(in_reclaim), wall)
         );
+        if reclaim {
+            let _ = write!(line, " {} |", pct(in_reclaim, wall));
+        }
         for c in &causes {
             let _ = write!(
                 line,
@@ -278,7 +295,7 @@ fn histograms(o: &mut String, rec: &Recording, per_thread: bool) {
     let _ = writeln!(o, "</details>\n");
 }
 
-fn cgroup(o: &mut String, rec: &Recording) {
+fn cgroup(o: &mut String, rec: &Recording, psi: &PsiAlignment) {
     let Some(c) = &rec.cgroup else {
         let _ = writeln!(
             o,
@@ -289,7 +306,7 @@ fn cgroup(o: &mut String, rec: &Recording) {
     let _ = writeln!(
         o,
         "### The cgroup's side\n\n{}",
-        super::cgroup::render(c, rec)
+        super::cgroup::render(c, psi)
     );
 }
 

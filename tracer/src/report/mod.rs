@@ -1,5 +1,7 @@
-//! Reports: Markdown for bug threads, JSON for machines, text for terminals.
+//! In: the finished recording (and its PSI alignment, from cmd).
+//! Out: Markdown for bug threads, JSON for machines, text for terminals, the SVG.
 
+pub mod blackouts;
 pub mod cgroup;
 pub mod fmt;
 pub mod log2;
@@ -7,9 +9,13 @@ pub mod markdown;
 pub mod snapshot;
 pub mod svg;
 pub mod svg_writer;
+pub mod verdict;
 use std::{io::Write as _, path::Path};
 
-use crate::error::{Error, Result};
+use crate::{
+    error::{Error, Result},
+    model::{Recording, cgroup::PsiAlignment},
+};
 
 /// Fail before tracing, not after, when the output directory is unusable.
 pub fn check_out_dir(dir: &Path) -> Result<()> {
@@ -26,7 +32,7 @@ pub fn check_out_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-pub fn load(path: &Path) -> Result<crate::model::Recording> {
+pub fn load(path: &Path) -> Result<Recording> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::Input {
         path: path.to_path_buf(),
         reason: e.to_string(),
@@ -37,15 +43,17 @@ pub fn load(path: &Path) -> Result<crate::model::Recording> {
     })
 }
 
+/// Print the report in `format`, and write all three files to `out` if given.
 pub fn emit(
-    rec: &crate::model::Recording,
+    rec: &Recording,
+    psi: &PsiAlignment,
     format: crate::cli::Format,
     out: Option<&Path>,
 ) -> Result<()> {
     let json = serde_json::to_string_pretty(rec).map_err(|e| Error::Other(e.into()))?;
-    let md = markdown::render(rec);
+    let md = markdown::render(rec, psi);
     if let Some(dir) = out {
-        let svg = timeline_svg(rec);
+        let svg = timeline_svg(rec, psi);
         for (name, body) in [
             ("report.json", &json),
             ("report.md", &md),
@@ -65,9 +73,8 @@ pub fn emit(
 }
 
 /// The timeline picture, with the cgroup's PSI memory line when sampled.
-pub fn timeline_svg(rec: &crate::model::Recording) -> String {
+pub fn timeline_svg(rec: &Recording, psi: &PsiAlignment) -> String {
     let timeline = rec.timeline.clone().unwrap_or_default();
-    let psi = crate::correlate::psi_some_series(rec);
     let threads = rec.threads.len();
     let title = format!(
         "starvetrace: stall time by cause — {}",
@@ -76,5 +83,12 @@ pub fn timeline_svg(rec: &crate::model::Recording) -> String {
             .map(|v| v.outcome.as_str())
             .unwrap_or("no verdict")
     );
-    svg::render(&timeline, threads, psi.as_deref(), &title)
+    let blackouts = rec.blackouts.as_ref().map(|b| b.series.as_slice());
+    svg::render(
+        &timeline,
+        threads,
+        psi.memory_some.as_deref(),
+        blackouts,
+        &title,
+    )
 }

@@ -1,10 +1,10 @@
 //! timeline.svg: the traced threads' stall time by cause, stacked over time,
 //! with the cgroup's PSI memory pressure on the same time axis.
 
-use tracer_common::cause;
+use std::fmt::Write as _;
 
-use super::svg_writer::{Anchor, Svg};
-use crate::timeline::TimelineReport;
+use super::svg_writer::{footer, header, line, path as svg_path, rect, text};
+use crate::model::{cause::Cause, timeline::TimelineReport};
 
 const W: f64 = 960.0;
 const H: f64 = 420.0;
@@ -14,7 +14,7 @@ const TOP: f64 = 40.0;
 const BOTTOM: f64 = 50.0;
 
 /// One colour per cause, in taxonomy order; memory causes in warm colours.
-const COLOURS: [&str; cause::COUNT] = [
+const COLOURS: [&str; Cause::COUNT] = [
     "#9e9e9e", // runqueue
     "#d32f2f", // memcg_high_throttle
     "#f57c00", // memcg_reclaim
@@ -29,8 +29,16 @@ const COLOURS: [&str; cause::COUNT] = [
     "#607d8b", // other
 ];
 
-/// `psi` is the PSI memory "some" share (0..=1) per timeline bucket, if known.
-pub fn render(t: &TimelineReport, threads: usize, psi: Option<&[f64]>, title: &str) -> String {
+/// `psi` is the PSI memory "some" share (0..=1) per timeline bucket, if
+/// known; `blackouts` the runtime's blackout ns per bucket of the same width
+/// and start, drawn as a band above the plot.
+pub fn render(
+    t: &TimelineReport,
+    threads: usize,
+    psi: Option<&[f64]>,
+    blackouts: Option<&[u64]>,
+    title: &str,
+) -> String {
     let n = t.buckets.max(1);
     let plot_w = W - LEFT - RIGHT;
     let plot_h = H - TOP - BOTTOM;
@@ -39,74 +47,142 @@ pub fn render(t: &TimelineReport, threads: usize, psi: Option<&[f64]>, title: &s
     let full = (threads.max(1) as f64) * t.bucket_ns as f64;
     let x = |i: usize| LEFT + plot_w * i as f64 / n as f64;
     let y = |share: f64| TOP + plot_h * (1.0 - share.clamp(0.0, 1.0));
-    let mut o = Svg::new(W, H, 12.0);
-    o.heading((LEFT, 22.0), 15.0, title);
-    // Stacked areas, bottom-up in taxonomy order (runqueue at the bottom),
-    // each bucket a flat step.
-    let mut base = vec![0.0f64; n];
+    let mut o = String::new();
+    header(&mut o, W, H, 12);
+    text(
+        &mut o,
+        LEFT,
+        22,
+        r#"font-size="15" font-weight="bold""#,
+        title,
+    );
+    o.push('\n');
     let mut legend = Vec::new();
-    for (c, name) in cause::NAMES.iter().enumerate() {
-        let Some(series) = t.series.get(*name) else {
+    if let Some(series) = blackouts.filter(|s| s.iter().any(|&ns| ns > 0)) {
+        // Darker where more of the bucket was a blackout.
+        for (i, &ns) in series.iter().enumerate().take(n).filter(|(_, ns)| **ns > 0) {
+            let share = (ns as f64 / t.bucket_ns.max(1) as f64).clamp(0.15, 1.0);
+            let style = format!(r##"fill="#b71c1c" fill-opacity="{share:.2}""##);
+            let w = format!("{:.2}", plot_w / n as f64);
+            rect(&mut o, format!("{:.1}", x(i)), TOP - 12.0, w, 8, &style);
+        }
+        o.push('\n');
+        legend.push(("runtime blackout (band)".to_string(), "#b71c1c"));
+    }
+    // Stacked areas, bottom-up in taxonomy order (runqueue at the bottom).
+    let mut base = vec![0.0f64; n];
+    for (c, name) in Cause::ALL.iter().map(|c| (c.index(), c.name())) {
+        let Some(series) = t.series.get(name) else {
             continue;
         };
         let top: Vec<f64> = (0..n)
             .map(|i| base[i] + series.get(i).copied().unwrap_or(0) as f64 / full)
             .collect();
-        let upper = top
-            .iter()
-            .enumerate()
-            .flat_map(|(i, &v)| [(x(i), y(v)), (x(i + 1), y(v))]);
-        let lower = (0..n)
-            .rev()
-            .flat_map(|i| [(x(i + 1), y(base[i])), (x(i), y(base[i]))]);
-        let points: Vec<(f64, f64)> = upper.chain(lower).collect();
-        o.area(&points, COLOURS[c], 0.85);
+        let mut path = String::new();
+        for (i, &t) in top.iter().enumerate() {
+            let _ = write!(
+                path,
+                "{}{:.1},{:.1} L{:.1},{:.1} ",
+                if i == 0 { "M" } else { "L" },
+                x(i),
+                y(t),
+                x(i + 1),
+                y(t)
+            );
+        }
+        for i in (0..n).rev() {
+            let _ = write!(
+                path,
+                "L{:.1},{:.1} L{:.1},{:.1} ",
+                x(i + 1),
+                y(base[i]),
+                x(i),
+                y(base[i])
+            );
+        }
+        let style = format!(r#"fill="{}" fill-opacity="0.85" stroke="none""#, COLOURS[c]);
+        svg_path(&mut o, &format!("{path}Z"), &style);
+        o.push('\n');
         legend.push((name.to_string(), COLOURS[c]));
         base = top;
     }
     if let Some(psi) = psi {
-        let points: Vec<(f64, f64)> = psi
-            .iter()
-            .enumerate()
-            .take(n)
-            .map(|(i, v)| (x(i) + plot_w / n as f64 / 2.0, y(*v)))
-            .collect();
-        o.polyline(&points, "black", 2.0);
+        let mut path = String::new();
+        for (i, v) in psi.iter().enumerate().take(n) {
+            let _ = write!(
+                path,
+                "{}{:.1},{:.1} ",
+                if i == 0 { "M" } else { "L" },
+                x(i) + plot_w / n as f64 / 2.0,
+                y(*v)
+            );
+        }
+        svg_path(
+            &mut o,
+            &path,
+            r#"fill="none" stroke="black" stroke-width="2""#,
+        );
+        o.push('\n');
         legend.push(("PSI memory some".into(), "black"));
     }
     // Axes, grid and labels.
-    o.rect(LEFT, TOP, plot_w, plot_h, "none", Some("#333"));
+    rect(
+        &mut o,
+        LEFT,
+        TOP,
+        plot_w,
+        plot_h,
+        r##"fill="none" stroke="#333""##,
+    );
+    o.push('\n');
     for k in 0..=4 {
         let share = k as f64 / 4.0;
-        o.line((LEFT, y(share)), (LEFT + plot_w, y(share)), "#ddd");
-        o.text(
-            (LEFT - 6.0, y(share) + 4.0),
-            Anchor::End,
-            &format!("{}%", k * 25),
-        );
+        let at = format!("{:.1}", y(share));
+        line(&mut o, (LEFT, &at), (LEFT + plot_w, &at), "#ddd");
+        let label = format!("{}%", k * 25);
+        let below = format!("{:.1}", y(share) + 4.0);
+        text(&mut o, LEFT - 6.0, below, r#"text-anchor="end""#, &label);
+        o.push('\n');
     }
     let ticks = 8usize.min(n);
     for k in 0..=ticks {
         let i = n * k / ticks.max(1);
-        o.text(
-            (x(i), TOP + plot_h + 18.0),
-            Anchor::Middle,
-            &format!("{:.1}s", i as f64 * bucket_s),
+        let label = format!("{:.1}s", i as f64 * bucket_s);
+        let at = format!("{:.1}", x(i));
+        text(
+            &mut o,
+            at,
+            TOP + plot_h + 18.0,
+            r#"text-anchor="middle""#,
+            &label,
         );
+        o.push('\n');
     }
-    o.text(
-        (LEFT + plot_w / 2.0, H - 10.0),
-        Anchor::Middle,
-        &format!(
-            "time since attach (100 ms buckets); y: share of {threads} threads' time, and PSI"
-        ),
+    let axis =
+        format!("time since attach (100 ms buckets); y: share of {threads} threads' time, and PSI");
+    text(
+        &mut o,
+        LEFT + plot_w / 2.0,
+        H - 10.0,
+        r#"text-anchor="middle""#,
+        &axis,
     );
+    o.push('\n');
     for (k, (name, colour)) in legend.iter().enumerate() {
         let ly = TOP + 8.0 + k as f64 * 18.0;
-        o.rect(W - RIGHT + 12.0, ly, 12.0, 12.0, colour, None);
-        o.text((W - RIGHT + 30.0, ly + 10.0), Anchor::Start, name);
+        let fill = format!(r#"fill="{colour}""#);
+        rect(&mut o, W - RIGHT + 12.0, format!("{ly:.1}"), 12, 12, &fill);
+        text(
+            &mut o,
+            W - RIGHT + 30.0,
+            format!("{:.1}", ly + 10.0),
+            "",
+            name,
+        );
+        o.push('\n');
     }
-    o.finish()
+    footer(&mut o);
+    o
 }
 
 #[cfg(test)]
@@ -130,11 +206,19 @@ mod tests {
             series,
             dropped_ns: 0,
         };
-        let svg = render(&t, 2, Some(&[0.1, 0.5, 0.0]), "a <test>");
+        let svg = render(&t, 2, Some(&[0.1, 0.5, 0.0]), None, "a <test>");
         assert!(svg.starts_with("<svg"));
         assert!(svg.trim_end().ends_with("</svg>"));
         assert_eq!(svg.matches("fill-opacity").count(), 2);
         assert!(svg.contains("PSI memory some"));
         assert!(svg.contains("a &lt;test&gt;"));
+        assert!(!svg.contains("runtime blackout"));
+        let svg = render(&t, 2, None, Some(&[0, 50_000_000, 0]), "b");
+        assert_eq!(
+            svg.matches(r##"fill="#b71c1c""##).count(),
+            2,
+            "one band piece and the legend"
+        );
+        assert!(svg.contains("runtime blackout (band)"));
     }
 }

@@ -1,0 +1,9 @@
+//! In: parsed command-line arguments.
+//! Out: a finished recording or snapshot, rendered; each command wires the stages together.
+
+pub mod demo;
+pub mod lab;
+pub mod record;
+pub mod report;
+pub mod snapshot;
+pub mod verdict;

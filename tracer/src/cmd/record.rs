@@ -1,0 +1,370 @@
+//! `starvetrace record`: attach, trace until the duration, a signal or the
+//! target's exit, then build the finished `Recording`.
+
+use std::{io::Write as _, time::Duration};
+
+use tracer_common::{config, diag};
+
+use crate::{
+    cli::{RecordArgs, Stacks},
+    error::{Error, Result},
+    model::judgement::RuntimeSet,
+    model::{Environment, Recording, TargetInfo},
+    resolve::{Resolved, command::spawn_held, resolve_target},
+    sys,
+    trace::{
+        btf,
+        collect::{Collected, Collector},
+        probes::{Filter, ProbeConfig, Probes},
+    },
+};
+
+fn stack_policy(s: Stacks) -> u32 {
+    match s {
+        Stacks::None => config::STACKS_NONE,
+        Stacks::Blocked => config::STACKS_BLOCKED,
+        Stacks::All => config::STACKS_ALL_SLEEPS,
+    }
+}
+
+enum Ended {
+    Duration,
+    Signal(&'static str),
+    TargetExited(Option<i32>),
+}
+
+/// `starvetrace record`: trace, then print the report.
+pub fn run(args: &RecordArgs) -> Result<()> {
+    let rec = record(args)?;
+    super::report::show(&rec, args.format, args.out.as_deref())
+}
+
+pub fn record(args: &RecordArgs) -> Result<Recording> {
+    sys::check_privileges()?;
+    let threads_re = args
+        .threads
+        .as_deref()
+        .map(regex::Regex::new)
+        .transpose()
+        .map_err(|e| Error::Usage(format!("--threads: {e}")))?;
+    let resolved = resolve_target(args)?;
+    if let Some(dir) = &args.out {
+        crate::report::check_out_dir(dir)?;
+    }
+    sys::ensure_tracefs()?;
+    let offsets = btf::load()?;
+
+    let mut held = match resolved {
+        None => Some(spawn_held(&args.command)?),
+        Some(_) => None,
+    };
+    let resolved = match (&resolved, &held) {
+        (Some(r), _) => r.clone(),
+        (None, Some(h)) => Resolved::Pid(h.child.id()),
+        (None, None) => unreachable!("resolve_target returns a target or a command"),
+    };
+    let filter = match &resolved {
+        Resolved::Pid(pid) => Filter::Tgid(*pid),
+        Resolved::Cgroup { id, level, .. } => Filter::Cgroup {
+            id: *id,
+            level: *level,
+        },
+    };
+    let cfg = ProbeConfig {
+        filter,
+        stack_policy: stack_policy(args.stacks),
+        offsets,
+        ring_bytes: args.ring_mib << 20,
+        max_threads: 16384,
+        wakeup_probe: args.wakeup_probe,
+    };
+    let cpus = sys::online_cpus();
+    let mut probes = Probes::load(&cfg)?;
+    let attached_ns = sys::monotonic_ns();
+    let started_at_unix_ms = sys::unix_ms();
+    probes.attach(&cpus)?;
+    // Parsing the kernel's BTF twice (offsets, attach) leaves ~20 MB of
+    // freed heap that glibc keeps mapped; give it back before tracing.
+    // SAFETY: no preconditions; it only releases free memory.
+    unsafe { libc::malloc_trim(0) };
+    let mut maps = probes.take_maps()?;
+    let pids: Vec<u32> = match &resolved {
+        Resolved::Pid(p) => vec![*p],
+        Resolved::Cgroup { pids, .. } => pids.clone(),
+    };
+    let fixed_paths = match &resolved {
+        Resolved::Cgroup { paths, .. } => Some(paths.clone()),
+        Resolved::Pid(_) => None,
+    };
+    let sampler = crate::cgroup::follow::FollowingSampler::start(
+        pids.first().copied().unwrap_or(0),
+        fixed_paths,
+    );
+    let mut snapshot = None;
+    // A launched command's life starts at its release: the time it sat in
+    // the holding trampoline is not its own, so the books open then and
+    // nothing is seeded. An existing target is seeded so threads already
+    // blocked (a wedged one) are reported even if they never run.
+    let start_ns = match &mut held {
+        Some(h) => {
+            let released = sys::monotonic_ns();
+            h.release.write_all(&[1]).map_err(|e| {
+                Error::Other(anyhow::Error::new(e).context("releasing the command"))
+            })?;
+            released
+        }
+        None => {
+            let mut snap = crate::snapshot::take_with(
+                &pids,
+                &crate::snapshot::Options {
+                    workers: threads_re.clone(),
+                    ..Default::default()
+                },
+            );
+            snap.summary = crate::report::snapshot::summarize(&snap);
+            let threads = crate::trace::seed::from_snapshot(&snap);
+            let seeded = crate::trace::seed::seed(&mut maps.tasks, &threads, attached_ns);
+            snapshot = Some(snap);
+            tracing::info!(seeded, "seeded threads that existed before the trace");
+            attached_ns
+        }
+    };
+    let collector = Collector::spawn(
+        maps,
+        start_ns,
+        Duration::from_secs_f64(args.interval),
+        !args.quiet,
+        (args.ring_mib as usize) << 20,
+        args.span_budget,
+    );
+    let ended = wait(
+        args.duration,
+        &resolved,
+        held.as_mut().map(|h| &mut h.child),
+    )?;
+    let mut collected = collector.finish();
+    let spans = std::mem::take(&mut collected.accounts.spans);
+    let runnable_at_stop = collected.runnable_at_stop;
+    let boosted_at_ns = collected.boosted_at_ns;
+    let cgroup = sampler.stop();
+    let probe_status = std::mem::take(&mut probes.status);
+    let skipped = probes.skipped_runs();
+    drop(probes);
+
+    let (mut rec, runtime) = build(
+        args,
+        &resolved,
+        collected,
+        start_ns,
+        started_at_unix_ms,
+        threads_re.as_ref(),
+    );
+    if spans.dropped > 0 {
+        rec.diagnostics
+            .insert("spans_not_kept".into(), spans.dropped);
+        rec.notes.push(format!(
+            "{} off-CPU intervals past the --span-budget of {} were counted but not kept: blackouts reach only to +{:.1} s",
+            spans.dropped,
+            args.span_budget,
+            spans
+                .complete_until_ns
+                .unwrap_or(start_ns)
+                .saturating_sub(start_ns) as f64
+                / 1e9
+        ));
+    }
+    rec.environment.probes = probe_status;
+    if let Some(at) = boosted_at_ns {
+        rec.notes.push(format!(
+            "starvetrace's collector fell behind the event rate at +{:.1} s (the host's CPUs were saturated) \
+             and raised its own priority to nice -20 from then on",
+            at.saturating_sub(start_ns) as f64 / 1e9
+        ));
+    }
+    if runnable_at_stop > 0 {
+        rec.notes.push(format!(
+            "{runnable_at_stop} thread(s) had been woken but were still waiting for a CPU when tracing stopped; \
+             the run-queue part of that last, ongoing interval is counted with its blocking cause (its start \
+             is only known with --wakeup-probe)"
+        ));
+    }
+    for (program, n) in skipped {
+        rec.diagnostics
+            .insert(format!("kernel_skipped_{program}"), n);
+        rec.lost_events += n;
+    }
+    rec.snapshot = snapshot;
+    if let Some(c) = &cgroup {
+        rec.environment.cgroup_layout = c.layout.clone();
+        rec.notes.extend(c.notes.iter().cloned());
+    }
+    rec.cgroup = cgroup;
+    match ended {
+        Ended::Duration => {}
+        Ended::Signal(sig) => rec.notes.push(format!("trace ended early by {sig}")),
+        Ended::TargetExited(status) => {
+            rec.target.exited = true;
+            rec.target.exit_status = status;
+            rec.notes.push(format!(
+                "the target exited during the trace{}; this report covers what was collected until then",
+                status.map(|s| format!(" (status {s})")).unwrap_or_default()
+            ));
+        }
+    }
+    if let Some(cmd) = held.is_some().then(|| args.command.clone()) {
+        rec.target.command = Some(cmd);
+    }
+    let heartbeat_ns = args.heartbeat.map(|s| (s * 1e9) as u64);
+    let (verdict, blackouts) = super::verdict::verdict(&rec, &spans, heartbeat_ns, runtime);
+    rec.verdict = Some(verdict);
+    rec.blackouts = Some(blackouts);
+    Ok(rec)
+}
+
+fn pid_alive(pid: u32) -> bool {
+    // A zombie still has /proc/<pid>; its state letter says it is gone.
+    sys::process_state(pid).is_some_and(|s| !matches!(s, 'Z' | 'X'))
+}
+
+fn wait(
+    duration: Option<f64>,
+    resolved: &Resolved,
+    mut child: Option<&mut std::process::Child>,
+) -> Result<Ended> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Other(anyhow::Error::new(e).context("tokio runtime")))?;
+    rt.block_on(async {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate())
+            .map_err(|e| Error::Other(anyhow::Error::new(e).context("SIGTERM handler")))?;
+        let mut int = signal(SignalKind::interrupt())
+            .map_err(|e| Error::Other(anyhow::Error::new(e).context("SIGINT handler")))?;
+        let deadline = duration.map(|d| tokio::time::Instant::now() + Duration::from_secs_f64(d));
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        loop {
+            tokio::select! {
+                _ = term.recv() => return Ok(Ended::Signal("SIGTERM")),
+                _ = int.recv() => return Ok(Ended::Signal("SIGINT")),
+                _ = tick.tick() => {
+                    if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+                        return Ok(Ended::Duration);
+                    }
+                    if let Some(c) = child.as_deref_mut() {
+                        if let Ok(Some(status)) = c.try_wait() {
+                            return Ok(Ended::TargetExited(status.code()));
+                        }
+                    } else if let Resolved::Pid(pid) = resolved
+                        && !pid_alive(*pid)
+                    {
+                        return Ok(Ended::TargetExited(None));
+                    }
+                }
+            }
+        }
+    })
+}
+
+fn build(
+    args: &RecordArgs,
+    resolved: &Resolved,
+    c: Collected,
+    start_ns: u64,
+    started_at_unix_ms: u64,
+    threads_re: Option<&regex::Regex>,
+) -> (Recording, RuntimeSet) {
+    let mut diagnostics = std::collections::BTreeMap::new();
+    for (i, name) in diag::NAMES.iter().enumerate() {
+        if c.diag[i] != 0 {
+            diagnostics.insert(name.to_string(), c.diag[i]);
+        }
+    }
+    let slice_anomalies: u64 = c.accounts.threads().map(|a| a.slice_anomalies).sum();
+    for (name, v) in [
+        ("switch_in_not_seen", slice_anomalies),
+        ("stack_symbolization_failed", c.stack_lookups_failed),
+        ("stack_not_taken", c.stacks_missing),
+        ("malformed_records", c.malformed_records),
+    ] {
+        if v != 0 {
+            diagnostics.insert(name.to_string(), v);
+        }
+    }
+    let lost_events = (0..diag::COUNT)
+        .filter(|&i| diag::is_loss(i))
+        .map(|i| c.diag[i as usize])
+        .sum::<u64>()
+        + c.malformed_records;
+    let mut threads: Vec<_> = c.accounts.threads().map(|a| a.report()).collect();
+    // The main thread's name as the books have it (it may have exited).
+    let main_comm = match resolved {
+        Resolved::Pid(pid) => threads
+            .iter()
+            .find(|t| t.tid == *pid)
+            .map(|t| t.comm.clone())
+            .unwrap_or_else(|| sys::comm_of(*pid, *pid)),
+        Resolved::Cgroup { label, .. } => label.clone(),
+    };
+    for t in &mut threads {
+        t.ns_tid = crate::resolve::ns_tids(t.tid)
+            .and_then(|ids| ids.last().copied())
+            .filter(|&n| n != t.tid);
+    }
+    let runtime = crate::analyze::roles::assign(
+        &mut threads,
+        |tgid| Some(sys::comm_of(tgid, tgid)),
+        threads_re,
+    );
+    threads.sort_by_key(|t| (t.tgid, t.tid));
+    let target = match resolved {
+        Resolved::Pid(pid) => TargetInfo {
+            pid: Some(*pid),
+            comm: main_comm.clone(),
+            ..Default::default()
+        },
+        Resolved::Cgroup { label, .. } => TargetInfo {
+            cgroup: args
+                .target
+                .cgroup
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .or(Some(label.clone())),
+            container: args.target.container.clone(),
+            comm: main_comm.clone(),
+            ..Default::default()
+        },
+    };
+    let mut rec = Recording {
+        schema_version: crate::model::SCHEMA_VERSION,
+        tool: format!("starvetrace {}", env!("CARGO_PKG_VERSION")),
+        started_at_unix_ms,
+        duration_ns: c.end_ns.saturating_sub(start_ns),
+        lost_events,
+        records: c.accounts.records,
+        target,
+        environment: Environment {
+            kernel: sys::kernel_release(),
+            hostname: sys::hostname(),
+            cpus: sys::online_cpus().len(),
+            btf: true,
+            psi: sys::psi_available(),
+            cgroup_layout: String::new(),
+            swap_total_bytes: sys::swap_total_bytes(),
+            probes: Vec::new(),
+            stack_policy: format!("{:?}", args.stacks).to_lowercase(),
+        },
+        diagnostics,
+        threads,
+        intervals: c.accounts.timeline_rows.clone(),
+        cause_totals: c.accounts.cause_totals(),
+        timeline: Some(c.accounts.timeline.report(c.end_ns)),
+        ..Default::default()
+    };
+    if lost_events > 0 {
+        rec.notes.push(format!(
+            "{lost_events} records or map updates were LOST; totals undercount"
+        ));
+    }
+    (rec, runtime)
+}

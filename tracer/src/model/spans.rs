@@ -1,0 +1,138 @@
+//! Every off-CPU interval of every traced thread, in order, within a fixed
+//! budget: what runtime blackouts, the evidence windows and timeline traces
+//! are built from. Kept in memory only (not in the JSON): a busy thread makes
+//! hundreds of thousands a minute.
+
+use std::collections::BTreeMap;
+
+use super::cause::Cause;
+
+/// One off-CPU interval: blocked for `cause` from `start_ns`, then runnable
+/// (waiting for a CPU) for the last `runq_ns` of it, until `end_ns`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OffSpan {
+    pub start_ns: u64,
+    pub end_ns: u64,
+    pub runq_ns: u64,
+    pub cause: Cause,
+    /// Uninterruptible (D) at switch-out: never an idle wait, whatever the cause.
+    pub disk: bool,
+}
+
+impl OffSpan {
+    /// Where the blocked part ends and the run-queue wait begins.
+    pub fn wake_ns(&self) -> u64 {
+        self.end_ns - self.runq_ns.min(self.end_ns - self.start_ns)
+    }
+
+    /// The blocked part waited for work (an idle park), not on the system.
+    pub fn blocked_is_idle(&self) -> bool {
+        !self.disk && self.cause.is_idle()
+    }
+}
+
+/// One thread's intervals and the stretch of time it existed in the trace.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ThreadSpans {
+    /// When the thread was first seen (the trace start for threads that
+    /// existed before it).
+    pub first_ns: u64,
+    /// When it exited, or the end of the trace.
+    pub last_ns: u64,
+    pub off: Vec<OffSpan>,
+}
+
+/// The log, bounded by `budget` intervals in all; past it intervals are
+/// counted, not kept, and `complete_until_ns` says how far it is whole.
+#[derive(Clone, Debug, Default)]
+pub struct SpanLog {
+    pub threads: BTreeMap<u32, ThreadSpans>,
+    pub budget: usize,
+    pub kept: usize,
+    pub dropped: u64,
+    /// Start of the first interval that did not fit, if any did not.
+    pub complete_until_ns: Option<u64>,
+}
+
+impl SpanLog {
+    pub fn new(budget: usize) -> Self {
+        Self {
+            budget,
+            ..Self::default()
+        }
+    }
+
+    /// Note that `tid` exists from `at_ns` on (first sight).
+    pub fn seen(&mut self, tid: u32, at_ns: u64) {
+        let t = self.threads.entry(tid).or_insert_with(|| ThreadSpans {
+            first_ns: at_ns,
+            last_ns: at_ns,
+            off: Vec::new(),
+        });
+        t.first_ns = t.first_ns.min(at_ns);
+        t.last_ns = t.last_ns.max(at_ns);
+    }
+
+    /// Append one interval of `tid`; false when the budget is spent.
+    pub fn push(&mut self, tid: u32, span: OffSpan) -> bool {
+        self.seen(tid, span.start_ns);
+        self.ended(tid, span.end_ns);
+        if self.kept >= self.budget {
+            self.dropped += 1;
+            self.complete_until_ns = Some(
+                self.complete_until_ns
+                    .map_or(span.start_ns, |t| t.min(span.start_ns)),
+            );
+            return false;
+        }
+        if let Some(t) = self.threads.get_mut(&tid) {
+            t.off.push(span);
+        }
+        self.kept += 1;
+        true
+    }
+
+    /// The thread exited (or the trace ended) at `at_ns`.
+    pub fn ended(&mut self, tid: u32, at_ns: u64) {
+        if let Some(t) = self.threads.get_mut(&tid) {
+            t.last_ns = t.last_ns.max(at_ns);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn span(start: u64, end: u64, runq: u64, cause: Cause) -> OffSpan {
+        OffSpan {
+            start_ns: start,
+            end_ns: end,
+            runq_ns: runq,
+            cause,
+            disk: false,
+        }
+    }
+
+    #[test]
+    fn budget_counts_what_it_drops() {
+        let mut log = SpanLog::new(2);
+        assert!(log.push(1, span(10, 20, 0, Cause::Futex)));
+        assert!(log.push(2, span(15, 30, 5, Cause::Io)));
+        assert!(!log.push(1, span(40, 50, 0, Cause::Futex)));
+        assert_eq!(
+            (log.kept, log.dropped, log.complete_until_ns),
+            (2, 1, Some(40))
+        );
+        assert_eq!(
+            log.threads[&1].last_ns, 50,
+            "a dropped interval still marks presence"
+        );
+        assert_eq!(span(10, 20, 4, Cause::Io).wake_ns(), 16);
+        assert_eq!(
+            span(10, 20, 40, Cause::Io).wake_ns(),
+            10,
+            "run-queue wait clipped to the interval"
+        );
+    }
+}

@@ -1,0 +1,221 @@
+//! Host facts and set-up: privileges, tracefs, clocks, kernel identity,
+//! and the syscall table.
+
+pub mod syscalls;
+
+use std::{fs, path::Path};
+
+use procfs::{
+    FromRead,
+    process::{Schedstat, Stat},
+};
+
+use crate::error::{Error, Result};
+
+pub const TRACEFS: &str = "/sys/kernel/tracing";
+
+/// CLOCK_MONOTONIC in ns: the clock `bpf_ktime_get_ns` reads.
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid pointer to a timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+const CAP_SYS_ADMIN: u32 = 21;
+const CAP_PERFMON: u32 = 38;
+const CAP_BPF: u32 = 39;
+
+fn effective_caps() -> u64 {
+    fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapEff:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Tracing needs CAP_BPF + CAP_PERFMON (or CAP_SYS_ADMIN on older kernels).
+pub fn check_privileges() -> Result<()> {
+    let caps = effective_caps();
+    let has = |cap: u32| caps & (1u64 << cap) != 0;
+    if has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON)) {
+        return Ok(());
+    }
+    let capability = if !has(CAP_BPF) {
+        "CAP_BPF"
+    } else {
+        "CAP_PERFMON"
+    };
+    Err(Error::Permission {
+        what: "loading and attaching eBPF programs".into(),
+        capability,
+    })
+}
+
+/// Mount tracefs if it is not mounted; classic tracepoints need it.
+pub fn ensure_tracefs() -> Result<()> {
+    if Path::new(TRACEFS).join("events").exists() {
+        return Ok(());
+    }
+    let src = c"tracefs";
+    let target = c"/sys/kernel/tracing";
+    // SAFETY: valid NUL-terminated strings.
+    let rc = unsafe {
+        libc::mount(
+            src.as_ptr(),
+            target.as_ptr(),
+            src.as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    };
+    if rc != 0 {
+        let err = std::io::Error::last_os_error();
+        return Err(Error::Kernel(format!(
+            "tracefs is not mounted at {TRACEFS} and mounting it failed: {err} (try `mount -t tracefs tracefs {TRACEFS}`)"
+        )));
+    }
+    tracing::info!("mounted tracefs at {TRACEFS}");
+    Ok(())
+}
+
+pub fn kernel_release() -> String {
+    fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+pub fn hostname() -> String {
+    fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+pub fn swap_total_bytes() -> u64 {
+    fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("SwapTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+pub fn psi_available() -> bool {
+    Path::new("/proc/pressure/memory").exists()
+}
+
+/// The comm of a thread, "" when it is gone.
+pub fn comm_of(pid: u32, tid: u32) -> String {
+    fs::read_to_string(format!("/proc/{pid}/task/{tid}/comm"))
+        .map(|s| s.trim_end().to_string())
+        .unwrap_or_default()
+}
+
+/// The state letter of a process (its /proc/<pid>/stat), `None` if it is gone.
+pub fn process_state(pid: u32) -> Option<char> {
+    Stat::from_file(format!("/proc/{pid}/stat"))
+        .ok()
+        .map(|s| s.state)
+}
+
+/// The state letter of one thread, `None` if it is gone.
+pub fn task_state(pid: u32, tid: u32) -> Option<char> {
+    Stat::from_file(format!("/proc/{pid}/task/{tid}/stat"))
+        .ok()
+        .map(|s| s.state)
+}
+
+/// The kernel's total run-queue wait of a thread (`run_delay` of
+/// /proc/<pid>/task/<tid>/schedstat), `None` if it is gone or the kernel has
+/// no schedstat.
+pub fn run_delay_ns(pid: u32, tid: u32) -> Option<u64> {
+    Schedstat::from_file(format!("/proc/{pid}/task/{tid}/schedstat"))
+        .ok()
+        .map(|s| s.run_delay)
+}
+
+/// Thread ids of a process right now.
+pub fn tids_of(pid: u32) -> Vec<u32> {
+    let Ok(dir) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    let mut tids: Vec<u32> = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    tids.sort_unstable();
+    tids
+}
+
+pub fn online_cpus() -> Vec<u32> {
+    let text = fs::read_to_string("/sys/devices/system/cpu/online").unwrap_or_default();
+    parse_cpu_list(text.trim())
+}
+
+/// Parse "0-3,5" style CPU lists.
+pub fn parse_cpu_list(text: &str) -> Vec<u32> {
+    let mut cpus = Vec::new();
+    for part in text.split(',').filter(|p| !p.is_empty()) {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                if let (Ok(a), Ok(b)) = (a.parse::<u32>(), b.parse::<u32>()) {
+                    cpus.extend(a..=b);
+                }
+            }
+            None => cpus.extend(part.parse::<u32>().ok()),
+        }
+    }
+    cpus
+}
+
+/// The highest CFS weight (nice −20) for the calling thread only. The
+/// tracer runs on hosts that may be saturated: at nice 0 beside a thousand
+/// busy threads the ring-buffer drain gets a thousandth of the CPU and
+/// records are lost. Root (CAP_SYS_NICE) can; anything else keeps the
+/// default and says so at debug level.
+pub fn favour_this_thread(what: &str) {
+    // SAFETY: plain syscalls on the calling thread's own id.
+    let rc = unsafe {
+        let tid = libc::gettid() as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, -20)
+    };
+    if rc != 0 {
+        tracing::debug!(
+            "{what}: keeping the default priority: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_lists() {
+        assert_eq!(parse_cpu_list("0-3,5"), vec![0, 1, 2, 3, 5]);
+        assert_eq!(parse_cpu_list("0"), vec![0]);
+        assert_eq!(parse_cpu_list(""), Vec::<u32>::new());
+    }
+
+    #[test]
+    fn monotonic_moves_forward() {
+        let a = monotonic_ns();
+        let b = monotonic_ns();
+        assert!(b >= a && a > 0);
+    }
+}

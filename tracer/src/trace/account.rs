@@ -1,0 +1,530 @@
+//! Per-thread accounting: turns switch, exit and reclaim records into
+//! on-CPU time, run-queue waits, off-CPU time by state and by cause, and
+//! HDR histograms. Pure logic: `collect` feeds it, tests feed it synthetic
+//! records.
+
+use std::collections::{BTreeMap, HashMap};
+
+use tracer_common::{
+    event::{
+        ExitEvent, RECLAIM_DIRECT, ReclaimEvent, SW_NEXT_OFF_KNOWN, SW_NEXT_RUNQ_KNOWN,
+        SW_NEXT_TRACED, SW_PREV_INVOLUNTARY, SW_PREV_SLICE_KNOWN, SW_PREV_TRACED, SwitchEvent,
+    },
+    state::{OFF_DISK, OFF_OTHER, OFF_RUNNING, OFF_STATE_NAMES},
+    task::{TS_ON_CPU, TaskState},
+};
+
+use super::{
+    hist::{Recorder, ThreadRecorder},
+    timeline::Timeline,
+};
+use crate::model::{
+    CauseStat, IntervalRow, Ongoing, StateSplit,
+    cause::Cause,
+    spans::{OffSpan, SpanLog},
+};
+
+/// Past this many threads, new threads share one overflow account so user
+/// space memory stays bounded (each account holds several histograms).
+pub const MAX_THREADS: usize = 4096;
+/// Stands in for every thread past `MAX_THREADS`.
+pub const OVERFLOW_TID: u32 = u32::MAX;
+/// Off-CPU intervals kept for blackouts and traces (32 bytes each).
+pub const DEFAULT_SPAN_BUDGET: usize = 1_000_000;
+/// Distinct futex addresses remembered per thread; later ones are dropped.
+const MAX_FUTEX_ADDRS: usize = 64;
+
+/// What a blocked interval was waiting for, as far as the classifier can tell.
+pub trait CauseOf {
+    /// Cause of the blocked (not runnable) part of an interval that ends with
+    /// `ev` switching its thread in.
+    fn blocked_cause(&mut self, ev: &SwitchEvent) -> Cause;
+    /// Cause of a still-open interval described by a task's map state.
+    fn open_cause(&mut self, state: &TaskState) -> Cause;
+    /// Top frames to show for an interval classified `other`.
+    fn top_frames(&mut self, stack_id: i32) -> Option<String>;
+}
+
+/// One off-CPU interval to book: `[start, end)` inside the trace, of which
+/// the last `runq` ns (when known) were spent runnable, waiting for a CPU.
+struct OffInterval {
+    start: u64,
+    end: u64,
+    runq: Option<u64>,
+    /// The run-queue wait began with a preemption, not a wakeup.
+    preempted: bool,
+    state: u32,
+    /// Cause of the blocked part.
+    cause: Cause,
+    /// futex(2) address slept on, 0 if none.
+    futex: u64,
+    /// Its length is known (it began inside the trace): only then does it
+    /// go into the histograms.
+    start_known: bool,
+    /// Top frames of a blocked part classified `other`.
+    other_frames: Option<String>,
+}
+
+/// Host-wide intervals of one cause: all of them counted and summed, those
+/// of known length in the histogram.
+#[derive(Default)]
+struct CauseTotal {
+    count: u64,
+    hist: Recorder,
+}
+
+impl CauseTotal {
+    fn add(&mut self, ns: u64, length_known: bool) {
+        self.count += 1;
+        if length_known {
+            self.hist.record(ns);
+        } else {
+            self.hist.total = self.hist.total.saturating_add(ns);
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct ThreadAccount {
+    pub tid: u32,
+    /// Read from /proc when the thread is first seen, so exited threads keep it.
+    pub comm: Option<String>,
+    pub tgid: u32,
+    pub on_cpu_ns: u64,
+    pub runq_wakeup_ns: u64,
+    pub runq_preempted_ns: u64,
+    pub off_cpu_ns: u64,
+    pub by_state: StateSplit,
+    pub switches: u64,
+    pub voluntary: u64,
+    pub involuntary: u64,
+    pub min_faults: u64,
+    pub maj_faults: u64,
+    pub fault_entries: u64,
+    pub reclaim_ns: u64,
+    pub reclaim_count: u64,
+    /// Time on a CPU inside reclaim (from the kernel, per reclaim).
+    pub reclaim_on_cpu_ns: u64,
+    pub exited: bool,
+    pub ongoing: Option<Ongoing>,
+    pub ongoing_off_ns: u64,
+    /// Switch-outs whose switch-in was never seen although the thread had
+    /// been seen before (should be 0; shown in diagnostics if not).
+    pub slice_anomalies: u64,
+    pub(super) causes: [u64; Cause::COUNT],
+    pub(super) cause_counts: [u64; Cause::COUNT],
+    pub(super) cause_hist: HashMap<Cause, ThreadRecorder>,
+    /// futex address → ns waited on it (bounded: see `MAX_FUTEX_ADDRS`).
+    pub(super) futex_waits: HashMap<u64, u64>,
+    pub(super) other_frames: HashMap<String, u64>,
+    pub(super) hist_off: ThreadRecorder,
+    pub(super) hist_runq: ThreadRecorder,
+    pub(super) hist_on: ThreadRecorder,
+}
+
+impl ThreadAccount {
+    /// One interval of `cause`; into the histogram only when its length is known.
+    fn add_cause(&mut self, cause: Cause, ns: u64, length_known: bool) {
+        let i = cause.index();
+        self.causes[i] += ns;
+        self.cause_counts[i] += 1;
+        if length_known {
+            self.cause_hist
+                .entry(cause)
+                .or_insert_with(ThreadRecorder::per_thread)
+                .record(ns);
+        }
+    }
+
+    fn add_futex_wait(&mut self, addr: u64, ns: u64) {
+        let n = self.futex_waits.len();
+        if let Some(w) = self.futex_waits.get_mut(&addr) {
+            *w += ns;
+        } else if n < MAX_FUTEX_ADDRS {
+            self.futex_waits.insert(addr, ns);
+        }
+    }
+
+    pub fn cause_ns(&self, cause: Cause) -> u64 {
+        self.causes[cause.index()]
+    }
+
+    pub fn runqueue_ns(&self) -> u64 {
+        self.runq_wakeup_ns + self.runq_preempted_ns
+    }
+}
+
+pub struct Accounts {
+    /// CLOCK_MONOTONIC ns just before the first probe attached.
+    pub start_ns: u64,
+    threads: HashMap<u32, ThreadAccount>,
+    pub interval: IntervalRow,
+    pub timeline: Timeline,
+    pub timeline_rows: Vec<IntervalRow>,
+    pub records: u64,
+    /// Intervals by cause over all traced threads.
+    cause_totals: HashMap<Cause, CauseTotal>,
+    /// Every off-CPU interval, in order, within a budget: what blackouts
+    /// and the evidence windows are computed from.
+    pub spans: SpanLog,
+}
+
+impl Accounts {
+    pub fn new(start_ns: u64) -> Self {
+        Self::with_span_budget(start_ns, DEFAULT_SPAN_BUDGET)
+    }
+
+    /// Keep at most `budget` off-CPU intervals for blackouts and traces.
+    pub fn with_span_budget(start_ns: u64, budget: usize) -> Self {
+        Self {
+            spans: SpanLog::new(budget),
+            start_ns,
+            threads: HashMap::new(),
+            interval: IntervalRow::default(),
+            timeline: Timeline::new(start_ns),
+            timeline_rows: Vec::new(),
+            records: 0,
+            cause_totals: HashMap::new(),
+        }
+    }
+
+    pub fn thread(&mut self, tid: u32) -> &mut ThreadAccount {
+        let key = if self.threads.len() >= MAX_THREADS && !self.threads.contains_key(&tid) {
+            OVERFLOW_TID
+        } else {
+            tid
+        };
+        self.threads.entry(key).or_insert_with(|| ThreadAccount {
+            tid: key,
+            hist_off: ThreadRecorder::per_thread(),
+            hist_runq: ThreadRecorder::per_thread(),
+            hist_on: ThreadRecorder::per_thread(),
+            ..Default::default()
+        })
+    }
+
+    pub fn threads(&self) -> impl Iterator<Item = &ThreadAccount> {
+        self.threads.values()
+    }
+
+    /// Re-read the names of live threads: a thread renames itself, and a
+    /// launched command's first name is the holding trampoline's.
+    pub fn refresh_comms(&mut self, mut lookup: impl FnMut(u32) -> Option<String>) {
+        for a in self
+            .threads
+            .values_mut()
+            .filter(|a| !a.exited && a.tid != OVERFLOW_TID)
+        {
+            if let Some(c) = lookup(a.tid) {
+                a.comm = Some(c);
+            }
+        }
+    }
+
+    /// Name threads that have no name yet with `lookup` (a /proc read).
+    pub fn fill_comms(&mut self, mut lookup: impl FnMut(u32) -> Option<String>) {
+        for a in self.threads.values_mut().filter(|a| a.comm.is_none()) {
+            a.comm = if a.tid == OVERFLOW_TID {
+                Some(format!("(threads past the first {MAX_THREADS})"))
+            } else {
+                lookup(a.tid)
+            };
+        }
+    }
+
+    pub fn apply_switch(&mut self, ev: &SwitchEvent, classifier: &mut dyn CauseOf) {
+        self.records += 1;
+        let start = self.start_ns;
+        if ev.flags & SW_PREV_TRACED != 0 {
+            let slice = if ev.flags & SW_PREV_SLICE_KNOWN != 0 {
+                Some(ev.prev_slice_ns)
+            } else {
+                None
+            };
+            let a = self.thread(ev.prev_tid);
+            // An unknown slice start on a thread's first record means it was
+            // on-CPU since before the trace began: it ran for the whole
+            // window so far. After that it means a missed switch-in: count
+            // the anomaly rather than guess.
+            let on = match slice {
+                Some(s) => s,
+                None if a.switches == 0 && a.off_cpu_ns == 0 => ev.ts_ns.saturating_sub(start),
+                None => {
+                    a.slice_anomalies += 1;
+                    tracing::debug!(
+                        tid = ev.prev_tid,
+                        ts = ev.ts_ns,
+                        switches = a.switches,
+                        off_cpu = a.off_cpu_ns,
+                        on_cpu = a.on_cpu_ns,
+                        exited = a.exited,
+                        "switch-out without a seen switch-in"
+                    );
+                    0
+                }
+            };
+            a.switches += 1;
+            if ev.flags & SW_PREV_INVOLUNTARY != 0 {
+                a.involuntary += 1;
+            } else {
+                a.voluntary += 1;
+            }
+            a.on_cpu_ns += on;
+            if let Some(s) = slice {
+                a.hist_on.record(s);
+            }
+            let key = a.tid;
+            if key != OVERFLOW_TID {
+                self.spans.seen(key, ev.ts_ns - on);
+                self.spans.ended(key, ev.ts_ns);
+            }
+            self.interval.on_cpu_ns += on;
+            self.interval.switches += 1;
+        }
+        if ev.flags & SW_NEXT_TRACED == 0 {
+            return;
+        }
+        let off_known = ev.flags & SW_NEXT_OFF_KNOWN != 0;
+        // Off since before the trace: count the part we saw, keep it out of
+        // the histograms (its length is unknown).
+        let off = if off_known {
+            ev.next_off_ns
+        } else {
+            ev.ts_ns.saturating_sub(start)
+        };
+        let runq = (ev.flags & SW_NEXT_RUNQ_KNOWN != 0).then_some(ev.next_runq_ns.min(off));
+        let blocked = off - runq.unwrap_or(0);
+        let cause = if blocked > 0 {
+            classifier.blocked_cause(ev)
+        } else {
+            Cause::Other
+        };
+        let other_frames = match cause {
+            Cause::Other if blocked > 0 && ev.next_stack_id >= 0 => {
+                classifier.top_frames(ev.next_stack_id)
+            }
+            _ => None,
+        };
+        self.book_off_interval(
+            ev.next_tid,
+            OffInterval {
+                start: ev.ts_ns - off,
+                end: ev.ts_ns,
+                runq,
+                preempted: ev.next_off_state == OFF_RUNNING,
+                state: if off_known {
+                    ev.next_off_state
+                } else {
+                    OFF_OTHER
+                },
+                cause,
+                futex: ev.next_futex,
+                start_known: off_known,
+                other_frames,
+            },
+        );
+    }
+
+    /// Book one off-CPU interval of `tid`, closed at a switch-in or still
+    /// open at the end of the trace: the one place an interval is split
+    /// into its run-queue wait (at its end) and its blocked part.
+    fn book_off_interval(&mut self, tid: u32, iv: OffInterval) {
+        let off = iv.end.saturating_sub(iv.start);
+        let runq = iv.runq.map(|r| r.min(off));
+        let runq_ns = runq.unwrap_or(0);
+        let blocked = off - runq_ns;
+        let a = self.thread(tid);
+        let key = a.tid;
+        a.off_cpu_ns += off;
+        a.by_state.add(iv.state, off);
+        if iv.start_known {
+            a.hist_off.record(off);
+        }
+        if let Some(r) = runq {
+            // Its own start (the wakeup or the preemption) is known.
+            a.hist_runq.record(r);
+            if iv.preempted {
+                a.runq_preempted_ns += r;
+            } else {
+                a.runq_wakeup_ns += r;
+            }
+            a.add_cause(Cause::Runqueue, r, true);
+        }
+        if blocked > 0 {
+            if iv.cause == Cause::Futex && iv.futex != 0 {
+                a.add_futex_wait(iv.futex, blocked);
+            }
+            a.add_cause(iv.cause, blocked, iv.start_known);
+            if let Some(frames) = iv.other_frames {
+                *a.other_frames.entry(frames).or_default() += 1;
+            }
+        }
+        if let Some(r) = runq {
+            self.cause_totals
+                .entry(Cause::Runqueue)
+                .or_default()
+                .add(r, true);
+        }
+        self.interval.off_cpu_ns += off;
+        self.interval.runqueue_ns += runq_ns;
+        if blocked > 0 {
+            self.cause_totals
+                .entry(iv.cause)
+                .or_default()
+                .add(blocked, iv.start_known);
+            if iv.cause.is_memory() {
+                self.interval.memory_stall_ns += blocked;
+            }
+            self.timeline.add(iv.cause, iv.end - off, iv.end - runq_ns);
+        }
+        if runq_ns > 0 {
+            self.timeline.add(Cause::Runqueue, iv.end - runq_ns, iv.end);
+        }
+        if key != OVERFLOW_TID && off > 0 {
+            self.spans.push(
+                key,
+                OffSpan {
+                    start_ns: iv.start,
+                    end_ns: iv.end,
+                    runq_ns,
+                    cause: if blocked > 0 {
+                        iv.cause
+                    } else {
+                        Cause::Runqueue
+                    },
+                    disk: iv.state == OFF_DISK,
+                },
+            );
+        }
+    }
+
+    pub fn apply_exit(&mut self, ev: &ExitEvent) {
+        self.records += 1;
+        let a = self.thread(ev.tid);
+        a.tgid = ev.tgid;
+        a.exited = true;
+        a.min_faults = ev.min_faults;
+        a.maj_faults = ev.maj_faults;
+        a.fault_entries = ev.fault_entries;
+    }
+
+    pub fn apply_reclaim(&mut self, ev: &ReclaimEvent) {
+        self.records += 1;
+        let a = self.thread(ev.tid);
+        a.reclaim_ns += ev.duration_ns;
+        a.reclaim_count += 1;
+        // Reclaim is mostly CPU work: without it the timeline would miss
+        // most of a reclaiming thread's stall. (A D-sleep inside reclaim is
+        // also an off-CPU memcg_reclaim interval; that overlap is small.)
+        let kind = if ev.reclaim_kind == RECLAIM_DIRECT {
+            Cause::DirectReclaim
+        } else {
+            Cause::MemcgReclaim
+        };
+        self.timeline
+            .add(kind, ev.ts_ns.saturating_sub(ev.duration_ns), ev.ts_ns);
+    }
+
+    /// Close the books at `now` with the kernel's per-thread state: fault
+    /// counters of live threads, the running slice of threads on a CPU, and
+    /// the open interval of threads off-CPU (booked as an interval that ends
+    /// now, and reported as ongoing, never dropped).
+    pub fn finish(&mut self, now: u64, tasks: &[(u32, TaskState)], classifier: &mut dyn CauseOf) {
+        let start = self.start_ns;
+        for (tid, st) in tasks {
+            let a = self.thread(*tid);
+            a.tgid = st.tgid;
+            a.min_faults = a.min_faults.max(st.min_faults);
+            a.maj_faults = a.maj_faults.max(st.maj_faults);
+            a.fault_entries = a.fault_entries.max(st.fault_entries);
+            if st.flags & TS_ON_CPU != 0 {
+                let since = if st.on_cpu_since != 0 {
+                    st.on_cpu_since
+                } else {
+                    start
+                };
+                a.on_cpu_ns += now.saturating_sub(since);
+                let key = a.tid;
+                if key != OVERFLOW_TID {
+                    self.spans.seen(key, since);
+                    self.spans.ended(key, now);
+                }
+                continue;
+            }
+            let open_cause = classifier.open_cause(st);
+            let start_known = st.off_since != 0;
+            let since = if start_known { st.off_since } else { start };
+            // Only the part inside the window counts toward the totals.
+            let from = since.max(start);
+            let runq = (st.wakeup_at != 0)
+                .then(|| now.saturating_sub(st.wakeup_at.max(start)))
+                .filter(|&r| r > 0);
+            let preempted = st.off_state == OFF_RUNNING;
+            let state = if start_known || st.off_raw_state != 0 {
+                st.off_state
+            } else {
+                OFF_OTHER
+            };
+            let cause = if runq.is_some() && preempted {
+                Cause::Runqueue
+            } else {
+                open_cause
+            };
+            let other_frames = match cause {
+                Cause::Other if st.off_stack_id >= 0 => classifier.top_frames(st.off_stack_id),
+                _ => None,
+            };
+            self.book_off_interval(
+                *tid,
+                OffInterval {
+                    start: from,
+                    end: now,
+                    runq,
+                    preempted,
+                    state,
+                    cause,
+                    futex: st.off_futex,
+                    // Its length is known only if it began inside the trace.
+                    start_known: start_known && since >= start,
+                    other_frames,
+                },
+            );
+            let a = self.thread(*tid);
+            a.ongoing_off_ns = now.saturating_sub(since);
+            a.ongoing = Some(Ongoing {
+                state: OFF_STATE_NAMES[state as usize % OFF_STATE_NAMES.len()].to_string(),
+                cause: cause.name().to_string(),
+                off_cpu_ns: a.ongoing_off_ns,
+                start_known,
+            });
+        }
+    }
+
+    /// Per-cause interval statistics over every traced thread.
+    pub fn cause_totals(&self) -> BTreeMap<String, CauseStat> {
+        self.cause_totals
+            .iter()
+            .map(|(c, t)| {
+                let stat = CauseStat {
+                    ns: t.hist.total,
+                    count: t.count,
+                    histogram: t.hist.summary(),
+                    top_frames: Vec::new(),
+                };
+                (c.name().to_string(), stat)
+            })
+            .collect()
+    }
+
+    /// Take the interval totals and start a new interval.
+    pub fn take_interval(&mut self, end_ns: u64, lost: u64) -> IntervalRow {
+        let mut row = std::mem::take(&mut self.interval);
+        row.end_ns = end_ns;
+        row.threads = self.threads.len();
+        row.lost = lost;
+        row
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,355 @@
+//! Load the eBPF object with its read-only config, attach every probe, and
+//! report which attached. Required probes failing is an error; optional
+//! ones are recorded as not attached, with the reason, for the report.
+
+use aya::{
+    Btf, Ebpf, EbpfLoader,
+    maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf, StackTraceMap},
+    programs::{
+        BtfTracePoint, PerfEvent, ProgramError, TracePoint,
+        perf_event::{PerfEventConfig, PerfEventScope, SamplePolicy, SoftwareEvent},
+    },
+};
+use tracer_common::{
+    config::{Config, FILTER_CGROUP, FILTER_TGID, RUNQ_SCHED_INFO, RUNQ_WAKEUP},
+    diag,
+    task::TaskState,
+};
+
+use super::btf::Offsets;
+use crate::{
+    error::{Error, Result},
+    model::ProbeStatus,
+};
+
+/// The eBPF object, built by build.rs (empty if the toolchain was missing).
+static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tracer"));
+
+#[derive(Clone, Copy, Debug)]
+pub enum Filter {
+    Tgid(u32),
+    Cgroup { id: u64, level: u32 },
+}
+
+#[derive(Clone, Debug)]
+pub struct ProbeConfig {
+    pub filter: Filter,
+    pub stack_policy: u32,
+    pub offsets: Offsets,
+    /// Ring buffer size in bytes (a power of two, page multiple).
+    pub ring_bytes: u32,
+    pub max_threads: u32,
+    /// Measure run-queue waits with a `sched_wakeup` probe even where the
+    /// kernel's `sched_info` is readable (for comparison and benchmarks).
+    pub wakeup_probe: bool,
+}
+
+impl ProbeConfig {
+    /// The `sched_info` offsets if run-queue waits come from there.
+    pub fn runq_sched_info(&self) -> Option<crate::trace::btf::SchedInfoOffsets> {
+        self.offsets.sched_info.filter(|_| !self.wakeup_probe)
+    }
+}
+
+pub struct Probes {
+    ebpf: Ebpf,
+    pub status: Vec<ProbeStatus>,
+    runq_from_sched_info: bool,
+}
+
+/// Keep the end of a verifier log: the rejection reason is at the bottom.
+fn log_tail(log: &str, lines: usize) -> String {
+    let all: Vec<&str> = log.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+fn load_error(program: &str, e: ProgramError) -> Error {
+    match e {
+        ProgramError::LoadError {
+            io_error,
+            verifier_log,
+        } => {
+            if io_error.raw_os_error() == Some(libc::EPERM)
+                && verifier_log.to_string().trim().is_empty()
+            {
+                return Error::Permission {
+                    what: format!("loading eBPF program `{program}`"),
+                    capability: "CAP_BPF and CAP_PERFMON",
+                };
+            }
+            Error::Verifier {
+                program: program.to_string(),
+                message: io_error.to_string(),
+                log_tail: log_tail(&verifier_log.to_string(), 40),
+            }
+        }
+        other => Error::Other(anyhow::Error::new(other).context(format!("loading `{program}`"))),
+    }
+}
+
+/// The program `name` from the object, as its concrete type.
+fn program<'a, T>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut T>
+where
+    &'a mut T: TryFrom<&'a mut aya::programs::Program, Error = ProgramError>,
+{
+    let p = ebpf
+        .program_mut(name)
+        .ok_or_else(|| Error::Other(anyhow::anyhow!("program `{name}` missing from the object")))?;
+    p.try_into()
+        .map_err(|e: ProgramError| Error::Other(anyhow::Error::new(e).context(name.to_string())))
+}
+
+impl Probes {
+    pub fn load(cfg: &ProbeConfig) -> Result<Self> {
+        if EBPF_OBJECT.is_empty() {
+            return Err(Error::NoEbpfObject);
+        }
+        let (filter_mode, target_tgid, cgroup_id, cgroup_level) = match cfg.filter {
+            Filter::Tgid(tgid) => (FILTER_TGID, tgid, 0, 0),
+            Filter::Cgroup { id, level } => (FILTER_CGROUP, 0, id, level),
+        };
+        let si = cfg.runq_sched_info();
+        let config = Config {
+            filter_mode,
+            target_tgid,
+            cgroup_id,
+            cgroup_level,
+            task_pid_off: cfg.offsets.task_pid,
+            task_tgid_off: cfg.offsets.task_tgid,
+            stack_policy: cfg.stack_policy,
+            regs_syscall_off: cfg.offsets.regs_syscall.unwrap_or(u32::MAX),
+            regs_arg0_off: cfg.offsets.regs_arg0.unwrap_or(u32::MAX),
+            runq_source: if si.is_some() {
+                RUNQ_SCHED_INFO
+            } else {
+                RUNQ_WAKEUP
+            },
+            task_run_delay_off: si.map_or(0, |o| o.task_run_delay),
+            task_last_queued_off: si.map_or(0, |o| o.task_last_queued),
+            task_cfs_rq_off: si.map_or(0, |o| o.task_cfs_rq),
+            cfs_rq_rq_off: si.map_or(0, |o| o.cfs_rq_rq),
+            rq_clock_off: si.map_or(0, |o| o.rq_clock),
+        };
+        let ebpf = EbpfLoader::new()
+            .override_global("CONFIG", &config, true)
+            .map_max_entries("EVENTS", cfg.ring_bytes)
+            .map_max_entries("TASKS", cfg.max_threads)
+            .load(EBPF_OBJECT)
+            .map_err(|e| match e {
+                aya::EbpfError::MapError(aya::maps::MapError::CreateError { io_error, .. })
+                    if io_error.raw_os_error() == Some(libc::EPERM) =>
+                {
+                    Error::Permission {
+                        what: "creating eBPF maps".into(),
+                        capability: "CAP_BPF",
+                    }
+                }
+                other => Error::Other(anyhow::Error::new(other).context("loading the eBPF object")),
+            })?;
+        Ok(Self {
+            ebpf,
+            status: Vec::new(),
+            runq_from_sched_info: si.is_some(),
+        })
+    }
+
+    /// Attach everything. Scheduler probes are required; the rest degrade.
+    pub fn attach(&mut self, cpus: &[u32]) -> Result<()> {
+        let btf = Btf::from_sys_fs()
+            .map_err(|e| Error::Kernel(format!("cannot read kernel BTF: {e}")))?;
+        for name in ["sched_switch", "sched_wakeup_new", "sched_process_exit"] {
+            self.attach_btf(name, &btf)?;
+        }
+        if self.runq_from_sched_info {
+            // No wakeup probe: one program fewer on every wakeup of the host.
+            if let Some(s) = self.status.iter_mut().find(|s| s.name == "sched_switch") {
+                s.detail.push_str(
+                    "; run-queue waits from the kernel's own sched_info \
+                     (as /proc/<tid>/schedstat), so no sched_wakeup probe",
+                );
+            }
+        } else {
+            self.attach_btf("sched_wakeup", &btf)?;
+        }
+        for (name, category, event) in [
+            ("page_fault_user", "exceptions", "page_fault_user"),
+            (
+                "memcg_reclaim_begin",
+                "vmscan",
+                "mm_vmscan_memcg_reclaim_begin",
+            ),
+            ("memcg_reclaim_end", "vmscan", "mm_vmscan_memcg_reclaim_end"),
+            (
+                "direct_reclaim_begin",
+                "vmscan",
+                "mm_vmscan_direct_reclaim_begin",
+            ),
+            (
+                "direct_reclaim_end",
+                "vmscan",
+                "mm_vmscan_direct_reclaim_end",
+            ),
+        ] {
+            let result = self.attach_tracepoint(name, category, event);
+            self.record_optional(name, "tracepoint", &format!("{category}:{event}"), result)?;
+        }
+        for (name, event) in [
+            ("minor_fault", SoftwareEvent::PageFaultsMin),
+            ("major_fault", SoftwareEvent::PageFaultsMaj),
+        ] {
+            let result = self.attach_perf(name, event, cpus);
+            self.record_optional(
+                name,
+                "perf software event",
+                &format!("{event:?} on {} CPUs", cpus.len()),
+                result,
+            )?;
+        }
+        Ok(())
+    }
+
+    fn attach_btf(&mut self, name: &str, btf: &Btf) -> Result<()> {
+        let program: &mut BtfTracePoint = program(&mut self.ebpf, name)?;
+        program.load(name, btf).map_err(|e| load_error(name, e))?;
+        program
+            .attach()
+            .map_err(|e| Error::Kernel(format!("attaching BTF tracepoint {name} failed: {e}")))?;
+        self.status.push(ProbeStatus {
+            name: name.to_string(),
+            kind: "btf tracepoint".into(),
+            attached: true,
+            detail: format!("tp_btf/{name}"),
+        });
+        Ok(())
+    }
+
+    fn attach_tracepoint(&mut self, name: &str, category: &str, event: &str) -> Result<()> {
+        let program: &mut TracePoint = program(&mut self.ebpf, name)?;
+        program.load().map_err(|e| load_error(name, e))?;
+        program
+            .attach(category, event)
+            .map_err(|e| Error::Kernel(format!("{category}:{event}: {e}")))?;
+        Ok(())
+    }
+
+    fn attach_perf(&mut self, name: &str, event: SoftwareEvent, cpus: &[u32]) -> Result<()> {
+        let program: &mut PerfEvent = program(&mut self.ebpf, name)?;
+        program.load().map_err(|e| load_error(name, e))?;
+        for &cpu in cpus {
+            program
+                .attach(
+                    PerfEventConfig::Software(event),
+                    PerfEventScope::AllProcessesOneCpu { cpu },
+                    SamplePolicy::Period(1),
+                    false,
+                )
+                .map_err(|e| Error::Kernel(format!("perf event {event:?} on CPU {cpu}: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// Optional probes: a verifier rejection is still fatal (it is our bug);
+    /// anything else is reported and tracing goes on without it.
+    fn record_optional(
+        &mut self,
+        name: &str,
+        kind: &str,
+        detail: &str,
+        result: Result<()>,
+    ) -> Result<()> {
+        let (attached, detail) = match result {
+            Ok(()) => (true, detail.to_string()),
+            Err(e @ Error::Verifier { .. }) => return Err(e),
+            Err(e) => {
+                tracing::warn!("optional probe {name} not attached: {e}");
+                (false, format!("{detail}: NOT ATTACHED: {e}"))
+            }
+        };
+        self.status.push(ProbeStatus {
+            name: name.into(),
+            kind: kind.into(),
+            attached,
+            detail,
+        });
+        Ok(())
+    }
+
+    /// Runs the kernel skipped per program (`recursion_misses` in the
+    /// program's fdinfo: it fired while already running on that CPU). Those
+    /// events never reached us, so the report counts them as lost.
+    pub fn skipped_runs(&self) -> Vec<(String, u64)> {
+        use std::os::fd::{AsFd as _, AsRawFd as _};
+        self.ebpf
+            .programs()
+            .filter_map(|(name, p)| {
+                let fd = p.fd().ok()?.as_fd().as_raw_fd();
+                let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}")).ok()?;
+                let misses = info
+                    .lines()
+                    .find_map(|l| l.strip_prefix("recursion_misses:"))?
+                    .trim()
+                    .parse()
+                    .ok()?;
+                Some((name.to_string(), misses))
+            })
+            .filter(|&(_, n)| n > 0)
+            .collect()
+    }
+
+    pub fn take_maps(&mut self) -> Result<Maps> {
+        // Kernel-side diagnostics (info level: shown with -v). Without the
+        // logger they are still counted in DIAG, so this may fail quietly.
+        let logger = match aya_log::EbpfLogger::init(&mut self.ebpf) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                tracing::debug!("aya-log not available: {e}");
+                None
+            }
+        };
+        let mut maps = self.take_bpf_maps()?;
+        maps.logger = logger;
+        Ok(maps)
+    }
+
+    fn take_bpf_maps(&mut self) -> Result<Maps> {
+        let mut take = |name: &str| {
+            self.ebpf
+                .take_map(name)
+                .ok_or_else(|| Error::Other(anyhow::anyhow!("map {name} missing from the object")))
+        };
+        let bad = |name: &str, e: aya::maps::MapError| {
+            Error::Other(anyhow::Error::new(e).context(format!("map {name}")))
+        };
+        Ok(Maps {
+            events: RingBuf::try_from(take("EVENTS")?).map_err(|e| bad("EVENTS", e))?,
+            stacks: StackTraceMap::try_from(take("STACKS")?).map_err(|e| bad("STACKS", e))?,
+            tasks: BpfHashMap::try_from(take("TASKS")?).map_err(|e| bad("TASKS", e))?,
+            diag: PerCpuArray::try_from(take("DIAG")?).map_err(|e| bad("DIAG", e))?,
+            logger: None,
+        })
+    }
+}
+
+pub struct Maps {
+    pub events: RingBuf<MapData>,
+    pub stacks: StackTraceMap<MapData>,
+    pub tasks: BpfHashMap<MapData, u32, TaskState>,
+    pub diag: PerCpuArray<MapData, u64>,
+    pub logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
+}
+
+/// Sum every diagnostic counter over CPUs, by index.
+pub fn read_diag(diag: &PerCpuArray<MapData, u64>) -> [u64; diag::COUNT as usize] {
+    let mut out = [0u64; diag::COUNT as usize];
+    for (i, slot) in out.iter_mut().enumerate() {
+        if let Ok(values) = diag.get(&(i as u32), 0) {
+            *slot = values.iter().sum();
+        }
+    }
+    out
+}
+
+/// Every task entry the kernel holds now.
+pub fn read_tasks(tasks: &BpfHashMap<MapData, u32, TaskState>) -> Vec<(u32, TaskState)> {
+    tasks.iter().filter_map(|r| r.ok()).collect()
+}
