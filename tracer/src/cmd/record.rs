@@ -290,8 +290,12 @@ fn build(
         }
     }
     let slice_anomalies: u64 = c.accounts.threads().map(|a| a.slice_anomalies).sum();
-    let runq_clipped: u64 = c.accounts.threads().map(|a| a.runq_clipped).sum();
-    let runq_clipped_ns: u64 = c.accounts.threads().map(|a| a.runq_clipped_ns).sum();
+    let runq_beyond: u64 = c.accounts.threads().map(|a| a.runq_beyond_interval).sum();
+    let runq_beyond_ns: u64 = c
+        .accounts
+        .threads()
+        .map(|a| a.runq_beyond_interval_ns)
+        .sum();
     let carry_unbooked_ns: u64 = c
         .accounts
         .threads()
@@ -299,8 +303,8 @@ fn build(
         .sum();
     for (name, v) in [
         ("switch_in_not_seen", slice_anomalies),
-        ("runq_clipped", runq_clipped),
-        ("runq_clipped_ns", runq_clipped_ns),
+        ("runq_beyond_interval", runq_beyond),
+        ("runq_beyond_interval_ns", runq_beyond_ns),
         ("exec_carry_unbooked_ns", carry_unbooked_ns),
         ("stack_symbolization_failed", c.stack_lookups_failed),
         ("stack_not_taken", c.stacks_missing),

@@ -121,10 +121,12 @@ pub struct ThreadAccount {
     /// scheduler's clock for that switch is the wakeup's, so the woken
     /// thread's run time starts there and the preempted one's ends there.
     pub carry_ns: i64,
-    /// Run-queue waits longer than the (carry-adjusted) interval they ended,
-    /// cut to it: how many, and the ns cut. Shown in diagnostics.
-    pub runq_clipped: u64,
-    pub runq_clipped_ns: u64,
+    /// Run-queue waits (the kernel's) longer than the carry-adjusted
+    /// interval they ended: how many, and by how much in all. Each is booked
+    /// in full and the interval lengthened to hold it, the excess taken from
+    /// the thread's next interval (through the carry). Shown in diagnostics.
+    pub runq_beyond_interval: u64,
+    pub runq_beyond_interval_ns: u64,
     /// The snapshot's cause (kernel stack or wchan) for the interval open
     /// when the trace began; taken by the first booking of that interval.
     pub(super) seeded_cause: Option<Cause>,
@@ -387,21 +389,26 @@ impl Accounts {
     /// into its run-queue wait (at its end) and its blocked part.
     ///
     /// The thread's carry (tracepoint slices minus the kernel's run time for
-    /// them) lengthens or shortens it first, never below zero; what does not
-    /// fit stays in the carry. A run-queue wait longer than the result is
-    /// cut to it and the cut counted (`runq_clipped`), never silently.
+    /// them) lengthens or shortens it first, never below zero. The kernel's
+    /// run-queue wait is booked in full: where it is longer than that (the
+    /// scheduler's clock put the switch-out that began it earlier than the
+    /// tracepoint did, and the carry could not tell which edge of a slice
+    /// moved), the interval is lengthened to hold it and the excess counted
+    /// (`runq_beyond_interval`). What was not booked stays in the carry, for
+    /// the thread's next interval.
     fn book_off_interval(&mut self, tid: u32, iv: OffInterval) {
         let a = self.thread(tid);
         let total = iv.end.saturating_sub(iv.start) as i64 + a.carry_ns;
-        let off = total.max(0) as u64;
+        let mut off = total.max(0) as u64;
+        if let Some(r) = iv.runq
+            && r > off
+        {
+            a.runq_beyond_interval += 1;
+            a.runq_beyond_interval_ns += r - off;
+            off = r;
+        }
         a.carry_ns = total - off as i64;
-        let runq = iv.runq.map(|r| {
-            if r > off {
-                a.runq_clipped += 1;
-                a.runq_clipped_ns += r - off;
-            }
-            r.min(off)
-        });
+        let runq = iv.runq;
         let runq_ns = runq.unwrap_or(0);
         let blocked = off - runq_ns;
         let key = a.tid;

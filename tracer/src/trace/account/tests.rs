@@ -250,7 +250,7 @@ fn on_cpu_is_the_kernels_run_time_and_the_carry_keeps_wall_time() {
     // The spinner's carry (+10 µs) made room for its whole run-queue wait.
     assert_eq!(spinner.runqueue_preempted_ns, 60 * US);
     assert_eq!(spinner.off_cpu_ns, 60 * US);
-    assert_eq!(a.thread(10).runq_clipped, 0);
+    assert_eq!(a.thread(10).runq_beyond_interval, 0);
     // Wall time: the spinner from 0 to 10.05 ms.
     assert_eq!(spinner.on_cpu_ns + spinner.off_cpu_ns, 10 * MS + 50 * US);
     // The sleeper's first interval closed before its carry (-10 µs) arose;
@@ -284,10 +284,12 @@ fn on_cpu_is_the_kernels_run_time_and_the_carry_keeps_wall_time() {
 }
 
 #[test]
-fn without_the_kernels_run_time_the_wait_is_clipped_and_counted() {
-    // The tracepoint view (--wakeup-probe, or a kernel without the field):
-    // the spinner's run-queue wait from the kernel is longer than its
-    // tracepoint-clock interval. It is cut, and the cut is counted.
+fn a_kernel_wait_longer_than_its_interval_is_booked_in_full_and_counted() {
+    // Without the kernel's run time for the slice (so no carry), the
+    // spinner's run-queue wait from the kernel is longer than its
+    // tracepoint-clock interval. The wait is booked whole, the interval
+    // lengthened to hold it, the excess counted and owed by the next
+    // interval.
     let mut a = Accounts::new(0);
     for mut ev in wakeup_preemption() {
         ev.flags &= !SW_PREV_EXEC_KNOWN;
@@ -295,11 +297,22 @@ fn without_the_kernels_run_time_the_wait_is_clipped_and_counted() {
     }
     let spinner = a.thread(10);
     assert_eq!(spinner.on_cpu_ns, 10 * MS);
-    assert_eq!(spinner.runqueue_ns(), 50 * US);
+    assert_eq!(spinner.runqueue_ns(), 60 * US);
+    assert_eq!(spinner.off_cpu_ns, 60 * US);
     assert_eq!(
-        (spinner.runq_clipped, spinner.runq_clipped_ns),
+        (
+            spinner.runq_beyond_interval,
+            spinner.runq_beyond_interval_ns
+        ),
         (1, 10 * US)
     );
+    assert_eq!(spinner.carry_ns, -10 * US as i64);
+    // Its next interval (1 ms of sleep) pays it back.
+    let mut sleep = switch(12 * MS, None, Some((10, MS, 0, OFF_SLEEPING)));
+    sleep.next_syscall = 35;
+    a.apply_switch(&sleep, &mut BySyscall);
+    let spinner = a.thread(10);
+    assert_eq!(spinner.off_cpu_ns, 60 * US + MS - 10 * US);
     assert_eq!(spinner.carry_ns, 0);
 }
 
