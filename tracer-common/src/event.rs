@@ -20,6 +20,12 @@ pub const SW_NEXT_RUNQ_KNOWN: u32 = 1 << 5;
 /// `prev_exec_ns` is the kernel's own account of the run time `prev` just
 /// finished (growth of its `se.sum_exec_runtime` since its last switch-out).
 pub const SW_PREV_EXEC_KNOWN: u32 = 1 << 6;
+/// A switch-in of `next` that never reached the programs, rebuilt from the
+/// kernel's books at its next switch-out: at `ts_ns` = that switch-out minus
+/// the run time the scheduler booked since (`se.sum_exec_runtime`), ending
+/// the interval from its last switch-out, with the run-queue wait the
+/// kernel added to `run_delay` meanwhile. No `prev` side.
+pub const SW_NEXT_INFERRED: u32 = 1 << 7;
 
 /// One context switch where at least one side is traced.
 #[repr(C)]

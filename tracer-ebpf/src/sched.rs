@@ -14,8 +14,9 @@ use tracer_common::{
     config::{FILTER_CGROUP, RUNQ_SCHED_INFO, STACKS_ALL_SLEEPS, STACKS_BLOCKED},
     diag,
     event::{
-        EVENT_EXIT, EVENT_SWITCH, ExitEvent, SW_NEXT_OFF_KNOWN, SW_NEXT_RUNQ_KNOWN, SW_NEXT_TRACED,
-        SW_PREV_EXEC_KNOWN, SW_PREV_INVOLUNTARY, SW_PREV_SLICE_KNOWN, SW_PREV_TRACED, SwitchEvent,
+        EVENT_EXIT, EVENT_SWITCH, ExitEvent, SW_NEXT_INFERRED, SW_NEXT_OFF_KNOWN,
+        SW_NEXT_RUNQ_KNOWN, SW_NEXT_TRACED, SW_PREV_EXEC_KNOWN, SW_PREV_INVOLUNTARY,
+        SW_PREV_SLICE_KNOWN, SW_PREV_TRACED, SwitchEvent,
     },
     state::{OFF_DISK, OFF_RUNNING, TASK_DEAD, decode_off_state},
     task::{TS_EXEC_KNOWN, TS_EXITING, TS_ON_CPU, TS_RUN_DELAY_KNOWN, TaskState},
@@ -88,23 +89,34 @@ fn switch_out(
     // A running thread normally has an entry from its switch-in; tgid 0
     // marks the one just inserted here.
     let state = state_or_fresh(event.prev_tid, 0)?;
+    let missed_in = state.on_cpu_since == 0 && state.off_since != 0;
     if state.tgid == 0 {
         state.tgid = tgid;
         count(diag::SWITCH_OUT_NEW_ENTRY);
-    } else if state.on_cpu_since == 0 && state.off_since != 0 {
+    } else if missed_in {
         count(diag::SWITCH_OUT_WITHOUT_IN);
     }
     event.flags |= SW_PREV_TRACED;
-    if state.on_cpu_since != 0 {
-        event.prev_slice_ns = now.saturating_sub(state.on_cpu_since);
+    let mut slice_start = state.on_cpu_since;
+    if slice_start != 0 {
+        event.prev_slice_ns = now.saturating_sub(slice_start);
         event.flags |= SW_PREV_SLICE_KNOWN;
     }
     if let Some(exec) = sum_exec(prev) {
         // The scheduler's own account of this slice (and of any slice whose
         // switch-in never reached us): what /proc/<tid>/schedstat adds up.
         if state.flags & TS_EXEC_KNOWN != 0 {
-            event.prev_exec_ns = exec.saturating_sub(state.exec_seen);
+            let ran = exec.saturating_sub(state.exec_seen);
+            event.prev_exec_ns = ran;
             event.flags |= SW_PREV_EXEC_KNOWN;
+            if missed_in && state.flags & TS_RUN_DELAY_KNOWN != 0 {
+                // Its switch-in never reached us; the kernel's books say
+                // when it was and what the wait before it was.
+                slice_start = now.saturating_sub(ran);
+                infer_switch_in(event.prev_tid, state, prev, slice_start)?;
+                event.prev_slice_ns = ran;
+                event.flags |= SW_PREV_SLICE_KNOWN;
+            }
         }
         state.exec_seen = exec;
         state.flags |= TS_EXEC_KNOWN;
@@ -112,7 +124,7 @@ fn switch_out(
     if state.reclaim_since != 0 {
         // Switching out inside a reclaim: the slice's part inside it was
         // reclaim work on the CPU.
-        state.reclaim_on_cpu_ns += now.saturating_sub(state.on_cpu_since.max(state.reclaim_since));
+        state.reclaim_on_cpu_ns += now.saturating_sub(slice_start.max(state.reclaim_since));
     }
     let off_state = decode_off_state(preempt, raw_state);
     if off_state == OFF_RUNNING {
@@ -148,6 +160,35 @@ fn switch_out(
     // thread may still block (closing files, say) after sched_process_exit.
     if raw_state & TASK_DEAD != 0 && !preempt {
         let _ = TASKS.remove(&event.prev_tid);
+    }
+    Ok(())
+}
+
+/// Send the switch-in of `tid` (on a CPU now, `task`) that never reached
+/// us, as the kernel's books place it: at `at`, ending the interval that
+/// began at its last switch-out, with the run-queue waits the kernel added
+/// since then. `state` is still as that switch-out left it.
+#[inline(always)]
+fn infer_switch_in(tid: u32, state: &TaskState, task: *const u8, at: u64) -> Result<(), i32> {
+    let event = SwitchEvent {
+        kind: EVENT_SWITCH,
+        // SAFETY: helper without arguments.
+        cpu: unsafe { bpf_get_smp_processor_id() },
+        ts_ns: at,
+        next_tid: tid,
+        next_off_ns: at.saturating_sub(state.off_since),
+        next_runq_ns: run_delay(task).saturating_sub(state.run_delay_seen),
+        next_off_state: state.off_state,
+        next_raw_state: state.off_raw_state,
+        next_syscall: state.off_syscall,
+        next_stack_id: state.off_stack_id,
+        flags: SW_NEXT_TRACED | SW_NEXT_OFF_KNOWN | SW_NEXT_RUNQ_KNOWN | SW_NEXT_INFERRED,
+        next_reclaim_kind: state.off_reclaim_kind,
+        next_futex: state.off_futex,
+        ..SwitchEvent::default()
+    };
+    if EVENTS.output(&event, BPF_RB_NO_WAKEUP as u64).is_err() {
+        count(diag::RINGBUF_FULL);
     }
     Ok(())
 }

@@ -290,6 +290,7 @@ fn build(
         }
     }
     let slice_anomalies: u64 = c.accounts.threads().map(|a| a.slice_anomalies).sum();
+    let switch_ins_inferred: u64 = c.accounts.threads().map(|a| a.switch_ins_inferred).sum();
     let runq_beyond: u64 = c.accounts.threads().map(|a| a.runq_beyond_interval).sum();
     let runq_beyond_ns: u64 = c
         .accounts
@@ -303,6 +304,7 @@ fn build(
         .sum();
     for (name, v) in [
         ("switch_in_not_seen", slice_anomalies),
+        ("switch_in_inferred", switch_ins_inferred),
         ("runq_beyond_interval", runq_beyond),
         ("runq_beyond_interval_ns", runq_beyond_ns),
         ("exec_carry_unbooked_ns", carry_unbooked_ns),

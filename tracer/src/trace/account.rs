@@ -7,9 +7,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use tracer_common::{
     event::{
-        ExitEvent, RECLAIM_DIRECT, ReclaimEvent, SW_NEXT_OFF_KNOWN, SW_NEXT_RUNQ_KNOWN,
-        SW_NEXT_TRACED, SW_PREV_EXEC_KNOWN, SW_PREV_INVOLUNTARY, SW_PREV_SLICE_KNOWN,
-        SW_PREV_TRACED, SwitchEvent,
+        ExitEvent, RECLAIM_DIRECT, ReclaimEvent, SW_NEXT_INFERRED, SW_NEXT_OFF_KNOWN,
+        SW_NEXT_RUNQ_KNOWN, SW_NEXT_TRACED, SW_PREV_EXEC_KNOWN, SW_PREV_INVOLUNTARY,
+        SW_PREV_SLICE_KNOWN, SW_PREV_TRACED, SwitchEvent,
     },
     state::{OFF_DISK, OFF_OTHER, OFF_RUNNING, OFF_STATE_NAMES},
     task::{TS_ON_CPU, TaskState},
@@ -114,6 +114,10 @@ pub struct ThreadAccount {
     /// Switch-outs whose switch-in was never seen although the thread had
     /// been seen before (should be 0; shown in diagnostics if not).
     pub slice_anomalies: u64,
+    /// Switch-ins that never reached us, rebuilt by the kernel side from its
+    /// books at the next switch-out (`SW_NEXT_INFERRED`); shown in
+    /// diagnostics.
+    pub switch_ins_inferred: u64,
     /// Tracepoint-clock slice minus the kernel's run time for it, summed
     /// and not yet booked: the next off-CPU interval is booked this much
     /// longer (shorter when negative), so on-CPU (the kernel's) plus
@@ -336,6 +340,9 @@ impl Accounts {
         }
         if ev.flags & SW_NEXT_TRACED == 0 {
             return;
+        }
+        if ev.flags & SW_NEXT_INFERRED != 0 {
+            self.thread(ev.next_tid).switch_ins_inferred += 1;
         }
         let off_known = ev.flags & SW_NEXT_OFF_KNOWN != 0;
         // Off since before the trace: count the part we saw, keep it out of

@@ -405,3 +405,24 @@ fn reclaim_on_cpu_time_is_summed() {
     let t = a.thread(9).report();
     assert_eq!((t.reclaim_ns, t.reclaim_on_cpu_ns), (20 * MS, 5 * MS));
 }
+
+#[test]
+fn a_switch_in_rebuilt_from_the_kernels_books_is_booked_and_counted() {
+    let mut a = Accounts::new(0);
+    // Thread 3 slept from 1 ms; its switch-in (at 4 ms, after 0.5 ms on the
+    // run queue) never reached us. At its switch-out at 5 ms the kernel side
+    // rebuilt it from 1 ms of run time and the run_delay growth.
+    let mut inferred = switch(4 * MS, None, Some((3, 3 * MS, MS / 2, OFF_SLEEPING)));
+    inferred.flags |= SW_NEXT_INFERRED;
+    a.apply_switch(&inferred, &mut BySyscall);
+    a.apply_switch(
+        &with_exec(switch(5 * MS, Some((3, MS, false)), None), MS),
+        &mut BySyscall,
+    );
+    let t = a.thread(3);
+    assert_eq!((t.switch_ins_inferred, t.slice_anomalies), (1, 0));
+    assert_eq!(
+        (t.on_cpu_ns, t.off_cpu_ns, t.runqueue_ns()),
+        (MS, 3 * MS, MS / 2)
+    );
+}
