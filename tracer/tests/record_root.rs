@@ -314,8 +314,12 @@ fn tokio_tiny_polls_match_schedstat() {
     check_against_kernel(&[], 0.005, Workload::TokioTinyPolls);
 }
 
-/// Each workload pins its threads to CPU 1.
-fn needs_two_cpus(case: &str) {
+/// Each workload is traced (root) and pins its threads to CPU 1.
+fn needs_root_and_two_cpus(case: &str) {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        panic!("record_root/{case}: cannot run: needs root");
+    }
     // SAFETY: sysconf has no preconditions.
     let cpus = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
     assert!(
@@ -352,7 +356,7 @@ fn parse_truth(text: &str) -> Vec<Truth> {
 }
 
 fn check_against_kernel(extra: &[&str], runq_tolerance: f64, mode: Workload) {
-    needs_two_cpus(mode.name());
+    needs_root_and_two_cpus(mode.name());
     let dir = tempfile::tempdir().unwrap();
     let truth_file = dir.path().join("truth");
     let exe = std::env::current_exe().unwrap();
