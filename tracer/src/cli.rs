@@ -133,7 +133,8 @@ pub struct ReportArgs {
 
 #[derive(Clone, Debug, Args)]
 pub struct LabArgs {
-    /// memory-high, memory-max, cpu, lost-wakeup, lock or healthy.
+    /// memory-high, memory-max, cpu, lost-wakeup, lock, healthy, sidecar-memory,
+    /// cold-reads, blockon-memory, blocking-pool-idle or cpu-and-memory.
     pub scenario: String,
     #[arg(long, default_value = "20", value_parser = parse_secs)]
     pub duration: f64,

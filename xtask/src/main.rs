@@ -8,6 +8,7 @@ mod bootstrap;
 mod cargo_build;
 mod lint;
 mod run;
+mod sample;
 mod skips;
 mod test;
 mod toolchain;
@@ -53,6 +54,13 @@ enum Cmd {
     /// Run the tracer in a 6.1 kernel VM (cgroup v2, memory.high) under qemu
     #[command(disable_help_flag = true)]
     VmTest {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Re-record the README's pasted report from a real demo run (root):
+    /// docs/sample/ and the README block between the sample markers
+    #[command(disable_help_flag = true)]
+    Sample {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
@@ -115,6 +123,14 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
             if let Some(suite) = vm::run(&root, &args)? {
                 suite.check()?;
             }
+        }
+        Cmd::Sample { args } => {
+            if !run::is_root() {
+                eprintln!("cargo xtask sample: needs root (it runs the demo); run it as root");
+                return Ok(EXIT_NOT_ROOT);
+            }
+            bootstrap::bootstrap(&root)?;
+            sample::sample(&root, &args)?;
         }
         Cmd::Bench { args } => {
             if !wants_help(&args) {

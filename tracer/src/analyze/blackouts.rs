@@ -240,16 +240,6 @@ mod tests {
 
     const MS: u64 = 1_000_000;
 
-    fn off(start: u64, end: u64, runq: u64, cause: Cause, disk: bool) -> OffSpan {
-        OffSpan {
-            start_ns: start * MS,
-            end_ns: end * MS,
-            runq_ns: runq * MS,
-            cause,
-            disk,
-        }
-    }
-
     fn thread(off: Vec<OffSpan>) -> ThreadSpans {
         ThreadSpans {
             first_ns: 0,
@@ -260,8 +250,8 @@ mod tests {
 
     #[test]
     fn idle_runtime_has_no_blackout() {
-        let a = thread(vec![off(0, 1000, 0, Cause::Epoll, false)]);
-        let b = thread(vec![off(100, 900, 0, Cause::Futex, false)]);
+        let a = thread(vec![OffSpan::ms(0, 1000, 0, Cause::Epoll, false)]);
+        let b = thread(vec![OffSpan::ms(100, 900, 0, Cause::Futex, false)]);
         let r = find(&[&a, &b], 0, 1000 * MS, u64::MAX, None);
         assert_eq!((r.count, r.total_ns), (0, 0));
     }
@@ -269,10 +259,10 @@ mod tests {
     #[test]
     fn one_thread_on_cpu_ends_the_blackout() {
         // A refaults 100..400; B idle-parked 0..300 then runs 300..350.
-        let a = thread(vec![off(100, 400, 0, Cause::PageFaultIo, true)]);
+        let a = thread(vec![OffSpan::ms(100, 400, 0, Cause::PageFaultIo, true)]);
         let b = thread(vec![
-            off(0, 300, 0, Cause::Futex, false),
-            off(350, 1000, 0, Cause::Futex, false),
+            OffSpan::ms(0, 300, 0, Cause::Futex, false),
+            OffSpan::ms(350, 1000, 0, Cause::Futex, false),
         ]);
         let r = find(&[&a, &b], 0, 1000 * MS, u64::MAX, None);
         assert_eq!(r.count, 2);
@@ -288,8 +278,8 @@ mod tests {
     #[test]
     fn run_queue_tail_of_an_idle_sleep_is_work_kept_waiting() {
         // Both parked on a futex, woken at 200 and 250, run at 500 and 600.
-        let a = thread(vec![off(0, 500, 300, Cause::Futex, false)]);
-        let b = thread(vec![off(0, 600, 350, Cause::Futex, false)]);
+        let a = thread(vec![OffSpan::ms(0, 500, 300, Cause::Futex, false)]);
+        let b = thread(vec![OffSpan::ms(0, 600, 350, Cause::Futex, false)]);
         let r = find(&[&a, &b], 0, 1000 * MS, u64::MAX, None);
         assert_eq!((r.count, r.total_ns), (1, 300 * MS));
         assert_eq!(
@@ -302,8 +292,8 @@ mod tests {
     #[test]
     fn mixed_causes_share_each_instant() {
         // 0..100 both kept off: A by memory.high throttle, B by the run queue.
-        let a = thread(vec![off(0, 100, 0, Cause::MemcgHighThrottle, true)]);
-        let b = thread(vec![off(0, 100, 100, Cause::Futex, false)]);
+        let a = thread(vec![OffSpan::ms(0, 100, 0, Cause::MemcgHighThrottle, true)]);
+        let b = thread(vec![OffSpan::ms(0, 100, 100, Cause::Futex, false)]);
         let r = find(&[&a, &b], 0, 1000 * MS, u64::MAX, None);
         assert_eq!(r.total_ns, 100 * MS);
         assert_eq!(r.by_cause[&Cause::MemcgHighThrottle], 50 * MS);
@@ -312,10 +302,10 @@ mod tests {
 
     #[test]
     fn disk_sleep_of_unknown_cause_is_not_idle() {
-        let a = thread(vec![off(0, 100, 0, Cause::Other, true)]);
+        let a = thread(vec![OffSpan::ms(0, 100, 0, Cause::Other, true)]);
         let r = find(&[&a], 0, 1000 * MS, u64::MAX, None);
         assert_eq!(r.by_cause[&Cause::Other], 100 * MS);
-        let a = thread(vec![off(0, 100, 0, Cause::Other, false)]);
+        let a = thread(vec![OffSpan::ms(0, 100, 0, Cause::Other, false)]);
         assert_eq!(
             find(&[&a], 0, 1000 * MS, u64::MAX, None).count,
             1,
@@ -325,7 +315,7 @@ mod tests {
 
     #[test]
     fn absent_and_exited_threads_do_not_count() {
-        let mut a = thread(vec![off(0, 500, 0, Cause::Io, true)]);
+        let mut a = thread(vec![OffSpan::ms(0, 500, 0, Cause::Io, true)]);
         let mut b = thread(vec![]);
         b.first_ns = 600 * MS; // born later: on a CPU from 600 on.
         a.last_ns = 500 * MS; // exited at 500.
@@ -335,7 +325,7 @@ mod tests {
 
     #[test]
     fn truncated_log_limits_the_window() {
-        let a = thread(vec![off(0, 1000, 0, Cause::Io, true)]);
+        let a = thread(vec![OffSpan::ms(0, 1000, 0, Cause::Io, true)]);
         let r = find(&[&a], 0, 1000 * MS, 400 * MS, None);
         assert_eq!((r.total_ns, r.complete_until_ns), (400 * MS, 400 * MS));
     }
@@ -345,8 +335,8 @@ mod tests {
         // Period 100 ms; blackouts 150..470 (beats at 200, 300, 400) and
         // 600..650 (shorter than a period: not counted).
         let a = thread(vec![
-            off(150, 470, 0, Cause::PageFaultIo, true),
-            off(600, 650, 0, Cause::PageFaultIo, true),
+            OffSpan::ms(150, 470, 0, Cause::PageFaultIo, true),
+            OffSpan::ms(600, 650, 0, Cause::PageFaultIo, true),
         ]);
         let r = find(&[&a], 0, 1000 * MS, u64::MAX, Some(100 * MS));
         let h = r.heartbeat.unwrap();

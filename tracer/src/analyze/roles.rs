@@ -115,7 +115,7 @@ fn by_name(comm: &str, process_comm: &str, pattern: Option<&regex::Regex>) -> (R
 }
 
 /// Share of a thread's futex waiting that must be on the shared address.
-const POOL_FUTEX_SHARE: f64 = 0.9;
+pub const POOL_FUTEX_SHARE: f64 = 0.9;
 
 /// tids of default-named tokio threads that behave like idle blocking-pool
 /// threads, in processes where other tokio threads behave like workers.

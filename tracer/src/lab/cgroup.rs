@@ -12,122 +12,10 @@ use std::{
 };
 
 use super::LabError;
+use crate::cgroup::mounts::{CgroupMounts, ProcCgroups, Roots};
 
 /// Names of lab cgroups: `starvetrace-lab-<pid>`.
 pub const PREFIX: &str = "starvetrace-lab-";
-
-/// One line of /proc/self/cgroup.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Membership {
-    /// Controllers of a v1 hierarchy (`memory`, `cpu,cpuacct`, `name=systemd`); empty for v2.
-    pub controllers: Vec<String>,
-    pub path: String,
-}
-
-pub fn parse_proc_cgroup(text: &str) -> Vec<Membership> {
-    text.lines()
-        .filter_map(|l| {
-            let mut it = l.splitn(3, ':');
-            let _id = it.next()?;
-            let ctrl = it.next()?;
-            let path = it.next()?;
-            Some(Membership {
-                controllers: ctrl
-                    .split(',')
-                    .filter(|c| !c.is_empty())
-                    .map(str::to_string)
-                    .collect(),
-                path: path.to_string(),
-            })
-        })
-        .collect()
-}
-
-/// A cgroup mount from /proc/self/mountinfo.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Mount {
-    pub root: String,
-    pub mount_point: PathBuf,
-    pub v2: bool,
-    /// For v1: the controllers in the super options.
-    pub controllers: Vec<String>,
-}
-
-pub fn parse_mountinfo(text: &str) -> Vec<Mount> {
-    text.lines()
-        .filter_map(|l| {
-            let (pre, post) = l.split_once(" - ")?;
-            let pre: Vec<&str> = pre.split_whitespace().collect();
-            let mut post = post.split_whitespace();
-            let fstype = post.next()?;
-            let _source = post.next()?;
-            let sopts = post.next().unwrap_or("");
-            let v2 = match fstype {
-                "cgroup2" => true,
-                "cgroup" => false,
-                _ => return None,
-            };
-            let known = [
-                "cpu",
-                "cpuacct",
-                "cpuset",
-                "memory",
-                "devices",
-                "freezer",
-                "blkio",
-                "pids",
-                "net_cls",
-                "net_prio",
-                "perf_event",
-                "hugetlb",
-                "rdma",
-                "misc",
-            ];
-            let controllers = sopts
-                .split(',')
-                .filter(|o| known.contains(o) || o.starts_with("name="))
-                .map(str::to_string)
-                .collect();
-            Some(Mount {
-                root: (*pre.get(3)?).to_string(),
-                mount_point: PathBuf::from(unescape(pre.get(4)?)),
-                v2,
-                controllers,
-            })
-        })
-        .collect()
-}
-
-/// mountinfo escapes space, tab, newline and backslash as \ooo.
-fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// The directory of the cgroup `path` within a mount (paths in /proc/self/cgroup
-/// are relative to the hierarchy root; the mount may expose a sub-tree).
-fn dir_in_mount(m: &Mount, path: &str) -> PathBuf {
-    let rel = if m.root == "/" {
-        path
-    } else {
-        path.strip_prefix(m.root.as_str()).unwrap_or(path)
-    };
-    m.mount_point.join(rel.trim_start_matches('/'))
-}
 
 /// Which hierarchy a lab cgroup goes into.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -138,48 +26,37 @@ pub enum Hierarchy {
     V1(&'static str),
 }
 
-/// Where this process is in each hierarchy.
+/// Where this process is in each hierarchy (mount discovery and
+/// /proc/PID/cgroup parsing are the tracer's own, `crate::cgroup::mounts`).
 #[derive(Clone, Debug)]
 pub struct Layout {
-    memberships: Vec<Membership>,
-    mounts: Vec<Mount>,
+    mounts: CgroupMounts,
+    procs: ProcCgroups,
 }
 
 impl Layout {
     pub fn read() -> Result<Self, LabError> {
-        let cg = fs::read_to_string("/proc/self/cgroup")
-            .map_err(|e| LabError::io("reading /proc/self/cgroup", e))?;
-        let mi = fs::read_to_string("/proc/self/mountinfo")
-            .map_err(|e| LabError::io("reading /proc/self/mountinfo", e))?;
-        Ok(Self::parse(&cg, &mi))
+        Self::read_in(&Roots::default(), std::process::id())
     }
 
-    pub fn parse(proc_cgroup: &str, mountinfo: &str) -> Self {
-        Layout {
-            memberships: parse_proc_cgroup(proc_cgroup),
-            mounts: parse_mountinfo(mountinfo),
-        }
+    /// The layout of process `pid` as seen through `roots` (tests use a fake tree).
+    pub fn read_in(roots: &Roots, pid: u32) -> Result<Self, LabError> {
+        let shared = |what: &str, e: crate::error::Error| {
+            LabError::io(what.to_string(), io::Error::other(e.to_string()))
+        };
+        Ok(Layout {
+            mounts: CgroupMounts::read(roots)
+                .map_err(|e| shared("reading the cgroup mounts", e))?,
+            procs: ProcCgroups::read(roots, pid)
+                .map_err(|e| shared("reading this process's cgroups", e))?,
+        })
     }
 
     /// The directory of the cgroup this process is in, in that hierarchy.
     pub fn current(&self, h: Hierarchy) -> Option<PathBuf> {
         match h {
-            Hierarchy::V2 => {
-                let m = self.memberships.iter().find(|m| m.controllers.is_empty())?;
-                let mount = self.mounts.iter().find(|mt| mt.v2)?;
-                Some(dir_in_mount(mount, &m.path))
-            }
-            Hierarchy::V1(c) => {
-                let m = self
-                    .memberships
-                    .iter()
-                    .find(|m| m.controllers.iter().any(|x| x == c))?;
-                let mount = self
-                    .mounts
-                    .iter()
-                    .find(|mt| !mt.v2 && mt.controllers.iter().any(|x| x == c))?;
-                Some(dir_in_mount(mount, &m.path))
-            }
+            Hierarchy::V2 => self.mounts.v2.as_ref()?.dir_of(self.procs.v2.as_deref()?),
+            Hierarchy::V1(c) => self.mounts.v1_for(c)?.dir_of(self.procs.v1_path(c)?),
         }
     }
 
@@ -387,73 +264,47 @@ fn rmdir_patiently(dir: &Path) -> io::Result<()> {
 mod tests {
     use super::*;
 
-    const HYBRID_CGROUP: &str =
-        "9:name=systemd:/\n4:memory:/process_api/b340\n1:cpu:/\n2:cpuacct:/\n0::/\n";
-    const HYBRID_MOUNTS: &str = "\
-31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
-32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
-33 31 0:30 / /sys/fs/cgroup/cpuacct rw,relatime - cgroup cgroup rw,cpuacct
-35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
-40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,name=systemd
-41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
-";
+    use crate::cgroup::mounts::tests::{fake_hybrid, fake_v2};
+
+    fn layout(roots: &Roots, proc_cgroup: &str) -> Layout {
+        let d = roots.proc.join("42");
+        fs::create_dir_all(&d).unwrap();
+        fs::write(d.join("cgroup"), proc_cgroup).unwrap();
+        Layout::read_in(roots, 42).unwrap()
+    }
 
     #[test]
     fn hybrid_layout() {
-        let l = Layout::parse(HYBRID_CGROUP, HYBRID_MOUNTS);
+        let tmp = tempfile::tempdir().unwrap();
+        let roots = fake_hybrid(tmp.path());
+        let l = layout(
+            &roots,
+            "9:name=systemd:/\n4:memory:/process_api/b340\n1:cpu,cpuacct:/\n0::/\n",
+        );
+        let cg = tmp.path().join("sys/fs/cgroup");
         assert_eq!(
             l.current(Hierarchy::V1("memory")).unwrap(),
-            PathBuf::from("/sys/fs/cgroup/memory/process_api/b340")
+            cg.join("memory/process_api/b340")
         );
         assert_eq!(
             l.current(Hierarchy::V1("cpu")).unwrap(),
-            PathBuf::from("/sys/fs/cgroup/cpu")
+            cg.join("cpu,cpuacct")
         );
-        assert_eq!(
-            l.current(Hierarchy::V2).unwrap(),
-            PathBuf::from("/sys/fs/cgroup/unified")
-        );
+        assert_eq!(l.current(Hierarchy::V2).unwrap(), cg.join("unified"));
         assert_eq!(l.current(Hierarchy::V1("pids")), None);
     }
 
     #[test]
-    fn comounted_v1_and_pure_v2() {
-        let l = Layout::parse(
-            "5:cpu,cpuacct:/user.slice\n",
-            "25 20 0:22 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n",
-        );
-        assert_eq!(
-            l.current(Hierarchy::V1("cpu")).unwrap(),
-            PathBuf::from("/sys/fs/cgroup/cpu,cpuacct/user.slice")
-        );
-        let l = Layout::parse(
-            "0::/system.slice/docker-abc.scope\n",
-            "30 25 0:26 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n",
-        );
+    fn pure_v2_has_no_v1_controllers() {
+        let tmp = tempfile::tempdir().unwrap();
+        let roots = fake_v2(tmp.path());
+        let l = layout(&roots, "0::/system.slice/docker-abc.scope\n");
         assert_eq!(
             l.current(Hierarchy::V2).unwrap(),
-            PathBuf::from("/sys/fs/cgroup/system.slice/docker-abc.scope")
+            tmp.path()
+                .join("sys/fs/cgroup/system.slice/docker-abc.scope")
         );
         assert_eq!(l.current(Hierarchy::V1("memory")), None);
-    }
-
-    #[test]
-    fn a_mount_of_a_subtree() {
-        let l = Layout::parse(
-            "0::/kubepods/pod1/c1\n",
-            "30 25 0:26 /kubepods /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n",
-        );
-        assert_eq!(
-            l.current(Hierarchy::V2).unwrap(),
-            PathBuf::from("/sys/fs/cgroup/pod1/c1")
-        );
-    }
-
-    #[test]
-    fn escaped_mount_points() {
-        assert_eq!(unescape("/a\\040b"), "/a b");
-        assert_eq!(unescape("/plain"), "/plain");
-        assert_eq!(unescape("/end\\04"), "/end\\04");
     }
 
     #[test]

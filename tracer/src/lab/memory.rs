@@ -11,7 +11,7 @@
 //! over-high penalty (the allocating runtime thread sleeps).
 
 use std::{
-    fs::OpenOptions,
+    fs::{File, OpenOptions},
     io::{self, Write},
     os::{fd::AsRawFd, unix::fs::OpenOptionsExt},
     path::{Path, PathBuf},
@@ -28,11 +28,13 @@ use super::LabError;
 pub const MIB: usize = 1 << 20;
 const PAGE: usize = 4096;
 
-/// A private mapping: anonymous memory or a read-only shared file mapping.
+/// A private mapping: anonymous memory or a read-only shared file mapping
+/// (which keeps its file open, to read it with `pread` and evict it).
 #[derive(Debug)]
 pub struct Mapping {
     ptr: *mut u8,
     len: usize,
+    file: Option<File>,
 }
 
 // SAFETY: the mapping is plain memory owned by this value; shared access only
@@ -57,7 +59,11 @@ impl Mapping {
         if p == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }
-        let mut m = Mapping { ptr: p.cast(), len };
+        let mut m = Mapping {
+            ptr: p.cast(),
+            len,
+            file: None,
+        };
         m.touch_all();
         Ok(m)
     }
@@ -91,6 +97,51 @@ impl Mapping {
             }));
         }
         sum
+    }
+
+    /// Reads one byte from each of up to `n` distinct pages, visited in a
+    /// scrambled order (`start + i × step`, step odd, so no page repeats while
+    /// `n` ≤ pages and the page count is a power of two), stopping early once
+    /// `deadline` has passed. Returns (pages read, checksum).
+    pub fn read_distinct_pages(
+        &self,
+        rng: &mut Rng,
+        n: usize,
+        deadline: std::time::Instant,
+    ) -> (usize, u64) {
+        let pages = self.pages().max(1) as u64;
+        let (start, step) = (rng.next() % pages, (rng.next() % pages) | 1);
+        let mut sum = 0u64;
+        for i in 0..n as u64 {
+            let page = ((start + i.wrapping_mul(step)) % pages) as usize;
+            // SAFETY: page < pages, so the byte is inside the readable mapping.
+            sum = sum.wrapping_add(u64::from(unsafe {
+                ptr::read_volatile(self.ptr.add(page * PAGE))
+            }));
+            if i % 64 == 63 && std::time::Instant::now() >= deadline {
+                return (i as usize + 1, sum);
+            }
+        }
+        (n, sum)
+    }
+
+    /// Drops a file mapping's pages from this process and from the page cache
+    /// (clean pages; mapped ones would be skipped, hence MADV_DONTNEED first),
+    /// so the next read of any page waits for the disk. No-op for anon memory.
+    pub fn evict(&self) {
+        if let Some(f) = &self.file {
+            // SAFETY: advice on our own mapping and fd; MADV_DONTNEED on a
+            // shared read-only file mapping only drops our page-table entries.
+            unsafe {
+                libc::madvise(self.ptr.cast(), self.len, libc::MADV_DONTNEED);
+                libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED);
+            }
+        }
+    }
+
+    /// The open data file behind a file mapping.
+    pub fn file(&self) -> Option<&File> {
+        self.file.as_ref()
     }
 }
 
@@ -126,7 +177,7 @@ const RAMFS_MAGIC: i64 = 0x8584_58f6;
 /// The data file must live on a disk: tmpfs/ramfs pages are swap-backed, so
 /// without swap they could not be reclaimed and the lab would OOM instead of
 /// refaulting.
-fn check_disk_backed(dir: &Path) -> Result<(), LabError> {
+fn check_disk_backed(scenario: &str, dir: &Path) -> Result<(), LabError> {
     let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).map_err(|_| {
         LabError::io(
             "temp dir path has a NUL byte",
@@ -145,7 +196,7 @@ fn check_disk_backed(dir: &Path) -> Result<(), LabError> {
     let fs = st.f_type as i64;
     if fs == TMPFS_MAGIC || fs == RAMFS_MAGIC {
         return Err(LabError::Unsupported {
-            scenario: "memory-max".into(),
+            scenario: scenario.into(),
             why: format!(
                 "the temp dir {} is in memory (tmpfs/ramfs), so its pages cannot be reclaimed without swap; set TMPDIR to a directory on disk",
                 dir.display()
@@ -159,12 +210,14 @@ fn check_disk_backed(dir: &Path) -> Result<(), LabError> {
 /// and drops it from the page cache, so that reading it faults in the lab
 /// cgroup. The file is unlinked at once: nothing is left behind even if the
 /// lab is killed. `interrupted` is polled between chunks (Ctrl-C during set-up).
+/// `scenario` names the scenario in the error if the temp dir is in memory.
 pub fn data_file(
+    scenario: &str,
     len: usize,
     interrupted: &dyn Fn() -> bool,
 ) -> Result<(Mapping, PathBuf), LabError> {
     let dir = std::env::temp_dir();
-    check_disk_backed(&dir)?;
+    check_disk_backed(scenario, &dir)?;
     let path = dir.join(format!("starvetrace-lab-{}.data", std::process::id()));
     let mut f = OpenOptions::new()
         .read(true)
@@ -209,7 +262,12 @@ pub fn data_file(
             io::Error::last_os_error(),
         ));
     }
-    let map = Mapping { ptr: p.cast(), len };
+    let map = Mapping {
+        ptr: p.cast(),
+        len,
+        // Kept open (fd stays valid) for pread and eviction.
+        file: Some(f),
+    };
     // SAFETY: advice on our own fd and mapping. Clean pages are dropped from the
     // cache (they were charged while writing); MADV_RANDOM turns off readahead
     // so every evicted page read is its own major fault, like code pages.
@@ -244,6 +302,8 @@ impl Ballast {
 pub struct MemoryCounters {
     pub ballast_bytes: AtomicU64,
     pub pages_read: AtomicU64,
+    /// Pages the `block_on` thread read itself (blockon-memory).
+    pub block_on_pages_read: AtomicU64,
     pub bytes_churned: AtomicU64,
     pub alloc_failures: AtomicU64,
 }

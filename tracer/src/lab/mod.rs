@@ -8,17 +8,21 @@
 //! `LabResult` says what really happened, so the tracer's verdict can be checked.
 
 mod cgroup;
+mod cold;
 mod cpu;
 mod error;
 pub mod heartbeat;
 mod lock;
 mod memory;
 mod plan;
+mod pool;
 mod runtime;
 mod scenario;
 mod setup;
+mod sidecar;
 mod signal;
 pub mod stats;
+mod workload;
 
 use std::{
     io::Write,
@@ -35,6 +39,7 @@ pub use error::LabError;
 pub use heartbeat::{LateBeat, Lateness};
 pub use scenario::Scenario;
 pub use stats::{Evidence, PsiShare};
+pub use workload::Workload;
 
 use cgroup::{Hierarchy, LabCgroups, Layout};
 use heartbeat::Schedule;
@@ -46,22 +51,6 @@ pub struct LabOptions {
     pub duration: Duration,
     /// Also write the result JSON here.
     pub result_path: Option<PathBuf>,
-}
-
-/// How much work the bridge did (shows the lab was alive and loaded).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Workload {
-    pub storm_waves: u64,
-    pub storm_tasks: u64,
-    pub reconnect_attempts: u64,
-    pub events_handled: u64,
-    pub pages_read: u64,
-    pub bytes_churned: u64,
-    pub ballast_bytes: u64,
-    pub alloc_failures: u64,
-    pub lock_acquisitions: u64,
-    pub lock_holds: u64,
-    pub burners: usize,
 }
 
 /// The lab's ground truth for one run.
@@ -178,12 +167,16 @@ pub fn run_quietly(opts: &LabOptions) -> Result<LabResult, LabError> {
     let ctx = Arc::new(runtime::Ctx {
         scenario: sc,
         schedule,
+        run_for: opts.duration,
         stop: Arc::new(AtomicBool::new(false)),
         never: Arc::new(Notify::new()),
         stall_after: (sc == Scenario::LostWakeup).then_some(plan::LOST_WAKEUP_AFTER),
         data: prepared.data.clone(),
         lock: (sc == Scenario::Lock).then(|| Arc::new(lock::Shared::default())),
         mem: Arc::default(),
+        sidecar: Arc::default(),
+        cold: Arc::default(),
+        pool: Arc::default(),
         storm: Default::default(),
         tokio_hb: heartbeat::shared(schedule),
         loop_hb: heartbeat::shared(schedule),
@@ -217,9 +210,14 @@ pub fn run_quietly(opts: &LabOptions) -> Result<LabResult, LabError> {
     let os_hb = heartbeat::summarize(&ctx.os_hb, end);
     let loop_hb = heartbeat::summarize(&ctx.loop_hb, end);
     let evidence = sampler.finish(run);
+    // Before the runtime stops (its idle blocking threads go with it).
+    let parked = ctx.pool.parked();
     let event_loop_thread = bridge.event_loop_name.clone();
     notes.extend(bridge.stop());
-    let workload = workload(&ctx, prepared.burners.as_ref().map_or(0, |b| b.count()));
+    let mut workload = workload::collect(&ctx, prepared.burners.as_ref().map_or(0, |b| b.count()));
+    workload.blocking_threads_alive_at_end = parked.alive;
+    workload.blocking_threads_in_futex = parked.in_futex;
+    workload.blocking_futex_addresses = parked.futex_addresses;
     let cgroup = prepared.primary.as_ref().map(|p| p.display().to_string());
     let all_cgroups = cgroups.all();
     let limits = cgroups.limits().to_vec();
@@ -265,26 +263,6 @@ pub fn run_quietly(opts: &LabOptions) -> Result<LabResult, LabError> {
         workload,
         notes,
     })
-}
-
-fn workload(ctx: &runtime::Ctx, burners: usize) -> Workload {
-    use std::sync::atomic::Ordering::Relaxed;
-    Workload {
-        storm_waves: ctx.storm.waves.load(Relaxed),
-        storm_tasks: ctx.storm.tasks.load(Relaxed),
-        reconnect_attempts: ctx.storm.attempts.load(Relaxed),
-        events_handled: ctx.storm.events.load(Relaxed),
-        pages_read: ctx.mem.pages_read.load(Relaxed),
-        bytes_churned: ctx.mem.bytes_churned.load(Relaxed),
-        ballast_bytes: ctx.mem.ballast_bytes.load(Relaxed),
-        alloc_failures: ctx.mem.alloc_failures.load(Relaxed),
-        lock_acquisitions: ctx
-            .lock
-            .as_ref()
-            .map_or(0, |l| l.acquisitions.load(Relaxed)),
-        lock_holds: ctx.lock.as_ref().map_or(0, |l| l.holds.load(Relaxed)),
-        burners,
-    }
 }
 
 fn nanos(d: Duration) -> u64 {
@@ -396,6 +374,7 @@ impl LabResult {
                 );
             }
         }
+        s += &format!("  workload: {}\n", self.workload.nonzero().join(", "));
         s += &format!("  expected cause: {}\n", self.expected_cause);
         for n in &self.notes {
             s += &format!("  note: {n}\n");

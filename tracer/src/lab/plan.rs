@@ -75,3 +75,59 @@ pub const HIGH: HighPlan = HighPlan {
 
 /// lost-wakeup: how long everything runs normally before the wakeup is lost.
 pub const LOST_WAKEUP_AFTER: Duration = Duration::from_secs(1);
+
+/// sidecar-memory and blockon-memory reuse memory-max's limit, ballast and
+/// data set ([`MAX`]); only the thread doing the work differs (the
+/// `mem-sidecar` thread, or the `block_on` thread), and it is one reader.
+///
+/// cold-reads: no memory limit at all; tasks on the workers read a file whose
+/// pages were just dropped from the page cache, one 4 KiB page per read
+/// (MADV_RANDOM: no readahead), so every read is a major fault that waits for
+/// the disk. A pass stops after `pass_pages` pages or `pass_budget`, whichever
+/// comes first (natively ~60 µs a page: 4096 pages take ~250 ms; under TCG
+/// the budget bounds a pass), then the task yields for `gap`.
+#[derive(Clone, Copy, Debug)]
+pub struct ColdPlan {
+    pub file: usize,
+    pub readers: usize,
+    pub pass_pages: usize,
+    pub pass_budget: Duration,
+    pub gap: Duration,
+}
+
+pub const COLD: ColdPlan = ColdPlan {
+    // 16384 pages: a pass of ≤ 4096 distinct pages never reads one twice.
+    file: 64 * MIB,
+    readers: 2,
+    pass_pages: 4096,
+    pass_budget: Duration::from_millis(300),
+    gap: Duration::from_millis(10),
+};
+
+/// cpu-and-memory: the `cpu` scenario's burners and quota, plus a memory
+/// limit the sidecar thread fills with page cache (one sequential read of a
+/// file larger than the limit, so charges hit the limit and reclaim) and then
+/// holds there with a trickle of reads on through the file (`hold_bytes`
+/// every `hold_every`, 2.5 MiB/s: each one evicted, so charged at the limit).
+#[derive(Clone, Copy, Debug)]
+pub struct FillPlan {
+    pub limit: usize,
+    pub file: usize,
+    pub chunk: usize,
+    pub hold_bytes: usize,
+    pub hold_every: Duration,
+}
+
+pub const FILL: FillPlan = FillPlan {
+    limit: 128 * MIB,
+    file: 160 * MIB,
+    chunk: MIB,
+    hold_bytes: 256 * 1024,
+    hold_every: Duration::from_millis(100),
+};
+
+/// blocking-pool-idle: how many `spawn_blocking` threads the burst creates
+/// (they must all run at once, so the pool grows to exactly this), and how
+/// much longer than the run they are kept alive while idle.
+pub const POOL_THREADS: usize = 8;
+pub const POOL_KEEP_ALIVE_MARGIN: Duration = Duration::from_secs(60);

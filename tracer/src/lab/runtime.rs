@@ -16,11 +16,11 @@ use std::{
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use super::{
-    LabError, Scenario,
+    LabError, Scenario, cold,
     heartbeat::{self, Schedule, SharedRecorder},
     lock,
     memory::{self, Mapping, MemoryCounters, Rng},
-    plan,
+    plan, pool, sidecar,
 };
 
 /// Reconnect backoffs: the field report's 5/10/20/40/80 s, scaled to ms.
@@ -42,6 +42,9 @@ pub struct StormCounters {
 pub struct Ctx {
     pub scenario: Scenario,
     pub schedule: Schedule,
+    /// The requested run length (blocking-pool-idle keeps its idle threads
+    /// alive past it).
+    pub run_for: Duration,
     pub stop: Arc<AtomicBool>,
     /// lost-wakeup: the notification nobody ever sends.
     pub never: Arc<Notify>,
@@ -49,6 +52,9 @@ pub struct Ctx {
     pub data: Option<Arc<Mapping>>,
     pub lock: Option<Arc<lock::Shared>>,
     pub mem: Arc<MemoryCounters>,
+    pub sidecar: Arc<sidecar::Counters>,
+    pub cold: Arc<cold::Counters>,
+    pub pool: Arc<pool::Pool>,
     pub storm: StormCounters,
     pub tokio_hb: SharedRecorder,
     pub loop_hb: SharedRecorder,
@@ -81,7 +87,17 @@ impl Ctx {
                     l.touch();
                 }
             }
-            Scenario::Cpu | Scenario::Healthy | Scenario::LostWakeup => {
+            // The runtime's own load is light; the scenario's load is
+            // elsewhere (a sidecar thread, the block_on thread, reader tasks,
+            // a blocking-pool burst, burners).
+            Scenario::Cpu
+            | Scenario::Healthy
+            | Scenario::LostWakeup
+            | Scenario::SidecarMemory
+            | Scenario::ColdReads
+            | Scenario::BlockonMemory
+            | Scenario::BlockingPoolIdle
+            | Scenario::CpuAndMemory => {
                 // ~20 µs of arithmetic: "a little work".
                 let mut x = seed | 1;
                 for _ in 0..20_000 * scale {
@@ -102,7 +118,17 @@ pub struct Bridge {
     event_loop: Option<thread::JoinHandle<()>>,
     os_hb: Option<thread::JoinHandle<()>>,
     holder: Option<thread::JoinHandle<()>>,
+    sidecar: Option<thread::JoinHandle<()>>,
     pub event_loop_name: String,
+}
+
+/// The sidecar each scenario runs, if any.
+fn sidecar_mode(sc: Scenario) -> Option<sidecar::Mode> {
+    match sc {
+        Scenario::SidecarMemory => Some(sidecar::Mode::Thrash(plan::MAX)),
+        Scenario::CpuAndMemory => Some(sidecar::Mode::FillAndHold(plan::FILL)),
+        _ => None,
+    }
 }
 
 /// The process's own name (comm), given to the event-loop thread so that its
@@ -117,11 +143,13 @@ fn process_comm() -> String {
 
 pub fn start(ctx: Arc<Ctx>) -> Result<Bridge, LabError> {
     // Default thread names on purpose: the tracer must recognize tokio's own.
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(LabError::Runtime)?;
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.worker_threads(2).enable_all();
+    if ctx.scenario == Scenario::BlockingPoolIdle {
+        // Idle blocking threads stay for the whole run (default: 10 s).
+        builder.thread_keep_alive(ctx.run_for + plan::POOL_KEEP_ALIVE_MARGIN);
+    }
+    let rt = builder.build().map_err(LabError::Runtime)?;
     let spawn_err = |what: &str, e| LabError::io(format!("starting the {what} thread"), e);
 
     let os_stop = ctx.stop.clone();
@@ -137,6 +165,14 @@ pub fn start(ctx: Arc<Ctx>) -> Result<Bridge, LabError> {
                 .map_err(|e| spawn_err("lock holder", e))?,
         ),
         None => None,
+    };
+
+    let sidecar = match (sidecar_mode(ctx.scenario), &ctx.data) {
+        (Some(mode), Some(map)) => Some(
+            sidecar::spawn(mode, map.clone(), ctx.sidecar.clone(), ctx.stop.clone())
+                .map_err(|e| spawn_err("memory sidecar", e))?,
+        ),
+        _ => None,
     };
 
     let (tx, rx) = oneshot::channel();
@@ -157,6 +193,7 @@ pub fn start(ctx: Arc<Ctx>) -> Result<Bridge, LabError> {
         event_loop: Some(event_loop),
         os_hb: Some(os_hb),
         holder,
+        sidecar,
         event_loop_name: name,
     })
 }
@@ -181,6 +218,7 @@ impl Bridge {
         // The holder first: workers blocked on its lock must get free to stop.
         for (what, h) in [
             ("lock holder", self.holder.take()),
+            ("memory sidecar", self.sidecar.take()),
             ("event loop", self.event_loop.take()),
             ("OS heartbeat", self.os_hb.take()),
         ] {
@@ -234,9 +272,18 @@ async fn event_loop(ctx: Arc<Ctx>, mut shutdown: oneshot::Receiver<()>) {
         ctx.schedule.period,
     );
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    // blockon-memory: the memory work runs right here, on the block_on thread.
+    let mut mem = BlockOnMemory::new(&ctx);
+    let mut mem_tick = tokio::time::interval(plan::MAX.reader_every);
+    mem_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = &mut shutdown => return,
+            _ = mem_tick.tick(), if mem.is_some() => {
+                if let Some(m) = &mut mem {
+                    m.pass(&ctx.mem);
+                }
+            }
             Some(ev) = rx.recv() => {
                 ctx.work(ev.peer * 8 + ev.attempt as u64, 1);
                 ctx.storm.events.fetch_add(1, Ordering::Relaxed);
@@ -252,6 +299,41 @@ async fn event_loop(ctx: Arc<Ctx>, mut shutdown: oneshot::Receiver<()>) {
                 }
             }
         }
+    }
+}
+
+/// blockon-memory's load, done synchronously by the `block_on` thread: the
+/// memory-max ballast, grown a step per pass, and one memory-max reader.
+struct BlockOnMemory {
+    map: Arc<Mapping>,
+    ballast: memory::Ballast,
+    rng: Rng,
+}
+
+impl BlockOnMemory {
+    fn new(ctx: &Ctx) -> Option<Self> {
+        let map = ctx.data.clone()?;
+        (ctx.scenario == Scenario::BlockonMemory).then(|| BlockOnMemory {
+            map,
+            ballast: memory::Ballast::default(),
+            rng: Rng::new(0xb10c),
+        })
+    }
+
+    fn pass(&mut self, counters: &MemoryCounters) {
+        let p = plan::MAX;
+        if self.ballast.bytes() + p.ballast_step <= p.ballast {
+            if self.ballast.grow(p.ballast_step).is_err() {
+                counters.alloc_failures.fetch_add(1, Ordering::Relaxed);
+            }
+            counters
+                .ballast_bytes
+                .store(self.ballast.bytes() as u64, Ordering::Relaxed);
+        }
+        std::hint::black_box(self.map.read_random_pages(&mut self.rng, p.reader_pages));
+        counters
+            .block_on_pages_read
+            .fetch_add(p.reader_pages as u64, Ordering::Relaxed);
     }
 }
 
@@ -342,6 +424,27 @@ fn spawn_scenario_tasks(ctx: &Arc<Ctx>) {
                 }
             }
         }
-        Scenario::Cpu | Scenario::Healthy | Scenario::LostWakeup => {}
+        Scenario::ColdReads => {
+            if let Some(map) = &ctx.data {
+                for i in 0..plan::COLD.readers {
+                    tokio::spawn(cold::reader_task(
+                        map.clone(),
+                        0xc01d + i as u64,
+                        plan::COLD,
+                        ctx.cold.clone(),
+                        stop.clone(),
+                    ));
+                }
+            }
+        }
+        Scenario::BlockingPoolIdle => {
+            tokio::spawn(pool::burst(ctx.pool.clone(), plan::POOL_THREADS));
+        }
+        Scenario::Cpu
+        | Scenario::Healthy
+        | Scenario::LostWakeup
+        | Scenario::SidecarMemory
+        | Scenario::BlockonMemory
+        | Scenario::CpuAndMemory => {}
     }
 }

@@ -22,24 +22,49 @@ pub enum Scenario {
     Lock,
     /// The control: light work, everything on time.
     Healthy,
+    /// Negative control: a `mem-sidecar` std thread keeps a file working set
+    /// above the hard limit; the runtime only runs its light load.
+    SidecarMemory,
+    /// Negative control: the workers read a cold mmapped file (evicted before
+    /// each pass), no memory limit: they wait for the disk.
+    ColdReads,
+    /// The field report's shape: the `block_on` thread (named like the
+    /// process) refaults a file working set above the limit; workers idle.
+    BlockonMemory,
+    /// Negative control: an idle `spawn_blocking` pool of 8 threads parked on
+    /// tokio's shared condvar, next to idle workers.
+    BlockingPoolIdle,
+    /// Negative control: CPU starvation as in `Cpu`, while a sidecar thread
+    /// holds the cgroup at its memory limit with page cache.
+    CpuAndMemory,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 6] = [
+    pub const ALL: [Scenario; 11] = [
         Scenario::MemoryHigh,
         Scenario::MemoryMax,
         Scenario::Cpu,
         Scenario::LostWakeup,
         Scenario::Lock,
         Scenario::Healthy,
+        Scenario::SidecarMemory,
+        Scenario::ColdReads,
+        Scenario::BlockonMemory,
+        Scenario::BlockingPoolIdle,
+        Scenario::CpuAndMemory,
     ];
-    pub const NAMES: [&'static str; 6] = [
+    pub const NAMES: [&'static str; 11] = [
         "memory-high",
         "memory-max",
         "cpu",
         "lost-wakeup",
         "lock",
         "healthy",
+        "sidecar-memory",
+        "cold-reads",
+        "blockon-memory",
+        "blocking-pool-idle",
+        "cpu-and-memory",
     ];
 
     pub fn name(self) -> &'static str {
@@ -50,12 +75,23 @@ impl Scenario {
             Scenario::LostWakeup => "lost-wakeup",
             Scenario::Lock => "lock",
             Scenario::Healthy => "healthy",
+            Scenario::SidecarMemory => "sidecar-memory",
+            Scenario::ColdReads => "cold-reads",
+            Scenario::BlockonMemory => "blockon-memory",
+            Scenario::BlockingPoolIdle => "blocking-pool-idle",
+            Scenario::CpuAndMemory => "cpu-and-memory",
         }
     }
 
-    /// Whether the tokio heartbeat should be late (or stopped) in this scenario.
+    /// Whether a runtime thread should be starved in this scenario: its
+    /// heartbeat late or stopped — the tokio heartbeat (polled by the
+    /// workers), or for `BlockonMemory` the event loop's tick on the
+    /// `block_on` thread (the workers stay idle there).
     pub fn expects_starvation(self) -> bool {
-        !matches!(self, Scenario::Healthy)
+        !matches!(
+            self,
+            Scenario::Healthy | Scenario::SidecarMemory | Scenario::BlockingPoolIdle
+        )
     }
 
     /// What the tracer should find, in one line (printed in the lab summary).
@@ -77,6 +113,21 @@ impl Scenario {
                 "runtime threads blocked in futex wait on a std Mutex held by another thread"
             }
             Scenario::Healthy => "nothing: the runtime threads are mostly idle and on time",
+            Scenario::SidecarMemory => {
+                "runtime threads idle: the memory stalls at the cgroup limit (reclaim, refaults) are the `mem-sidecar` thread's, not the runtime's"
+            }
+            Scenario::ColdReads => {
+                "runtime threads waiting for disk reads of a cold file (major faults with no memory limit): I/O, not memory pressure"
+            }
+            Scenario::BlockonMemory => {
+                "the block_on thread (named like the process) stalled in memcg reclaim and refaulting file pages; the workers idle"
+            }
+            Scenario::BlockingPoolIdle => {
+                "runtime threads idle: workers parked, and idle spawn_blocking threads parked on tokio's one shared condvar (not lock contention)"
+            }
+            Scenario::CpuAndMemory => {
+                "runtime threads runnable but waiting for a CPU (burners and a CPU quota); the cgroup sits at its memory limit, filled by the `mem-sidecar` thread, but the runtime does not refault"
+            }
         }
     }
 }

@@ -11,6 +11,8 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 
+use crate::cgroup::files::{PsiLines, parse_flat, parse_psi};
+
 /// (minor, major) faults of the whole process: /proc/self/stat fields 10 and
 /// 12, which the kernel sums over all threads.
 pub fn process_faults() -> Option<(u64, u64)> {
@@ -25,57 +27,15 @@ pub fn parse_stat_faults(stat: &str) -> Option<(u64, u64)> {
     Some((f.get(7)?.parse().ok()?, f.get(9)?.parse().ok()?))
 }
 
-/// One PSI file (`some` and `full` lines).
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Psi {
-    pub some_avg10: f64,
-    pub some_total_us: u64,
-    pub full_avg10: f64,
-    pub full_total_us: u64,
-}
-
-pub fn parse_psi(text: &str) -> Option<Psi> {
-    let mut psi = Psi::default();
-    let mut seen = false;
-    for line in text.lines() {
-        let mut it = line.split_whitespace();
-        let kind = it.next()?;
-        let (mut avg10, mut total) = (None, None);
-        for kv in it {
-            match kv.split_once('=') {
-                Some(("avg10", v)) => avg10 = v.parse::<f64>().ok(),
-                Some(("total", v)) => total = v.parse::<u64>().ok(),
-                _ => {}
-            }
-        }
-        let (Some(a), Some(t)) = (avg10, total) else {
-            continue;
-        };
-        match kind {
-            "some" => (psi.some_avg10, psi.some_total_us, seen) = (a, t, true),
-            "full" => (psi.full_avg10, psi.full_total_us) = (a, t),
-            _ => {}
-        }
-    }
-    seen.then_some(psi)
-}
-
-pub fn read_psi(path: &Path) -> Option<Psi> {
-    parse_psi(&fs::read_to_string(path).ok()?)
-}
-
-/// `key value` lines (memory.stat, cpu.stat, memory.events).
-pub fn parse_flat_keyed(text: &str) -> BTreeMap<String, u64> {
-    text.lines()
-        .filter_map(|l| {
-            let (k, v) = l.split_once(char::is_whitespace)?;
-            Some((k.to_string(), v.trim().parse().ok()?))
-        })
-        .collect()
+/// One PSI file, parsed by the tracer's own parser; `None` without a `some`
+/// line (no such file, or not PSI). Only the text parsing is shared: the lab
+/// samples on its own clock, independent of the tracer it checks.
+pub fn read_psi(path: &Path) -> Option<PsiLines> {
+    Some(parse_psi(&fs::read_to_string(path).ok()?)).filter(|p| p.some_total_us.is_some())
 }
 
 fn read_keyed(path: &Path) -> Option<BTreeMap<String, u64>> {
-    Some(parse_flat_keyed(&fs::read_to_string(path).ok()?))
+    Some(parse_flat(&fs::read_to_string(path).ok()?))
 }
 
 fn read_u64(path: &Path) -> Option<u64> {
@@ -148,7 +108,7 @@ struct Snapshot {
     mem_stat: Option<BTreeMap<String, u64>>,
     cpu_stat: Option<BTreeMap<String, u64>>,
     oom: Option<BTreeMap<String, u64>>,
-    psi: [Option<Psi>; PSI_FILES],
+    psi: [Option<PsiLines>; PSI_FILES],
 }
 
 /// Takes the first snapshot, samples peaks, and computes the deltas.
@@ -197,8 +157,8 @@ impl Sampler {
         for (i, p) in self.psi_paths().iter().enumerate() {
             if let Some(psi) = p.as_deref().and_then(read_psi) {
                 let m = &mut self.max_avg10[i];
-                m.0 = m.0.max(psi.some_avg10);
-                m.1 = m.1.max(psi.full_avg10);
+                m.0 = m.0.max(psi.some_avg10.unwrap_or(0.0));
+                m.1 = m.1.max(psi.full_avg10.unwrap_or(0.0));
             }
         }
     }
@@ -245,8 +205,10 @@ impl Sampler {
         let share = |i: usize| -> Option<PsiShare> {
             let (a, b) = (self.start.psi[i]?, end.psi[i]?);
             let run_us = secs * 1e6;
-            let some = b.some_total_us.saturating_sub(a.some_total_us);
-            let full = b.full_total_us.saturating_sub(a.full_total_us);
+            // cpu.pressure before 5.13 has no `full` line: a zero share.
+            let total = |p: &PsiLines| (p.some_total_us.unwrap_or(0), p.full_total_us.unwrap_or(0));
+            let ((a_some, a_full), (b_some, b_full)) = (total(&a), total(&b));
+            let (some, full) = (b_some.saturating_sub(a_some), b_full.saturating_sub(a_full));
             Some(PsiShare {
                 path: paths[i].as_ref()?.display().to_string(),
                 // The counters are read just before and after the run, so the
@@ -362,22 +324,14 @@ mod tests {
     }
 
     #[test]
-    fn psi_lines() {
-        let t = "some avg10=41.50 avg60=20.00 avg300=3.10 total=4361920\nfull avg10=40.25 avg60=0.00 avg300=0.12 total=4246691\n";
-        let p = parse_psi(t).unwrap();
-        assert_eq!((p.some_avg10, p.some_total_us), (41.5, 4_361_920));
-        assert_eq!((p.full_avg10, p.full_total_us), (40.25, 4_246_691));
-        // cpu.pressure on old kernels has only a `some` line.
-        let p = parse_psi("some avg10=1.00 avg60=0.00 avg300=0.00 total=7").unwrap();
-        assert_eq!((p.some_total_us, p.full_total_us), (7, 0));
-        assert_eq!(parse_psi(""), None);
-    }
-
-    #[test]
-    fn keyed_files() {
-        let m = parse_flat_keyed("low 0\nhigh 154\nmax 3\noom 0\noom_kill 0\nbogus x\n");
-        assert_eq!(m.get("high"), Some(&154));
-        assert_eq!(m.get("max"), Some(&3));
-        assert!(!m.contains_key("bogus"));
+    fn psi_files_without_a_some_line_are_absent() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("memory.pressure");
+        std::fs::write(&p, "some avg10=1.00 avg60=0.00 avg300=0.00 total=7\n").unwrap();
+        let psi = read_psi(&p).unwrap();
+        assert_eq!((psi.some_total_us, psi.full_total_us), (Some(7), None));
+        std::fs::write(&p, "").unwrap();
+        assert_eq!(read_psi(&p), None);
+        assert_eq!(read_psi(&dir.path().join("absent")), None);
     }
 }

@@ -255,10 +255,6 @@ pub struct CgroupReport {
 pub struct PsiAlignment {
     /// Whose PSI the numbers are ("the target's cgroup", "host-wide", ...).
     pub scope: String,
-    /// Share of memory-stall time in buckets with PSI memory or io pressure.
-    pub aligned_share: Option<f64>,
-    /// Correlation of the stall series with PSI memory "some".
-    pub correlation: Option<f64>,
     /// PSI memory "some" share per timeline bucket (gaps as 0), when the
     /// target's own cgroup has PSI.
     pub memory_some: Option<Vec<f64>>,

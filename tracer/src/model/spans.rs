@@ -20,6 +20,19 @@ pub struct OffSpan {
 }
 
 impl OffSpan {
+    /// An interval in whole milliseconds, for tests of what reads the log.
+    #[cfg(test)]
+    pub fn ms(start: u64, end: u64, runq: u64, cause: Cause, disk: bool) -> Self {
+        const MS: u64 = 1_000_000;
+        Self {
+            start_ns: start * MS,
+            end_ns: end * MS,
+            runq_ns: runq * MS,
+            cause,
+            disk,
+        }
+    }
+
     /// Where the blocked part ends and the run-queue wait begins.
     pub fn wake_ns(&self) -> u64 {
         self.end_ns - self.runq_ns.min(self.end_ns - self.start_ns)

@@ -78,16 +78,6 @@ pub fn render(c: &CgroupReport, psi: &PsiAlignment) -> String {
     for (name, value) in rows {
         let _ = writeln!(o, "| {name} | {value} |");
     }
-    if let Some(a) = psi.aligned_share {
-        let _ = writeln!(
-            o,
-            "\n{:.0}% of the traced threads' memory-stall time fell in 100 ms buckets where the cgroup's PSI memory or io was non-zero (a refault waiting for a disk read is I/O to PSI){}.",
-            a * 100.0,
-            psi.correlation
-                .map(|r| format!(" (correlation of the two series {r:.2})"))
-                .unwrap_or_default()
-        );
-    }
     if let Some(series) = &psi.memory_some {
         let busy = series.iter().filter(|v| **v > 0.0).count();
         let peak = series.iter().copied().fold(0.0f64, f64::max);

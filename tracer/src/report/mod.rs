@@ -6,6 +6,7 @@ pub mod cgroup;
 pub mod fmt;
 pub mod log2;
 pub mod markdown;
+pub mod perfetto;
 pub mod snapshot;
 pub mod svg;
 pub mod svg_writer;

@@ -97,6 +97,47 @@ pub const TABLE: &[Expectation] = &[
         dominant: &[],
         expected: "refuted, alt idle|busy|none",
     },
+    // Negative controls: expectations written down before any run.
+    Expectation {
+        name: "sidecar-memory",
+        kind: Kind::Demo,
+        outcomes: &["refuted"],
+        alternatives: &["idle"],
+        dominant: &[],
+        expected: "refuted, alt idle",
+    },
+    Expectation {
+        name: "cold-reads",
+        kind: Kind::Demo,
+        outcomes: &["refuted"],
+        alternatives: &["io"],
+        dominant: &[],
+        expected: "refuted, alt io",
+    },
+    Expectation {
+        name: "blockon-memory",
+        kind: Kind::Demo,
+        outcomes: &["confirmed"],
+        alternatives: &[],
+        dominant: &["page_fault_io", "memcg_reclaim", "direct_reclaim"],
+        expected: "confirmed, page_fault_io|memcg_reclaim|direct_reclaim",
+    },
+    Expectation {
+        name: "blocking-pool-idle",
+        kind: Kind::Demo,
+        outcomes: &["refuted"],
+        alternatives: &["idle"],
+        dominant: &[],
+        expected: "refuted, alt idle",
+    },
+    Expectation {
+        name: "cpu-and-memory",
+        kind: Kind::Demo,
+        outcomes: &["refuted"],
+        alternatives: &["cpu"],
+        dominant: &[],
+        expected: "refuted, alt cpu",
+    },
 ];
 
 pub fn find(name: &str) -> Option<&'static Expectation> {
@@ -442,6 +483,11 @@ mod tests {
             "lost-wakeup",
             "lock",
             "healthy",
+            "sidecar-memory",
+            "cold-reads",
+            "blockon-memory",
+            "blocking-pool-idle",
+            "cpu-and-memory",
         ] {
             assert_eq!(find(name).unwrap().kind, Kind::Demo, "{name}");
         }

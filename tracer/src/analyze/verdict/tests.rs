@@ -41,7 +41,7 @@ fn thread(off: Vec<OffSpan>) -> RuntimeThread {
 
 /// Parked idle (epoll) the whole window.
 fn idle() -> RuntimeThread {
-    thread(vec![off(0, WINDOW, 0, Cause::Epoll, false)])
+    thread(vec![OffSpan::ms(0, WINDOW, 0, Cause::Epoll, false)])
 }
 
 /// A repeating pattern: `stall` ms off for `cause` then `run` ms on a CPU.
@@ -49,7 +49,7 @@ fn cycling(cause: Cause, stall: u64, run: u64, disk: bool) -> RuntimeThread {
     let mut v = Vec::new();
     let mut t = 0;
     while t + stall <= WINDOW {
-        v.push(off(t, t + stall, 0, cause, disk));
+        v.push(OffSpan::ms(t, t + stall, 0, cause, disk));
         t += stall + run;
     }
     thread(v)
@@ -174,9 +174,9 @@ fn sidecar_pressure_while_the_runtime_idles_is_refuted_idle() {
         let mut v = Vec::new();
         for i in 0..WINDOW / 100 {
             let t = i * 100;
-            v.push(off(t, t + 98, 0, Cause::Futex, false));
+            v.push(OffSpan::ms(t, t + 98, 0, Cause::Futex, false));
             if i % 4 == 0 {
-                v.push(off(t + 98, t + 99, 0, Cause::PageFaultIo, true));
+                v.push(OffSpan::ms(t + 98, t + 99, 0, Cause::PageFaultIo, true));
             }
         }
         thread(v)
@@ -210,7 +210,7 @@ fn cpu_starvation_at_a_memory_limit_is_cpu() {
     let w = || {
         let mut v = Vec::new();
         for i in 0..WINDOW / 10 {
-            v.push(off(i * 10, i * 10 + 8, 6, Cause::Futex, false));
+            v.push(OffSpan::ms(i * 10, i * 10 + 8, 6, Cause::Futex, false));
         }
         thread(v)
     };
@@ -234,7 +234,7 @@ fn cpu_starvation_at_a_memory_limit_is_cpu() {
 
 #[test]
 fn shared_futex_is_a_lock() {
-    let mut a = thread(vec![off(0, WINDOW, 0, Cause::Futex, false)]);
+    let mut a = thread(vec![OffSpan::ms(0, WINDOW, 0, Cause::Futex, false)]);
     let mut b = a.clone();
     a.futex_waits = vec![(0x7f00, WINDOW * MS)];
     b.futex_waits = vec![(0x7f00, WINDOW * MS)];
@@ -276,9 +276,9 @@ fn busy_threads_are_busy() {
 fn one_long_stall_alone_does_not_confirm() {
     let mut a = idle();
     a.spans.off = vec![
-        off(0, 5000, 0, Cause::Epoll, false),
-        off(5000, 5150, 0, Cause::PageFaultIo, true),
-        off(5150, WINDOW, 0, Cause::Epoll, false),
+        OffSpan::ms(0, 5000, 0, Cause::Epoll, false),
+        OffSpan::ms(5000, 5150, 0, Cause::PageFaultIo, true),
+        OffSpan::ms(5150, WINDOW, 0, Cause::Epoll, false),
     ];
     let j = judge_streams(vec![a, idle()], &ctx(memory_limit_thrashing()));
     assert_eq!(j.outcome, Outcome::Refuted, "{j:?}");
