@@ -16,16 +16,6 @@ use crate::{
 const MS: u64 = 1_000_000;
 const WINDOW: u64 = 10_000;
 
-fn off(start: u64, end: u64, runq: u64, cause: Cause, disk: bool) -> OffSpan {
-    OffSpan {
-        start_ns: start * MS,
-        end_ns: end * MS,
-        runq_ns: runq * MS,
-        cause,
-        disk,
-    }
-}
-
 /// A thread present for the whole window with these intervals.
 fn thread(off: Vec<OffSpan>) -> RuntimeThread {
     RuntimeThread {
