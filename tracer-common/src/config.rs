@@ -14,6 +14,13 @@ pub const RUNQ_SCHED_INFO: u32 = 1;
 /// CONFIG_SCHED_INFO or without the fields in BTF).
 pub const RUNQ_WAKEUP: u32 = 2;
 
+/// No exec source: on-CPU slices are tracepoint-clock differences.
+pub const EXEC_NONE: u32 = 0;
+/// On-CPU time of each slice from the kernel's own account
+/// (`task_struct.se.sum_exec_runtime`, the first field of
+/// /proc/<tid>/schedstat), read at switch-out.
+pub const EXEC_SUM_EXEC: u32 = 1;
+
 /// No kernel stacks.
 pub const STACKS_NONE: u32 = 0;
 /// Kernel stack at uninterruptible (D) switch-outs only: those are where the
@@ -51,6 +58,11 @@ pub struct Config {
     pub task_cfs_rq_off: u32,
     pub cfs_rq_rq_off: u32,
     pub rq_clock_off: u32,
+    /// `EXEC_NONE` or `EXEC_SUM_EXEC`.
+    pub exec_source: u32,
+    /// `task_struct.se.sum_exec_runtime`: total ns the task ran, as the
+    /// scheduler books it.
+    pub task_sum_exec_off: u32,
 }
 
-const _: () = assert!(core::mem::size_of::<Config>() == 64);
+const _: () = assert!(core::mem::size_of::<Config>() == 72);

@@ -17,6 +17,15 @@ pub const SW_NEXT_OFF_KNOWN: u32 = 1 << 3;
 pub const SW_PREV_INVOLUNTARY: u32 = 1 << 4;
 /// `next` was woken (or preempted) while off-CPU: `next_runq_ns` is valid.
 pub const SW_NEXT_RUNQ_KNOWN: u32 = 1 << 5;
+/// `prev_exec_ns` is the kernel's own account of the run time `prev` just
+/// finished (growth of its `se.sum_exec_runtime` since its last switch-out).
+pub const SW_PREV_EXEC_KNOWN: u32 = 1 << 6;
+/// A switch-in of `next` that never reached the programs, rebuilt from the
+/// kernel's books at its next switch-out: at `ts_ns` = that switch-out minus
+/// the run time the scheduler booked since (`se.sum_exec_runtime`), ending
+/// the interval from its last switch-out, with the run-queue wait the
+/// kernel added to `run_delay` meanwhile. No `prev` side.
+pub const SW_NEXT_INFERRED: u32 = 1 << 7;
 
 /// One context switch where at least one side is traced.
 #[repr(C)]
@@ -27,7 +36,15 @@ pub struct SwitchEvent {
     pub ts_ns: u64,
     pub prev_tid: u32,
     pub next_tid: u32,
+    /// Tracepoint clock: this switch minus `prev`'s switch-in.
     pub prev_slice_ns: u64,
+    /// Run time the scheduler booked for `prev` since its last switch-out
+    /// (see `SW_PREV_EXEC_KNOWN`). Differs from `prev_slice_ns` where the
+    /// kernel's clock for the slice edges is not the tracepoint's (wakeup
+    /// preemption: the woken task's run time starts at the wakeup, and the
+    /// preempted one's ends there), and covers slices whose switch-in never
+    /// reached us.
+    pub prev_exec_ns: u64,
     /// Whole off-CPU interval of `next` that ends now.
     pub next_off_ns: u64,
     /// Part of that interval spent runnable, waiting for a CPU.
@@ -42,7 +59,7 @@ pub struct SwitchEvent {
     pub next_futex: u64,
 }
 
-const _: () = assert!(core::mem::size_of::<SwitchEvent>() == 80);
+const _: () = assert!(core::mem::size_of::<SwitchEvent>() == 88);
 
 /// A traced thread exited; its fault counters as of then.
 #[repr(C)]
@@ -73,6 +90,9 @@ pub struct ReclaimEvent {
     pub duration_ns: u64,
     pub reclaim_kind: u32,
     pub _pad: u32,
+    /// Part of `duration_ns` the thread was on a CPU (tracepoint clock): the
+    /// reclaim work itself, without the run-queue waits and sleeps inside.
+    pub on_cpu_ns: u64,
 }
 
-const _: () = assert!(core::mem::size_of::<ReclaimEvent>() == 32);
+const _: () = assert!(core::mem::size_of::<ReclaimEvent>() == 40);

@@ -8,6 +8,10 @@ pub const TS_EXITING: u32 = 2;
 /// `run_delay_seen` holds the kernel's `sched_info.run_delay` as of the
 /// last switch-out (or the seed): the next run-queue wait is its growth.
 pub const TS_RUN_DELAY_KNOWN: u32 = 4;
+/// `exec_seen` holds the kernel's `se.sum_exec_runtime` as of the last
+/// switch-out (or the seed, or the first switch-in seen): the next slice's
+/// run time is its growth.
+pub const TS_EXEC_KNOWN: u32 = 8;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -39,6 +43,39 @@ pub struct TaskState {
     pub off_futex: u64,
     /// `sched_info.run_delay` when last seen (see `TS_RUN_DELAY_KNOWN`).
     pub run_delay_seen: u64,
+    /// `se.sum_exec_runtime` when last seen (see `TS_EXEC_KNOWN`).
+    pub exec_seen: u64,
+    /// Time on a CPU (tracepoint clock) since `reclaim_since`, up to the
+    /// last switch-out inside that reclaim.
+    pub reclaim_on_cpu_ns: u64,
 }
 
-const _: () = assert!(core::mem::size_of::<TaskState>() == 104);
+const _: () = assert!(core::mem::size_of::<TaskState>() == 120);
+
+impl TaskState {
+    /// The state of a thread first seen now: nothing known about it but its
+    /// process (no syscall, no stack, no interval open).
+    pub const fn fresh(tgid: u32) -> Self {
+        Self {
+            tgid,
+            flags: 0,
+            on_cpu_since: 0,
+            off_since: 0,
+            wakeup_at: 0,
+            off_raw_state: 0,
+            off_state: 0,
+            off_syscall: -1,
+            off_stack_id: -1,
+            min_faults: 0,
+            maj_faults: 0,
+            fault_entries: 0,
+            reclaim_since: 0,
+            reclaim_kind: 0,
+            off_reclaim_kind: 0,
+            off_futex: 0,
+            run_delay_seen: 0,
+            exec_seen: 0,
+            reclaim_on_cpu_ns: 0,
+        }
+    }
+}

@@ -21,6 +21,8 @@ static CONFIG: Config = Config {
     task_cfs_rq_off: 0,
     cfs_rq_rq_off: 0,
     rq_clock_off: 0,
+    exec_source: 0,
+    task_sum_exec_off: 0,
 };
 
 macro_rules! field {
@@ -49,6 +51,8 @@ field!(task_last_queued_off, u32);
 field!(task_cfs_rq_off, u32);
 field!(cfs_rq_rq_off, u32);
 field!(rq_clock_off, u32);
+field!(exec_source, u32);
+field!(task_sum_exec_off, u32);
 
 /// Is the current task one we trace? The cheapest test comes first: this
 /// runs on every context switch on the host.

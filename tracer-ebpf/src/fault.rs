@@ -10,7 +10,7 @@ use aya_ebpf::{
 };
 use tracer_common::task::TaskState;
 
-use crate::{config, task::state_or_insert};
+use crate::{config, task::state_or_fresh};
 
 #[inline(always)]
 fn bump(field: fn(&mut TaskState) -> &mut u64) -> Result<(), i32> {
@@ -18,15 +18,8 @@ fn bump(field: fn(&mut TaskState) -> &mut u64) -> Result<(), i32> {
         return Ok(());
     }
     let pid_tgid = bpf_get_current_pid_tgid();
-    let init = TaskState {
-        tgid: (pid_tgid >> 32) as u32,
-        off_syscall: -1,
-        off_stack_id: -1,
-        ..TaskState::default()
-    };
-    let state = state_or_insert(pid_tgid as u32, &init)?;
-    // SAFETY: a valid map value pointer; only the faulting thread writes it.
-    *field(unsafe { &mut *state }) += 1;
+    let state = state_or_fresh(pid_tgid as u32, (pid_tgid >> 32) as u32)?;
+    *field(state) += 1;
     Ok(())
 }
 

@@ -1,6 +1,9 @@
 //! Reclaim done by traced threads: memcg reclaim (charged to the cgroup) and
 //! global direct reclaim, timed from the vmscan begin/end tracepoints that
-//! fire in the reclaiming thread.
+//! fire in the reclaiming thread. Besides its length, each reclaim carries
+//! the time the thread was on a CPU inside it (the switch-outs in between
+//! add their part in `sched.rs`), so reclaim work is not confused with the
+//! run-queue waits and sleeps inside it.
 
 use aya_ebpf::{
     bindings::BPF_RB_NO_WAKEUP,
@@ -11,13 +14,12 @@ use aya_ebpf::{
 use tracer_common::{
     diag,
     event::{EVENT_RECLAIM, RECLAIM_DIRECT, RECLAIM_MEMCG, ReclaimEvent},
-    task::TaskState,
 };
 
 use crate::{
     config,
     maps::{EVENTS, TASKS, count},
-    task::state_or_insert,
+    task::state_or_fresh,
 };
 
 fn begin(kind: u32) -> Result<(), i32> {
@@ -25,18 +27,11 @@ fn begin(kind: u32) -> Result<(), i32> {
         return Ok(());
     }
     let pid_tgid = bpf_get_current_pid_tgid();
-    let init = TaskState {
-        tgid: (pid_tgid >> 32) as u32,
-        off_syscall: -1,
-        off_stack_id: -1,
-        ..TaskState::default()
-    };
-    let state = state_or_insert(pid_tgid as u32, &init)?;
-    // SAFETY: a valid map value pointer, written only by this thread now.
-    let state = unsafe { &mut *state };
+    let state = state_or_fresh(pid_tgid as u32, (pid_tgid >> 32) as u32)?;
     // SAFETY: helper without arguments.
     state.reclaim_since = unsafe { bpf_ktime_get_ns() };
     state.reclaim_kind = kind;
+    state.reclaim_on_cpu_ns = 0;
     Ok(())
 }
 
@@ -56,6 +51,10 @@ fn end(kind: u32) -> Result<(), i32> {
     }
     // SAFETY: helper without arguments.
     let now = unsafe { bpf_ktime_get_ns() };
+    // The thread is on a CPU now: its current slice counts from its
+    // switch-in or the reclaim's start, whichever is later.
+    let on_cpu_ns =
+        state.reclaim_on_cpu_ns + now.saturating_sub(state.on_cpu_since.max(state.reclaim_since));
     let event = ReclaimEvent {
         kind: EVENT_RECLAIM,
         tid,
@@ -63,9 +62,11 @@ fn end(kind: u32) -> Result<(), i32> {
         duration_ns: now.saturating_sub(state.reclaim_since),
         reclaim_kind: kind,
         _pad: 0,
+        on_cpu_ns,
     };
     state.reclaim_since = 0;
     state.reclaim_kind = 0;
+    state.reclaim_on_cpu_ns = 0;
     if EVENTS.output(&event, BPF_RB_NO_WAKEUP as u64).is_err() {
         count(diag::RINGBUF_FULL);
     }

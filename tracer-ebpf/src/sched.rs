@@ -14,18 +14,20 @@ use tracer_common::{
     config::{FILTER_CGROUP, RUNQ_SCHED_INFO, STACKS_ALL_SLEEPS, STACKS_BLOCKED},
     diag,
     event::{
-        EVENT_EXIT, EVENT_SWITCH, ExitEvent, SW_NEXT_OFF_KNOWN, SW_NEXT_RUNQ_KNOWN, SW_NEXT_TRACED,
-        SW_PREV_INVOLUNTARY, SW_PREV_SLICE_KNOWN, SW_PREV_TRACED, SwitchEvent,
+        EVENT_EXIT, EVENT_SWITCH, ExitEvent, SW_NEXT_INFERRED, SW_NEXT_OFF_KNOWN,
+        SW_NEXT_RUNQ_KNOWN, SW_NEXT_TRACED, SW_PREV_EXEC_KNOWN, SW_PREV_INVOLUNTARY,
+        SW_PREV_SLICE_KNOWN, SW_PREV_TRACED, SwitchEvent,
     },
     state::{OFF_DISK, OFF_RUNNING, TASK_DEAD, decode_off_state},
-    task::{TS_EXITING, TS_ON_CPU, TS_RUN_DELAY_KNOWN, TaskState},
+    task::{TS_EXEC_KNOWN, TS_EXITING, TS_ON_CPU, TS_RUN_DELAY_KNOWN, TaskState},
 };
 
 use crate::{
     config,
     maps::{EVENTS, STACKS, TASKS, count},
     task::{
-        pending_run_delay, prev_is_target, run_delay, state_or_insert, tgid_of, tid_of, traced_tid,
+        pending_run_delay, prev_is_target, run_delay, state_or_fresh, sum_exec, tgid_of, tid_of,
+        traced_tid,
     },
 };
 
@@ -84,29 +86,45 @@ fn switch_out(
     now: u64,
 ) -> Result<(), i32> {
     let tgid = tgid_of(prev)?;
-    let init = TaskState {
-        tgid,
-        off_syscall: -1,
-        off_stack_id: -1,
-        ..TaskState::default()
-    };
     // A running thread normally has an entry from its switch-in; tgid 0
     // marks the one just inserted here.
-    let fresh = TaskState { tgid: 0, ..init };
-    let state = state_or_insert(event.prev_tid, &fresh)?;
-    // SAFETY: a valid map value pointer; only this CPU's current task writes
-    // these fields now.
-    let state = unsafe { &mut *state };
+    let state = state_or_fresh(event.prev_tid, 0)?;
+    let missed_in = state.on_cpu_since == 0 && state.off_since != 0;
     if state.tgid == 0 {
         state.tgid = tgid;
         count(diag::SWITCH_OUT_NEW_ENTRY);
-    } else if state.on_cpu_since == 0 && state.off_since != 0 {
+    } else if missed_in {
         count(diag::SWITCH_OUT_WITHOUT_IN);
     }
     event.flags |= SW_PREV_TRACED;
-    if state.on_cpu_since != 0 {
-        event.prev_slice_ns = now.saturating_sub(state.on_cpu_since);
+    let mut slice_start = state.on_cpu_since;
+    if slice_start != 0 {
+        event.prev_slice_ns = now.saturating_sub(slice_start);
         event.flags |= SW_PREV_SLICE_KNOWN;
+    }
+    if let Some(exec) = sum_exec(prev) {
+        // The scheduler's own account of this slice (and of any slice whose
+        // switch-in never reached us): what /proc/<tid>/schedstat adds up.
+        if state.flags & TS_EXEC_KNOWN != 0 {
+            let ran = exec.saturating_sub(state.exec_seen);
+            event.prev_exec_ns = ran;
+            event.flags |= SW_PREV_EXEC_KNOWN;
+            if missed_in && state.flags & TS_RUN_DELAY_KNOWN != 0 {
+                // Its switch-in never reached us; the kernel's books say
+                // when it was and what the wait before it was.
+                slice_start = now.saturating_sub(ran);
+                infer_switch_in(event.prev_tid, state, prev, slice_start)?;
+                event.prev_slice_ns = ran;
+                event.flags |= SW_PREV_SLICE_KNOWN;
+            }
+        }
+        state.exec_seen = exec;
+        state.flags |= TS_EXEC_KNOWN;
+    }
+    if state.reclaim_since != 0 {
+        // Switching out inside a reclaim: the slice's part inside it was
+        // reclaim work on the CPU.
+        state.reclaim_on_cpu_ns += now.saturating_sub(slice_start.max(state.reclaim_since));
     }
     let off_state = decode_off_state(preempt, raw_state);
     if off_state == OFF_RUNNING {
@@ -146,19 +164,40 @@ fn switch_out(
     Ok(())
 }
 
+/// Send the switch-in of `tid` (on a CPU now, `task`) that never reached
+/// us, as the kernel's books place it: at `at`, ending the interval that
+/// began at its last switch-out, with the run-queue waits the kernel added
+/// since then. `state` is still as that switch-out left it.
+#[inline(always)]
+fn infer_switch_in(tid: u32, state: &TaskState, task: *const u8, at: u64) -> Result<(), i32> {
+    let event = SwitchEvent {
+        kind: EVENT_SWITCH,
+        // SAFETY: helper without arguments.
+        cpu: unsafe { bpf_get_smp_processor_id() },
+        ts_ns: at,
+        next_tid: tid,
+        next_off_ns: at.saturating_sub(state.off_since),
+        next_runq_ns: run_delay(task).saturating_sub(state.run_delay_seen),
+        next_off_state: state.off_state,
+        next_raw_state: state.off_raw_state,
+        next_syscall: state.off_syscall,
+        next_stack_id: state.off_stack_id,
+        flags: SW_NEXT_TRACED | SW_NEXT_OFF_KNOWN | SW_NEXT_RUNQ_KNOWN | SW_NEXT_INFERRED,
+        next_reclaim_kind: state.off_reclaim_kind,
+        next_futex: state.off_futex,
+        ..SwitchEvent::default()
+    };
+    if EVENTS.output(&event, BPF_RB_NO_WAKEUP as u64).is_err() {
+        count(diag::RINGBUF_FULL);
+    }
+    Ok(())
+}
+
 #[inline(always)]
 fn switch_in(event: &mut SwitchEvent, next: *const u8, tid: u32, now: u64) -> Result<(), i32> {
     event.next_tid = tid;
     event.flags |= SW_NEXT_TRACED;
-    let init = TaskState {
-        tgid: tgid_of(next)?,
-        off_syscall: -1,
-        off_stack_id: -1,
-        ..TaskState::default()
-    };
-    let state = state_or_insert(tid, &init)?;
-    // SAFETY: a valid map value pointer; `next` is not running anywhere yet.
-    let state = unsafe { &mut *state };
+    let state = state_or_fresh(tid, tgid_of(next)?)?;
     if state.flags & TS_ON_CPU != 0 && state.on_cpu_since != 0 {
         count(diag::SWITCH_IN_WHILE_ON_CPU);
     }
@@ -185,6 +224,15 @@ fn switch_in(event: &mut SwitchEvent, next: *const u8, tid: u32, now: u64) -> Re
     event.next_stack_id = state.off_stack_id;
     event.next_reclaim_kind = state.off_reclaim_kind;
     event.next_futex = state.off_futex;
+    if state.flags & TS_EXEC_KNOWN == 0
+        && let Some(exec) = sum_exec(next)
+    {
+        // First sight of its run time (a thread not seeded, or created
+        // before its `sched_wakeup_new` ran): it does not change while the
+        // thread is off-CPU, so this is where its next slice starts.
+        state.exec_seen = exec;
+        state.flags |= TS_EXEC_KNOWN;
+    }
     state.flags = (state.flags | TS_ON_CPU) & !TS_RUN_DELAY_KNOWN;
     state.on_cpu_since = now;
     state.wakeup_at = 0;
@@ -282,17 +330,18 @@ fn try_sched_wakeup_new(ctx: &BtfTracePointContext) -> Result<(), i32> {
     // SAFETY: helper without arguments.
     let now = unsafe { bpf_ktime_get_ns() };
     let mut init = TaskState {
-        tgid: tgid_of(task)?,
         off_since: now,
         wakeup_at: now,
         off_state: OFF_RUNNING,
-        off_syscall: -1,
-        off_stack_id: -1,
-        ..TaskState::default()
+        ..TaskState::fresh(tgid_of(task)?)
     };
     if config::runq_source() == RUNQ_SCHED_INFO {
         init.run_delay_seen = run_delay(task);
         init.flags = TS_RUN_DELAY_KNOWN;
+    }
+    if let Some(exec) = sum_exec(task) {
+        init.exec_seen = exec;
+        init.flags |= TS_EXEC_KNOWN;
     }
     // NOEXIST: the new task may already have run on another CPU (it is
     // runnable before this tracepoint fires); keep what its switch-in wrote.

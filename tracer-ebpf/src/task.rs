@@ -1,7 +1,11 @@
 //! Reading a `task_struct` portably and finding a thread's state entry.
 
 use aya_ebpf::bindings::BPF_NOEXIST;
-use tracer_common::{config::FILTER_TGID, diag, task::TaskState};
+use tracer_common::{
+    config::{EXEC_SUM_EXEC, FILTER_TGID},
+    diag,
+    task::TaskState,
+};
 
 use crate::{
     config,
@@ -40,6 +44,14 @@ fn read_ptr(ptr: *const u8, offset: u32) -> *const u8 {
 #[inline(always)]
 pub fn run_delay(task: *const u8) -> u64 {
     read_u64(task, config::task_run_delay_off())
+}
+
+/// The kernel's total run time of `task` (`se.sum_exec_runtime`), if the
+/// config asks for it. At `sched_switch` it is up to date for `prev`:
+/// `__schedule` ran `update_curr` (dequeue or put_prev) before the tracepoint.
+#[inline(always)]
+pub fn sum_exec(task: *const u8) -> Option<u64> {
+    (config::exec_source() == EXEC_SUM_EXEC).then(|| read_u64(task, config::task_sum_exec_off()))
 }
 
 /// The part of the current run-queue wait of `task`, about to run on this
@@ -88,9 +100,21 @@ pub fn tgid_of(task: *const u8) -> Result<u32, i32> {
     read_u32(task, config::task_tgid_off())
 }
 
+/// The state entry of `tid`, created fresh (`TaskState::fresh`) if it has
+/// none. `tgid` 0 marks an entry created here, for a caller that wants to
+/// know (and then fills the tgid in).
+#[inline(always)]
+pub fn state_or_fresh(tid: u32, tgid: u32) -> Result<&'static mut TaskState, i32> {
+    let state = state_or_insert(tid, &TaskState::fresh(tgid))?;
+    // SAFETY: a valid map value pointer. Each field is written only by the
+    // thread it describes (on its CPU) or by the switch that moves it, never
+    // by two programs at once.
+    Ok(unsafe { &mut *state })
+}
+
 /// The state entry of `tid`, created from `init` if it has none.
 #[inline(always)]
-pub fn state_or_insert(tid: u32, init: &TaskState) -> Result<*mut TaskState, i32> {
+fn state_or_insert(tid: u32, init: &TaskState) -> Result<*mut TaskState, i32> {
     if let Some(state) = TASKS.get_ptr_mut(&tid) {
         return Ok(state);
     }

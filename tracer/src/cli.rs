@@ -100,10 +100,11 @@ pub struct RecordArgs {
     /// Ring buffer size in MiB (power of two).
     #[arg(long, default_value = "8", value_parser = parse_ring_mib)]
     pub ring_mib: u32,
-    /// Time run-queue waits with a sched_wakeup probe instead of reading the
-    /// kernel's own sched_info at switch-in (one more program run on every
-    /// wakeup of the host; the default falls back to it when the kernel
-    /// lacks CONFIG_SCHED_INFO).
+    /// Time run-queue waits with a sched_wakeup probe and on-CPU slices on
+    /// the tracepoint clock, instead of reading the kernel's own books
+    /// (sched_info, se.sum_exec_runtime) at each switch (one more program run
+    /// on every wakeup of the host; the default falls back to it when the
+    /// kernel lacks CONFIG_SCHED_INFO).
     #[arg(long)]
     pub wakeup_probe: bool,
     /// Also write a Perfetto trace (open it in ui.perfetto.dev): a track per

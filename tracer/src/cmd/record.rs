@@ -9,10 +9,11 @@ use crate::{
     cli::{RecordArgs, Stacks},
     error::{Error, Result},
     model::judgement::RuntimeSet,
-    model::{Environment, Recording, TargetInfo},
+    model::{Environment, Recording, TargetInfo, cause::Cause},
     resolve::{Resolved, command::spawn_held, resolve_target},
     sys,
     trace::{
+        account::Accounts,
         btf,
         collect::{Collected, Collector},
         probes::{Filter, ProbeConfig, Probes},
@@ -104,6 +105,7 @@ pub fn record(args: &RecordArgs) -> Result<Recording> {
         fixed_paths,
     );
     let mut snapshot = None;
+    let mut seed_causes: Vec<(u32, Cause)> = Vec::new();
     // A launched command's life starts at its release: the time it sat in
     // the holding trampoline is not its own, so the books open then and
     // nothing is seeded. An existing target is seeded so threads already
@@ -129,16 +131,23 @@ pub fn record(args: &RecordArgs) -> Result<Recording> {
             let seeded = crate::trace::seed::seed(&mut maps.tasks, &threads, attached_ns);
             snapshot = Some(snap);
             tracing::info!(seeded, "seeded threads that existed before the trace");
+            seed_causes = threads
+                .iter()
+                .filter_map(|t| Some((t.tid, t.cause?)))
+                .collect();
             attached_ns
         }
     };
+    let mut accounts = Accounts::with_span_budget(start_ns, args.span_budget);
+    for (tid, cause) in seed_causes {
+        accounts.seed_cause(tid, cause);
+    }
     let collector = Collector::spawn(
         maps,
-        start_ns,
+        accounts,
         Duration::from_secs_f64(args.interval),
         !args.quiet,
         (args.ring_mib as usize) << 20,
-        args.span_budget,
     );
     let ended = wait(
         args.duration,
@@ -290,8 +299,24 @@ fn build(
         }
     }
     let slice_anomalies: u64 = c.accounts.threads().map(|a| a.slice_anomalies).sum();
+    let switch_ins_inferred: u64 = c.accounts.threads().map(|a| a.switch_ins_inferred).sum();
+    let runq_beyond: u64 = c.accounts.threads().map(|a| a.runq_beyond_interval).sum();
+    let runq_beyond_ns: u64 = c
+        .accounts
+        .threads()
+        .map(|a| a.runq_beyond_interval_ns)
+        .sum();
+    let carry_unbooked_ns: u64 = c
+        .accounts
+        .threads()
+        .map(|a| a.carry_ns.unsigned_abs())
+        .sum();
     for (name, v) in [
         ("switch_in_not_seen", slice_anomalies),
+        ("switch_in_inferred", switch_ins_inferred),
+        ("runq_beyond_interval", runq_beyond),
+        ("runq_beyond_interval_ns", runq_beyond_ns),
+        ("exec_carry_unbooked_ns", carry_unbooked_ns),
         ("stack_symbolization_failed", c.stack_lookups_failed),
         ("stack_not_taken", c.stacks_missing),
         ("malformed_records", c.malformed_records),

@@ -140,13 +140,24 @@ pub fn task_state(pid: u32, tid: u32) -> Option<char> {
         .map(|s| s.state)
 }
 
-/// The kernel's total run-queue wait of a thread (`run_delay` of
-/// /proc/<pid>/task/<tid>/schedstat), `None` if it is gone or the kernel has
-/// no schedstat.
-pub fn run_delay_ns(pid: u32, tid: u32) -> Option<u64> {
+/// A thread's run time and run-queue wait as the scheduler books them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SchedBooks {
+    /// `se.sum_exec_runtime`: total ns on a CPU.
+    pub exec_ns: u64,
+    /// `sched_info.run_delay`: total ns runnable but waiting for a CPU.
+    pub run_delay_ns: u64,
+}
+
+/// The kernel's books of a thread (/proc/<pid>/task/<tid>/schedstat), `None`
+/// if it is gone or the kernel has no schedstat.
+pub fn sched_books(pid: u32, tid: u32) -> Option<SchedBooks> {
     Schedstat::from_file(format!("/proc/{pid}/task/{tid}/schedstat"))
         .ok()
-        .map(|s| s.run_delay)
+        .map(|s| SchedBooks {
+            exec_ns: s.sum_exec_runtime,
+            run_delay_ns: s.run_delay,
+        })
 }
 
 /// Thread ids of a process right now.

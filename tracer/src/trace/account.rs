@@ -7,8 +7,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use tracer_common::{
     event::{
-        ExitEvent, RECLAIM_DIRECT, ReclaimEvent, SW_NEXT_OFF_KNOWN, SW_NEXT_RUNQ_KNOWN,
-        SW_NEXT_TRACED, SW_PREV_INVOLUNTARY, SW_PREV_SLICE_KNOWN, SW_PREV_TRACED, SwitchEvent,
+        ExitEvent, RECLAIM_DIRECT, ReclaimEvent, SW_NEXT_INFERRED, SW_NEXT_OFF_KNOWN,
+        SW_NEXT_RUNQ_KNOWN, SW_NEXT_TRACED, SW_PREV_EXEC_KNOWN, SW_PREV_INVOLUNTARY,
+        SW_PREV_SLICE_KNOWN, SW_PREV_TRACED, SwitchEvent,
     },
     state::{OFF_DISK, OFF_OTHER, OFF_RUNNING, OFF_STATE_NAMES},
     task::{TS_ON_CPU, TaskState},
@@ -45,8 +46,10 @@ pub trait CauseOf {
     fn top_frames(&mut self, stack_id: i32) -> Option<String>;
 }
 
-/// One off-CPU interval to book: `[start, end)` inside the trace, of which
-/// the last `runq` ns (when known) were spent runnable, waiting for a CPU.
+/// One off-CPU interval to book: `[start, end)` inside the trace (tracepoint
+/// clock), of which the last `runq` ns (when known) were spent runnable,
+/// waiting for a CPU. Its booked length is `end - start` plus the thread's
+/// carry (see `ThreadAccount::carry_ns`).
 struct OffInterval {
     start: u64,
     end: u64,
@@ -111,6 +114,26 @@ pub struct ThreadAccount {
     /// Switch-outs whose switch-in was never seen although the thread had
     /// been seen before (should be 0; shown in diagnostics if not).
     pub slice_anomalies: u64,
+    /// Switch-ins that never reached us, rebuilt by the kernel side from its
+    /// books at the next switch-out (`SW_NEXT_INFERRED`); shown in
+    /// diagnostics.
+    pub switch_ins_inferred: u64,
+    /// Tracepoint-clock slice minus the kernel's run time for it, summed
+    /// and not yet booked: the next off-CPU interval is booked this much
+    /// longer (shorter when negative), so on-CPU (the kernel's) plus
+    /// off-CPU still adds up to wall time. Wakeup preemption makes it: the
+    /// scheduler's clock for that switch is the wakeup's, so the woken
+    /// thread's run time starts there and the preempted one's ends there.
+    pub carry_ns: i64,
+    /// Run-queue waits (the kernel's) longer than the carry-adjusted
+    /// interval they ended: how many, and by how much in all. Each is booked
+    /// in full and the interval lengthened to hold it, the excess taken from
+    /// the thread's next interval (through the carry). Shown in diagnostics.
+    pub runq_beyond_interval: u64,
+    pub runq_beyond_interval_ns: u64,
+    /// The snapshot's cause (kernel stack or wchan) for the interval open
+    /// when the trace began; taken by the first booking of that interval.
+    pub(super) seeded_cause: Option<Cause>,
     pub(super) causes: [u64; Cause::COUNT],
     pub(super) cause_counts: [u64; Cause::COUNT],
     pub(super) cause_hist: HashMap<Cause, ThreadRecorder>,
@@ -207,6 +230,33 @@ impl Accounts {
         self.threads.values()
     }
 
+    /// The snapshot saw `tid` waiting for `cause` (from its kernel stack or
+    /// wchan) when the trace began. Its open interval is classified so when
+    /// it is booked without a stack of its own.
+    pub fn seed_cause(&mut self, tid: u32, cause: Cause) {
+        self.thread(tid).seeded_cause = Some(cause);
+    }
+
+    /// The cause of the blocked part of an interval that began at `began`
+    /// (`None`: before the trace, length unknown): the seeded snapshot cause
+    /// when the interval began before the trace and has no stack, else the
+    /// classifier's. Any seeded cause is used up by the thread's first
+    /// interval.
+    fn cause_with_seed(
+        &mut self,
+        tid: u32,
+        began: Option<u64>,
+        stack_id: i32,
+        classified: Cause,
+    ) -> Cause {
+        let start = self.start_ns;
+        let seeded = self.thread(tid).seeded_cause.take();
+        match seeded {
+            Some(c) if stack_id < 0 && began.is_none_or(|b| b <= start) => c,
+            _ => classified,
+        }
+    }
+
     /// Re-read the names of live threads: a thread renames itself, and a
     /// launched command's first name is the holding trampoline's.
     pub fn refresh_comms(&mut self, mut lookup: impl FnMut(u32) -> Option<String>) {
@@ -236,19 +286,18 @@ impl Accounts {
         self.records += 1;
         let start = self.start_ns;
         if ev.flags & SW_PREV_TRACED != 0 {
-            let slice = if ev.flags & SW_PREV_SLICE_KNOWN != 0 {
-                Some(ev.prev_slice_ns)
-            } else {
-                None
-            };
+            let slice = (ev.flags & SW_PREV_SLICE_KNOWN != 0).then_some(ev.prev_slice_ns);
+            let exec = (ev.flags & SW_PREV_EXEC_KNOWN != 0).then_some(ev.prev_exec_ns);
             let a = self.thread(ev.prev_tid);
             // An unknown slice start on a thread's first record means it was
             // on-CPU since before the trace began: it ran for the whole
             // window so far. After that it means a missed switch-in: count
             // the anomaly rather than guess.
-            let on = match slice {
-                Some(s) => s,
-                None if a.switches == 0 && a.off_cpu_ns == 0 => ev.ts_ns.saturating_sub(start),
+            let wall = match slice {
+                Some(s) => Some(s),
+                None if a.switches == 0 && a.off_cpu_ns == 0 => {
+                    Some(ev.ts_ns.saturating_sub(start))
+                }
                 None => {
                     a.slice_anomalies += 1;
                     tracing::debug!(
@@ -260,9 +309,15 @@ impl Accounts {
                         exited = a.exited,
                         "switch-out without a seen switch-in"
                     );
-                    0
+                    None
                 }
             };
+            // The kernel's run time when it is known: it also covers a slice
+            // whose switch-in never reached us.
+            let on = exec.or(wall).unwrap_or(0);
+            if let (Some(w), Some(e)) = (wall, exec) {
+                a.carry_ns += w as i64 - e as i64;
+            }
             a.switches += 1;
             if ev.flags & SW_PREV_INVOLUNTARY != 0 {
                 a.involuntary += 1;
@@ -270,12 +325,14 @@ impl Accounts {
                 a.voluntary += 1;
             }
             a.on_cpu_ns += on;
-            if let Some(s) = slice {
-                a.hist_on.record(s);
+            if slice.is_some() {
+                a.hist_on.record(on);
             }
             let key = a.tid;
             if key != OVERFLOW_TID {
-                self.spans.seen(key, ev.ts_ns - on);
+                // Presence on the tracepoint clock, like the intervals.
+                self.spans
+                    .seen(key, ev.ts_ns.saturating_sub(wall.unwrap_or(on)));
                 self.spans.ended(key, ev.ts_ns);
             }
             self.interval.on_cpu_ns += on;
@@ -283,6 +340,9 @@ impl Accounts {
         }
         if ev.flags & SW_NEXT_TRACED == 0 {
             return;
+        }
+        if ev.flags & SW_NEXT_INFERRED != 0 {
+            self.thread(ev.next_tid).switch_ins_inferred += 1;
         }
         let off_known = ev.flags & SW_NEXT_OFF_KNOWN != 0;
         // Off since before the trace: count the part we saw, keep it out of
@@ -292,10 +352,16 @@ impl Accounts {
         } else {
             ev.ts_ns.saturating_sub(start)
         };
-        let runq = (ev.flags & SW_NEXT_RUNQ_KNOWN != 0).then_some(ev.next_runq_ns.min(off));
-        let blocked = off - runq.unwrap_or(0);
+        let runq = (ev.flags & SW_NEXT_RUNQ_KNOWN != 0).then_some(ev.next_runq_ns);
+        // The classifier is asked only when there is a blocked part; the
+        // same rule as the booking (which sees the carry too).
+        let carry = self.thread(ev.next_tid).carry_ns;
+        let booked = (off as i64 + carry).max(0) as u64;
+        let blocked = booked.saturating_sub(runq.unwrap_or(0));
         let cause = if blocked > 0 {
-            classifier.blocked_cause(ev)
+            let classified = classifier.blocked_cause(ev);
+            let began = off_known.then(|| ev.ts_ns.saturating_sub(off));
+            self.cause_with_seed(ev.next_tid, began, ev.next_stack_id, classified)
         } else {
             Cause::Other
         };
@@ -328,12 +394,30 @@ impl Accounts {
     /// Book one off-CPU interval of `tid`, closed at a switch-in or still
     /// open at the end of the trace: the one place an interval is split
     /// into its run-queue wait (at its end) and its blocked part.
+    ///
+    /// The thread's carry (tracepoint slices minus the kernel's run time for
+    /// them) lengthens or shortens it first, never below zero. The kernel's
+    /// run-queue wait is booked in full: where it is longer than that (the
+    /// scheduler's clock put the switch-out that began it earlier than the
+    /// tracepoint did, and the carry could not tell which edge of a slice
+    /// moved), the interval is lengthened to hold it and the excess counted
+    /// (`runq_beyond_interval`). What was not booked stays in the carry, for
+    /// the thread's next interval.
     fn book_off_interval(&mut self, tid: u32, iv: OffInterval) {
-        let off = iv.end.saturating_sub(iv.start);
-        let runq = iv.runq.map(|r| r.min(off));
+        let a = self.thread(tid);
+        let total = iv.end.saturating_sub(iv.start) as i64 + a.carry_ns;
+        let mut off = total.max(0) as u64;
+        if let Some(r) = iv.runq
+            && r > off
+        {
+            a.runq_beyond_interval += 1;
+            a.runq_beyond_interval_ns += r - off;
+            off = r;
+        }
+        a.carry_ns = total - off as i64;
+        let runq = iv.runq;
         let runq_ns = runq.unwrap_or(0);
         let blocked = off - runq_ns;
-        let a = self.thread(tid);
         let key = a.tid;
         a.off_cpu_ns += off;
         a.by_state.add(iv.state, off);
@@ -375,7 +459,8 @@ impl Accounts {
             if iv.cause.is_memory() {
                 self.interval.memory_stall_ns += blocked;
             }
-            self.timeline.add(iv.cause, iv.end - off, iv.end - runq_ns);
+            self.timeline
+                .add(iv.cause, iv.end.saturating_sub(off), iv.end - runq_ns);
         }
         if runq_ns > 0 {
             self.timeline.add(Cause::Runqueue, iv.end - runq_ns, iv.end);
@@ -384,7 +469,8 @@ impl Accounts {
             self.spans.push(
                 key,
                 OffSpan {
-                    start_ns: iv.start,
+                    // As booked: the carry moves its start.
+                    start_ns: iv.end.saturating_sub(off),
                     end_ns: iv.end,
                     runq_ns,
                     cause: if blocked > 0 {
@@ -412,6 +498,7 @@ impl Accounts {
         self.records += 1;
         let a = self.thread(ev.tid);
         a.reclaim_ns += ev.duration_ns;
+        a.reclaim_on_cpu_ns += ev.on_cpu_ns;
         a.reclaim_count += 1;
         // Reclaim is mostly CPU work: without it the timeline would miss
         // most of a reclaiming thread's stall. (A D-sleep inside reclaim is
@@ -428,7 +515,8 @@ impl Accounts {
     /// Close the books at `now` with the kernel's per-thread state: fault
     /// counters of live threads, the running slice of threads on a CPU, and
     /// the open interval of threads off-CPU (booked as an interval that ends
-    /// now, and reported as ongoing, never dropped).
+    /// now, and reported as ongoing, never dropped). The carry is settled as
+    /// at a switch: into the open interval, or into the running slice.
     pub fn finish(&mut self, now: u64, tasks: &[(u32, TaskState)], classifier: &mut dyn CauseOf) {
         let start = self.start_ns;
         for (tid, st) in tasks {
@@ -443,15 +531,21 @@ impl Accounts {
                 } else {
                     start
                 };
-                a.on_cpu_ns += now.saturating_sub(since);
+                // The kernel books this slice's run time at its switch-out;
+                // until then the tracepoint clock, plus what the carry owes.
+                let total = now.saturating_sub(since) as i64 + a.carry_ns;
+                let on = total.max(0) as u64;
+                a.carry_ns = total - on as i64;
+                a.on_cpu_ns += on;
                 let key = a.tid;
+                self.interval.on_cpu_ns += on;
                 if key != OVERFLOW_TID {
                     self.spans.seen(key, since);
                     self.spans.ended(key, now);
                 }
                 continue;
             }
-            let open_cause = classifier.open_cause(st);
+            let classified = classifier.open_cause(st);
             let start_known = st.off_since != 0;
             let since = if start_known { st.off_since } else { start };
             // Only the part inside the window counts toward the totals.
@@ -468,7 +562,8 @@ impl Accounts {
             let cause = if runq.is_some() && preempted {
                 Cause::Runqueue
             } else {
-                open_cause
+                let began = start_known.then_some(since);
+                self.cause_with_seed(*tid, began, st.off_stack_id, classified)
             };
             let other_frames = match cause {
                 Cause::Other if st.off_stack_id >= 0 => classifier.top_frames(st.off_stack_id),

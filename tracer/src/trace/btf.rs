@@ -25,8 +25,10 @@ pub struct Offsets {
     pub sched_info: Option<SchedInfoOffsets>,
 }
 
-/// `task_struct.sched_info.{run_delay,last_queued}` and the path from a task
-/// to its run queue's clock (`task_struct.se.cfs_rq->rq->clock`).
+/// `task_struct.sched_info.{run_delay,last_queued}`, the path from a task
+/// to its run queue's clock (`task_struct.se.cfs_rq->rq->clock`), and
+/// `task_struct.se.sum_exec_runtime`: the kernel's own per-task books that
+/// /proc/<tid>/schedstat reports (run time, run-queue wait).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SchedInfoOffsets {
     pub task_run_delay: u32,
@@ -34,6 +36,9 @@ pub struct SchedInfoOffsets {
     pub task_cfs_rq: u32,
     pub cfs_rq_rq: u32,
     pub rq_clock: u32,
+    /// `task_struct.se.sum_exec_runtime`: total run time as the scheduler
+    /// books it (schedstat's first field).
+    pub task_sum_exec: u32,
 }
 
 fn sched_info_offsets(btf: &Btf) -> Option<SchedInfoOffsets> {
@@ -46,6 +51,7 @@ fn sched_info_offsets(btf: &Btf) -> Option<SchedInfoOffsets> {
         task_cfs_rq: nested("task_struct", "se", "sched_entity", "cfs_rq")?,
         cfs_rq_rq: member_offset(btf, "cfs_rq", "rq")?,
         rq_clock: member_offset(btf, "rq", "clock")?,
+        task_sum_exec: nested("task_struct", "se", "sched_entity", "sum_exec_runtime")?,
     })
 }
 
@@ -116,6 +122,7 @@ mod tests {
         let offsets = load().expect("BTF parses");
         let si = offsets.sched_info.expect("sched_info offsets");
         assert!(si.task_run_delay != si.task_last_queued);
+        assert!(si.task_sum_exec != si.task_run_delay && si.task_sum_exec != si.task_cfs_rq);
         assert!(si.task_run_delay > offsets.task_pid.min(offsets.task_tgid) / 2);
     }
 }

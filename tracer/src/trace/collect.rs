@@ -68,16 +68,16 @@ fn lost(diag: &[u64]) -> u64 {
 }
 
 impl Collector {
-    /// `span_budget` bounds the intervals kept for blackouts;
-    /// `ring_bytes` sizes the backlog that makes the collector raise its
-    /// own priority (see `favour_this_thread`).
+    /// `accounts` are the books to fill (opened at the trace's start with
+    /// their span budget, and what the attach-time snapshot knew);
+    /// `ring_bytes` sizes the backlog that makes the collector raise its own
+    /// priority (see `favour_this_thread`).
     pub fn spawn(
         mut maps: Maps,
-        start_ns: u64,
+        mut accounts: Accounts,
         interval: Duration,
         live: bool,
         ring_bytes: usize,
-        span_budget: usize,
     ) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
@@ -92,7 +92,7 @@ impl Collector {
                 let boost_at = ring_bytes / RECORD_BYTES / 8;
                 let mut slept_from = Instant::now();
                 let mut boosted_at_ns = None;
-                let mut accounts = Accounts::with_span_budget(start_ns, span_budget);
+                let start_ns = accounts.start_ns;
                 let mut classifier = Classifier::new(KernelStacks::new(maps.stacks));
                 let mut malformed = 0u64;
                 let mut next_row = Instant::now() + interval;

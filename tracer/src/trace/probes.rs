@@ -11,7 +11,9 @@ use aya::{
     },
 };
 use tracer_common::{
-    config::{Config, FILTER_CGROUP, FILTER_TGID, RUNQ_SCHED_INFO, RUNQ_WAKEUP},
+    config::{
+        Config, EXEC_NONE, EXEC_SUM_EXEC, FILTER_CGROUP, FILTER_TGID, RUNQ_SCHED_INFO, RUNQ_WAKEUP,
+    },
     diag,
     task::TaskState,
 };
@@ -39,8 +41,10 @@ pub struct ProbeConfig {
     /// Ring buffer size in bytes (a power of two, page multiple).
     pub ring_bytes: u32,
     pub max_threads: u32,
-    /// Measure run-queue waits with a `sched_wakeup` probe even where the
-    /// kernel's `sched_info` is readable (for comparison and benchmarks).
+    /// Measure run-queue waits with a `sched_wakeup` probe, and on-CPU
+    /// slices on the tracepoint clock, even where the kernel's `sched_info`
+    /// and `se.sum_exec_runtime` are readable (the tracepoint view, for
+    /// comparison and benchmarks).
     pub wakeup_probe: bool,
 }
 
@@ -129,6 +133,15 @@ impl Probes {
             task_cfs_rq_off: si.map_or(0, |o| o.task_cfs_rq),
             cfs_rq_rq_off: si.map_or(0, |o| o.cfs_rq_rq),
             rq_clock_off: si.map_or(0, |o| o.rq_clock),
+            // The same books as the run-queue waits: on-CPU, run-queue and
+            // off-CPU time then agree with schedstat and add up to wall time.
+            // The wakeup-probe path keeps the tracepoint clock throughout.
+            exec_source: if si.is_some() {
+                EXEC_SUM_EXEC
+            } else {
+                EXEC_NONE
+            },
+            task_sum_exec_off: si.map_or(0, |o| o.task_sum_exec),
         };
         let ebpf = EbpfLoader::new()
             .override_global("CONFIG", &config, true)
@@ -164,8 +177,9 @@ impl Probes {
             // No wakeup probe: one program fewer on every wakeup of the host.
             if let Some(s) = self.status.iter_mut().find(|s| s.name == "sched_switch") {
                 s.detail.push_str(
-                    "; run-queue waits from the kernel's own sched_info \
-                     (as /proc/<tid>/schedstat), so no sched_wakeup probe",
+                    "; run-queue waits from the kernel's own sched_info and on-CPU time \
+                     from its se.sum_exec_runtime (as /proc/<tid>/schedstat), so no \
+                     sched_wakeup probe",
                 );
             }
         } else {

@@ -50,6 +50,8 @@ fn switch(
         ev.next_runq_ns = runq;
         ev.next_off_state = state;
         ev.next_syscall = 202;
+        // No stack taken (a sleep, under the default `--stacks blocked`).
+        ev.next_stack_id = -1;
         ev.flags |= SW_NEXT_TRACED | SW_NEXT_OFF_KNOWN | SW_NEXT_RUNQ_KNOWN;
     }
     ev
@@ -198,4 +200,229 @@ fn open_intervals_are_booked_like_closed_ones() {
     assert_eq!(totals["futex"].ns, 1_500 * MS);
     assert_eq!(totals["futex"].histogram.count, 1);
     assert_eq!(a.take_interval(2_000 * MS, 0).off_cpu_ns, 1_500 * MS);
+}
+
+const US: u64 = 1_000;
+
+/// `ev` with the kernel's run time for its `prev` slice.
+fn with_exec(mut ev: SwitchEvent, exec: u64) -> SwitchEvent {
+    ev.prev_exec_ns = exec;
+    ev.flags |= SW_PREV_EXEC_KNOWN;
+    ev
+}
+
+/// Wakeup preemption on one CPU, as the scheduler books it: a spinner (10)
+/// is preempted by a sleeper (11) woken at 9.99 ms; the switch happens at
+/// 10 ms, but the scheduler's clock for it is the wakeup's. So the
+/// spinner's run time ends at 9.99 ms and its run-queue wait starts there;
+/// the sleeper's run time starts there and its run-queue wait is nil.
+fn wakeup_preemption() -> [SwitchEvent; 2] {
+    // The spinner ran since the trace began; the sleeper slept since 1 ms.
+    let mut woken = switch(
+        10 * MS,
+        Some((10, 10 * MS, true)),
+        Some((11, 9 * MS, 0, OFF_SLEEPING)),
+    );
+    woken.next_syscall = 35; // nanosleep
+    let preempted = with_exec(woken, 10 * MS - 10 * US);
+    // 50 µs later the sleeper sleeps again; the kernel booked it 60 µs of
+    // run time, and the spinner 60 µs of run-queue wait.
+    let mut back = switch(
+        10 * MS + 50 * US,
+        Some((11, 50 * US, false)),
+        Some((10, 50 * US, 60 * US, OFF_RUNNING)),
+    );
+    back.next_syscall = -1;
+    [preempted, with_exec(back, 60 * US)]
+}
+
+#[test]
+fn on_cpu_is_the_kernels_run_time_and_the_carry_keeps_wall_time() {
+    let mut a = Accounts::new(0);
+    for ev in wakeup_preemption() {
+        a.apply_switch(&ev, &mut BySyscall);
+    }
+    let spinner = a.thread(10).report();
+    let sleeper = a.thread(11).report();
+    // The kernel's numbers, not the tracepoint's.
+    assert_eq!(spinner.on_cpu_ns, 10 * MS - 10 * US);
+    assert_eq!(sleeper.on_cpu_ns, 60 * US);
+    // The spinner's carry (+10 µs) made room for its whole run-queue wait.
+    assert_eq!(spinner.runqueue_preempted_ns, 60 * US);
+    assert_eq!(spinner.off_cpu_ns, 60 * US);
+    assert_eq!(a.thread(10).runq_beyond_interval, 0);
+    // Wall time: the spinner from 0 to 10.05 ms.
+    assert_eq!(spinner.on_cpu_ns + spinner.off_cpu_ns, 10 * MS + 50 * US);
+    // The sleeper's first interval closed before its carry (-10 µs) arose;
+    // the next one, here still open at the end, pays it.
+    assert_eq!(sleeper.off_cpu_ns, 9 * MS);
+    assert_eq!(a.thread(11).carry_ns, -10 * US as i64);
+    let asleep = TaskState {
+        tgid: 5,
+        off_since: 10 * MS + 50 * US,
+        off_state: OFF_SLEEPING,
+        off_syscall: 35,
+        ..Default::default()
+    };
+    let running = TaskState {
+        tgid: 5,
+        flags: TS_ON_CPU,
+        on_cpu_since: 10 * MS + 50 * US,
+        ..Default::default()
+    };
+    let end = 11 * MS + 50 * US;
+    a.finish(end, &[(10, running), (11, asleep)], &mut BySyscall);
+    let spinner = a.thread(10).report();
+    let sleeper = a.thread(11).report();
+    assert_eq!(spinner.on_cpu_ns + spinner.off_cpu_ns, end);
+    // The sleeper is observed from 1 ms (its switch-out before the trace's
+    // first record of it).
+    assert_eq!(sleeper.on_cpu_ns + sleeper.off_cpu_ns, end - MS);
+    assert_eq!(sleeper.causes["sleep"], 9 * MS + MS - 10 * US);
+    assert_eq!(a.thread(11).carry_ns, 0);
+    assert_eq!(a.thread(10).carry_ns, 0);
+}
+
+#[test]
+fn a_kernel_wait_longer_than_its_interval_is_booked_in_full_and_counted() {
+    // Without the kernel's run time for the slice (so no carry), the
+    // spinner's run-queue wait from the kernel is longer than its
+    // tracepoint-clock interval. The wait is booked whole, the interval
+    // lengthened to hold it, the excess counted and owed by the next
+    // interval.
+    let mut a = Accounts::new(0);
+    for mut ev in wakeup_preemption() {
+        ev.flags &= !SW_PREV_EXEC_KNOWN;
+        a.apply_switch(&ev, &mut BySyscall);
+    }
+    let spinner = a.thread(10);
+    assert_eq!(spinner.on_cpu_ns, 10 * MS);
+    assert_eq!(spinner.runqueue_ns(), 60 * US);
+    assert_eq!(spinner.off_cpu_ns, 60 * US);
+    assert_eq!(
+        (
+            spinner.runq_beyond_interval,
+            spinner.runq_beyond_interval_ns
+        ),
+        (1, 10 * US)
+    );
+    assert_eq!(spinner.carry_ns, -10 * US as i64);
+    // Its next interval (1 ms of sleep) pays it back.
+    let mut sleep = switch(12 * MS, None, Some((10, MS, 0, OFF_SLEEPING)));
+    sleep.next_syscall = 35;
+    a.apply_switch(&sleep, &mut BySyscall);
+    let spinner = a.thread(10);
+    assert_eq!(spinner.off_cpu_ns, 60 * US + MS - 10 * US);
+    assert_eq!(spinner.carry_ns, 0);
+}
+
+#[test]
+fn a_negative_carry_larger_than_the_interval_waits_for_the_next_one() {
+    let mut a = Accounts::new(0);
+    // The kernel booked 30 µs more than the tracepoint's slice (a slice
+    // started by a wakeup long before the switch).
+    a.apply_switch(
+        &with_exec(switch(MS, Some((1, 100 * US, false)), None), 130 * US),
+        &mut BySyscall,
+    );
+    // A 20 µs interval cannot pay 30 µs: booked 0, 10 µs still owed.
+    a.apply_switch(
+        &switch(MS + 20 * US, None, Some((1, 20 * US, 0, OFF_SLEEPING))),
+        &mut BySyscall,
+    );
+    assert_eq!(a.thread(1).off_cpu_ns, 0);
+    assert_eq!(a.thread(1).carry_ns, -10 * US as i64);
+    a.apply_switch(
+        &switch(2 * MS, None, Some((1, MS, 0, OFF_SLEEPING))),
+        &mut BySyscall,
+    );
+    assert_eq!(a.thread(1).off_cpu_ns, MS - 10 * US);
+    assert_eq!(a.thread(1).carry_ns, 0);
+}
+
+#[test]
+fn a_seeded_thread_keeps_the_snapshots_cause_for_the_interval_open_at_attach() {
+    let start = 1_000 * MS;
+    let mut a = Accounts::new(start);
+    // The snapshot saw threads 1 and 2 throttled by memory.high on their
+    // kernel stacks; the seed carries only their syscall (futex).
+    a.seed_cause(1, Cause::MemcgHighThrottle);
+    a.seed_cause(2, Cause::MemcgHighThrottle);
+    a.seed_cause(4, Cause::MemcgHighThrottle);
+    // Thread 1 runs at last: its interval began before the trace, no stack.
+    a.apply_switch(
+        &switch(1_200 * MS, None, Some((1, 700 * MS, 0, OFF_SLEEPING))),
+        &mut BySyscall,
+    );
+    // Its next interval is its own: the syscall rule again.
+    a.apply_switch(
+        &switch(1_300 * MS, None, Some((1, 50 * MS, 0, OFF_SLEEPING))),
+        &mut BySyscall,
+    );
+    let t1 = a.thread(1).report();
+    assert_eq!(t1.causes["memcg_high_throttle"], 700 * MS);
+    assert_eq!(t1.causes["futex"], 50 * MS);
+    // Thread 4's interval has a stack of its own: the classifier decides.
+    let mut own_stack = switch(1_100 * MS, None, Some((4, 600 * MS, 0, OFF_SLEEPING)));
+    own_stack.next_stack_id = 3;
+    a.apply_switch(&own_stack, &mut BySyscall);
+    assert_eq!(a.thread(4).report().causes["futex"], 600 * MS);
+    // Thread 2 never runs: its ongoing interval keeps the snapshot's cause;
+    // thread 3 had no such cause.
+    let seeded = TaskState {
+        tgid: 5,
+        off_since: 500 * MS,
+        off_state: OFF_SLEEPING,
+        off_syscall: 202,
+        off_stack_id: -1,
+        ..Default::default()
+    };
+    a.finish(2_000 * MS, &[(2, seeded), (3, seeded)], &mut BySyscall);
+    let t2 = a.thread(2).report();
+    assert_eq!(
+        t2.ongoing.as_ref().map(|g| g.cause.as_str()),
+        Some("memcg_high_throttle")
+    );
+    assert_eq!(t2.causes["memcg_high_throttle"], 1_000 * MS);
+    let t3 = a.thread(3).report();
+    assert_eq!(t3.ongoing.as_ref().map(|g| g.cause.as_str()), Some("futex"));
+}
+
+#[test]
+fn reclaim_on_cpu_time_is_summed() {
+    let mut a = Accounts::new(0);
+    for on_cpu_ns in [3 * MS, 2 * MS] {
+        a.apply_reclaim(&ReclaimEvent {
+            kind: tracer_common::event::EVENT_RECLAIM,
+            tid: 9,
+            ts_ns: 20 * MS,
+            duration_ns: 10 * MS,
+            reclaim_kind: tracer_common::event::RECLAIM_MEMCG,
+            _pad: 0,
+            on_cpu_ns,
+        });
+    }
+    let t = a.thread(9).report();
+    assert_eq!((t.reclaim_ns, t.reclaim_on_cpu_ns), (20 * MS, 5 * MS));
+}
+
+#[test]
+fn a_switch_in_rebuilt_from_the_kernels_books_is_booked_and_counted() {
+    let mut a = Accounts::new(0);
+    // Thread 3 slept from 1 ms; its switch-in (at 4 ms, after 0.5 ms on the
+    // run queue) never reached us. At its switch-out at 5 ms the kernel side
+    // rebuilt it from 1 ms of run time and the run_delay growth.
+    let mut inferred = switch(4 * MS, None, Some((3, 3 * MS, MS / 2, OFF_SLEEPING)));
+    inferred.flags |= SW_NEXT_INFERRED;
+    a.apply_switch(&inferred, &mut BySyscall);
+    a.apply_switch(
+        &with_exec(switch(5 * MS, Some((3, MS, false)), None), MS),
+        &mut BySyscall,
+    );
+    let t = a.thread(3);
+    assert_eq!((t.switch_ins_inferred, t.slice_anomalies), (1, 0));
+    assert_eq!(
+        (t.on_cpu_ns, t.off_cpu_ns, t.runqueue_ns()),
+        (MS, 3 * MS, MS / 2)
+    );
 }
