@@ -20,7 +20,7 @@ use super::{
     timeline::Timeline,
 };
 use crate::model::{
-    CauseStat, IntervalRow, Ongoing, StateSplit,
+    CauseStat, IntervalRow, Ongoing,
     cause::Cause,
     spans::{OffSpan, SpanLog},
 };
@@ -84,96 +84,6 @@ impl CauseTotal {
         } else {
             self.hist.total = self.hist.total.saturating_add(ns);
         }
-    }
-}
-
-#[derive(Default)]
-pub struct ThreadAccount {
-    pub tid: u32,
-    /// Read from /proc when the thread is first seen, so exited threads keep it.
-    pub comm: Option<String>,
-    pub tgid: u32,
-    pub on_cpu_ns: u64,
-    pub runq_wakeup_ns: u64,
-    pub runq_preempted_ns: u64,
-    pub off_cpu_ns: u64,
-    pub by_state: StateSplit,
-    pub switches: u64,
-    pub voluntary: u64,
-    pub involuntary: u64,
-    pub min_faults: u64,
-    pub maj_faults: u64,
-    pub fault_entries: u64,
-    pub reclaim_ns: u64,
-    pub reclaim_count: u64,
-    /// Time on a CPU inside reclaim (from the kernel, per reclaim).
-    pub reclaim_on_cpu_ns: u64,
-    pub exited: bool,
-    pub ongoing: Option<Ongoing>,
-    pub ongoing_off_ns: u64,
-    /// Switch-outs whose switch-in was never seen although the thread had
-    /// been seen before (should be 0; shown in diagnostics if not).
-    pub slice_anomalies: u64,
-    /// Switch-ins that never reached us, rebuilt by the kernel side from its
-    /// books at the next switch-out (`SW_NEXT_INFERRED`); shown in
-    /// diagnostics.
-    pub switch_ins_inferred: u64,
-    /// Tracepoint-clock slice minus the kernel's run time for it, summed
-    /// and not yet booked: the next off-CPU interval is booked this much
-    /// longer (shorter when negative), so on-CPU (the kernel's) plus
-    /// off-CPU still adds up to wall time. Wakeup preemption makes it: the
-    /// scheduler's clock for that switch is the wakeup's, so the woken
-    /// thread's run time starts there and the preempted one's ends there.
-    pub carry_ns: i64,
-    /// Run-queue waits (the kernel's) longer than the carry-adjusted
-    /// interval they ended: how many, and by how much in all. Each is booked
-    /// in full and the interval lengthened to hold it, the excess taken from
-    /// the thread's next interval (through the carry). Shown in diagnostics.
-    pub runq_beyond_interval: u64,
-    pub runq_beyond_interval_ns: u64,
-    /// The snapshot's cause (kernel stack or wchan) for the interval open
-    /// when the trace began; taken by the first booking of that interval.
-    pub(super) seeded_cause: Option<Cause>,
-    pub(super) causes: [u64; Cause::COUNT],
-    pub(super) cause_counts: [u64; Cause::COUNT],
-    pub(super) cause_hist: HashMap<Cause, ThreadRecorder>,
-    /// futex address → ns waited on it (bounded: see `MAX_FUTEX_ADDRS`).
-    pub(super) futex_waits: HashMap<u64, u64>,
-    pub(super) other_frames: HashMap<String, u64>,
-    pub(super) hist_off: ThreadRecorder,
-    pub(super) hist_runq: ThreadRecorder,
-    pub(super) hist_on: ThreadRecorder,
-}
-
-impl ThreadAccount {
-    /// One interval of `cause`; into the histogram only when its length is known.
-    fn add_cause(&mut self, cause: Cause, ns: u64, length_known: bool) {
-        let i = cause.index();
-        self.causes[i] += ns;
-        self.cause_counts[i] += 1;
-        if length_known {
-            self.cause_hist
-                .entry(cause)
-                .or_insert_with(ThreadRecorder::per_thread)
-                .record(ns);
-        }
-    }
-
-    fn add_futex_wait(&mut self, addr: u64, ns: u64) {
-        let n = self.futex_waits.len();
-        if let Some(w) = self.futex_waits.get_mut(&addr) {
-            *w += ns;
-        } else if n < MAX_FUTEX_ADDRS {
-            self.futex_waits.insert(addr, ns);
-        }
-    }
-
-    pub fn cause_ns(&self, cause: Cause) -> u64 {
-        self.causes[cause.index()]
-    }
-
-    pub fn runqueue_ns(&self) -> u64 {
-        self.runq_wakeup_ns + self.runq_preempted_ns
     }
 }
 
@@ -512,89 +422,6 @@ impl Accounts {
             .add(kind, ev.ts_ns.saturating_sub(ev.duration_ns), ev.ts_ns);
     }
 
-    /// Close the books at `now` with the kernel's per-thread state: fault
-    /// counters of live threads, the running slice of threads on a CPU, and
-    /// the open interval of threads off-CPU (booked as an interval that ends
-    /// now, and reported as ongoing, never dropped). The carry is settled as
-    /// at a switch: into the open interval, or into the running slice.
-    pub fn finish(&mut self, now: u64, tasks: &[(u32, TaskState)], classifier: &mut dyn CauseOf) {
-        let start = self.start_ns;
-        for (tid, st) in tasks {
-            let a = self.thread(*tid);
-            a.tgid = st.tgid;
-            a.min_faults = a.min_faults.max(st.min_faults);
-            a.maj_faults = a.maj_faults.max(st.maj_faults);
-            a.fault_entries = a.fault_entries.max(st.fault_entries);
-            if st.flags & TS_ON_CPU != 0 {
-                let since = if st.on_cpu_since != 0 {
-                    st.on_cpu_since
-                } else {
-                    start
-                };
-                // The kernel books this slice's run time at its switch-out;
-                // until then the tracepoint clock, plus what the carry owes.
-                let total = now.saturating_sub(since) as i64 + a.carry_ns;
-                let on = total.max(0) as u64;
-                a.carry_ns = total - on as i64;
-                a.on_cpu_ns += on;
-                let key = a.tid;
-                self.interval.on_cpu_ns += on;
-                if key != OVERFLOW_TID {
-                    self.spans.seen(key, since);
-                    self.spans.ended(key, now);
-                }
-                continue;
-            }
-            let classified = classifier.open_cause(st);
-            let start_known = st.off_since != 0;
-            let since = if start_known { st.off_since } else { start };
-            // Only the part inside the window counts toward the totals.
-            let from = since.max(start);
-            let runq = (st.wakeup_at != 0)
-                .then(|| now.saturating_sub(st.wakeup_at.max(start)))
-                .filter(|&r| r > 0);
-            let preempted = st.off_state == OFF_RUNNING;
-            let state = if start_known || st.off_raw_state != 0 {
-                st.off_state
-            } else {
-                OFF_OTHER
-            };
-            let cause = if runq.is_some() && preempted {
-                Cause::Runqueue
-            } else {
-                let began = start_known.then_some(since);
-                self.cause_with_seed(*tid, began, st.off_stack_id, classified)
-            };
-            let other_frames = match cause {
-                Cause::Other if st.off_stack_id >= 0 => classifier.top_frames(st.off_stack_id),
-                _ => None,
-            };
-            self.book_off_interval(
-                *tid,
-                OffInterval {
-                    start: from,
-                    end: now,
-                    runq,
-                    preempted,
-                    state,
-                    cause,
-                    futex: st.off_futex,
-                    // Its length is known only if it began inside the trace.
-                    start_known: start_known && since >= start,
-                    other_frames,
-                },
-            );
-            let a = self.thread(*tid);
-            a.ongoing_off_ns = now.saturating_sub(since);
-            a.ongoing = Some(Ongoing {
-                state: OFF_STATE_NAMES[state as usize % OFF_STATE_NAMES.len()].to_string(),
-                cause: cause.name().to_string(),
-                off_cpu_ns: a.ongoing_off_ns,
-                start_known,
-            });
-        }
-    }
-
     /// Per-cause interval statistics over every traced thread.
     pub fn cause_totals(&self) -> BTreeMap<String, CauseStat> {
         self.cause_totals
@@ -620,6 +447,11 @@ impl Accounts {
         row
     }
 }
+
+mod finish;
+mod thread;
+
+pub use thread::ThreadAccount;
 
 #[cfg(test)]
 mod tests;
