@@ -1,7 +1,7 @@
 //! `starvetrace record`: attach, trace until the duration, a signal or the
 //! target's exit, then build the finished `Recording`.
 
-use std::{io::Write as _, time::Duration};
+use std::time::Duration;
 
 use tracer_common::{config, diag};
 
@@ -36,17 +36,38 @@ enum Ended {
 /// `starvetrace record`: trace, then print the report.
 pub fn run(args: &RecordArgs) -> Result<()> {
     let rec = record(args)?;
-    super::report::show(&rec, args.format, args.out.as_deref())
+    super::report::show(&rec, args.format, args.out.as_deref())?;
+    // Last, so it is not scrolled away by the report.
+    if let Some(w) = threads_warning(&rec) {
+        eprintln!("starvetrace: warning: {w}");
+    }
+    Ok(())
+}
+
+/// What to say when `--threads` matched no thread of the target.
+pub fn threads_warning(rec: &Recording) -> Option<String> {
+    let r = rec.verdict.as_ref()?.runtime.as_ref()?;
+    let pattern = r.pattern.as_ref().filter(|_| r.pattern_matched_nothing)?;
+    let names = if r.names_seen.is_empty() {
+        "none (no thread was seen)".to_string()
+    } else {
+        r.names_seen.join(", ")
+    };
+    Some(format!(
+        "--threads '{pattern}' matched no thread of the target; its threads are named: {names}"
+    ))
 }
 
 pub fn record(args: &RecordArgs) -> Result<Recording> {
-    sys::check_privileges()?;
+    // Command-line mistakes first: they are mistakes with or without root.
     let threads_re = args
         .threads
         .as_deref()
         .map(regex::Regex::new)
         .transpose()
-        .map_err(|e| Error::Usage(format!("--threads: {e}")))?;
+        .map_err(|e| bad_pattern(args.threads.as_deref().unwrap_or_default(), &e))?;
+    crate::resolve::check_one_target(args)?;
+    sys::check_privileges()?;
     let resolved = resolve_target(args)?;
     if let Some(dir) = &args.out {
         crate::report::check_out_dir(dir)?;
@@ -108,9 +129,9 @@ pub fn record(args: &RecordArgs) -> Result<Recording> {
     let start_ns = match &mut held {
         Some(h) => {
             let released = sys::monotonic_ns();
-            h.release.write_all(&[1]).map_err(|e| {
-                Error::Other(anyhow::Error::new(e).context("releasing the command"))
-            })?;
+            // An exec that fails is exit code 4, not a report of the
+            // trampoline.
+            h.release()?;
             released
         }
         None => {
@@ -216,9 +237,46 @@ pub fn record(args: &RecordArgs) -> Result<Recording> {
     }
     let heartbeat_ns = args.heartbeat.map(|s| (s * 1e9) as u64);
     let (verdict, blackouts) = super::verdict::verdict(&rec, &spans, heartbeat_ns, runtime);
-    rec.verdict = Some(verdict);
+    rec.verdict = Some(mention_unmatched_pattern(verdict));
     rec.blackouts = Some(blackouts);
     Ok(rec)
+}
+
+/// A `--threads` pattern that matched nothing changes who was judged: the
+/// verdict's summary says so when its rules did not (they do only when no
+/// runtime thread is left at all).
+fn mention_unmatched_pattern(
+    mut v: crate::model::verdict::Verdict,
+) -> crate::model::verdict::Verdict {
+    let Some(r) = v.runtime.as_ref() else {
+        return v;
+    };
+    if let Some(p) = r.pattern.as_ref().filter(|_| r.pattern_matched_nothing)
+        && !v.summary.contains("--threads")
+    {
+        let names = if r.names_seen.is_empty() {
+            "none".to_string()
+        } else {
+            r.names_seen.join(", ")
+        };
+        v.summary = format!(
+            "{} (--threads '{p}' matched no thread of the target, so the runtime was judged by tokio's default worker names and the process's name; its threads are named: {names})",
+            v.summary
+        );
+    }
+    v
+}
+
+/// A `--threads` regex error as one line (the regex crate draws a caret
+/// diagram over several lines; its last line says what is wrong).
+fn bad_pattern(pattern: &str, e: &regex::Error) -> Error {
+    let text = e.to_string();
+    let why = text
+        .lines()
+        .rev()
+        .find_map(|l| l.trim().strip_prefix("error: "))
+        .unwrap_or_else(|| text.lines().next().unwrap_or_default().trim());
+    Error::Usage(format!("--threads '{pattern}' is not a valid regex: {why}"))
 }
 
 fn pid_alive(pid: u32) -> bool {
