@@ -426,3 +426,79 @@ fn build(
     }
     (rec, runtime)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{judgement::RuntimeSet, verdict::Verdict};
+
+    fn with_runtime(summary: &str, runtime: RuntimeSet) -> Verdict {
+        Verdict {
+            summary: summary.into(),
+            runtime: Some(runtime),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn an_unmatched_pattern_is_said_once() {
+        let unmatched = RuntimeSet {
+            block_on_candidates: 1,
+            pattern: Some("^nope".into()),
+            pattern_matched_nothing: true,
+            names_seen: vec!["zeam".into(), "zeam-io".into()],
+            ..Default::default()
+        };
+        let v = mention_unmatched_pattern(with_runtime(
+            "memory stalls are negligible",
+            unmatched.clone(),
+        ));
+        assert!(
+            v.summary.starts_with(
+                "memory stalls are negligible (--threads '^nope' matched no thread of the target"
+            ) && v.summary.ends_with("its threads are named: zeam, zeam-io)"),
+            "{}",
+            v.summary
+        );
+        // The rules already said it (no runtime thread at all): not twice.
+        let said = "--threads '^nope' matched no thread of the target; its threads are named: zeam";
+        assert_eq!(
+            mention_unmatched_pattern(with_runtime(said, unmatched.clone())).summary,
+            said
+        );
+        // A pattern that matched: nothing added.
+        let matched = RuntimeSet {
+            pattern_matched_nothing: false,
+            ..unmatched.clone()
+        };
+        assert_eq!(
+            mention_unmatched_pattern(with_runtime("x", matched.clone())).summary,
+            "x"
+        );
+
+        let rec = |v: Verdict| Recording {
+            verdict: Some(v),
+            ..Default::default()
+        };
+        assert_eq!(
+            threads_warning(&rec(with_runtime("x", unmatched))).as_deref(),
+            Some(
+                "--threads '^nope' matched no thread of the target; its threads are named: zeam, zeam-io"
+            )
+        );
+        assert_eq!(threads_warning(&rec(with_runtime("x", matched))), None);
+    }
+
+    #[test]
+    fn a_bad_pattern_is_one_line() {
+        // Built at run time, as the flag's value is (clippy checks literals).
+        let pattern = String::from("tokio-(");
+        let e = regex::Regex::new(&pattern).unwrap_err();
+        let err = bad_pattern(&pattern, &e);
+        assert_eq!(err.exit_code(), crate::error::exit::USAGE);
+        assert_eq!(
+            err.to_string(),
+            "--threads 'tokio-(' is not a valid regex: unclosed group"
+        );
+    }
+}

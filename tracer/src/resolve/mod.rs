@@ -381,7 +381,7 @@ pub fn resolve_target(args: &RecordArgs) -> Result<Option<Resolved>> {
     if let Some(pid) = args.target.pid {
         let target = resolve_pid(pid, &crate::cgroup::Roots::default())?;
         for n in &target.notes {
-            tracing::warn!("{n}");
+            eprintln!("starvetrace: note: {n}");
         }
         return Ok(Some(Resolved::Pid(target.main_pid.unwrap_or(pid))));
     }
@@ -408,7 +408,7 @@ fn resolve_cgroup_target(t: &TargetArgs) -> Result<Resolved> {
     };
     let target = resolve(&spec, &crate::cgroup::Roots::default())?;
     for n in &target.notes {
-        tracing::warn!("{n}");
+        eprintln!("starvetrace: note: {n}");
     }
     let paths = target.cgroup.clone().unwrap_or_default();
     match (paths.v2_id, paths.v2_level) {
