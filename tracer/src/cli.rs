@@ -77,7 +77,8 @@ pub struct RecordArgs {
     pub interval: f64,
     /// Names (regex) of the runtime's threads, besides tokio's default
     /// worker names: use it when the runtime names its threads. Every thread
-    /// is still traced and reported.
+    /// is still traced and reported; a pattern that matches no thread is
+    /// said in the verdict and on stderr.
     #[arg(long)]
     pub threads: Option<String>,
     /// Period (seconds) of a heartbeat the program should keep, e.g. 10 for
@@ -120,6 +121,7 @@ pub struct RecordArgs {
     #[arg(long)]
     pub quiet: bool,
     /// Command to launch and trace; it starts after every probe is attached.
+    /// A target of its own: not with --pid, --cgroup or --container.
     #[arg(last = true)]
     pub command: Vec<String>,
 }

@@ -68,3 +68,63 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A rendered clap error as one line, like every other error: the message,
+/// its items and tips joined; the usage block and "try --help" line become
+/// a short hint.
+pub fn clap_one_line(rendered: &str) -> String {
+    let mut out = String::new();
+    for line in rendered.lines() {
+        let line = line.trim();
+        if line.starts_with("Usage:") || line.starts_with("For more information") {
+            break;
+        }
+        if line.is_empty() {
+            continue;
+        }
+        let line = line.strip_prefix("error: ").unwrap_or(line);
+        if !out.is_empty() {
+            out.push_str(if out.ends_with(':') { " " } else { "; " });
+        }
+        out.push_str(line);
+    }
+    out.push_str(" (see --help)");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::clap_one_line;
+    use crate::cli::Cli;
+
+    fn line(args: &[&str]) -> String {
+        let e = Cli::try_parse_from(args).expect_err("a usage error");
+        clap_one_line(&e.to_string())
+    }
+
+    #[test]
+    fn clap_errors_become_one_line() {
+        assert_eq!(
+            line(&["starvetrace", "record", "--pid", "1", "--duration", "0"]),
+            "invalid value '0' for '--duration <DURATION>': `0`: seconds must be > 0 and at most 30 days (see --help)"
+        );
+        assert_eq!(
+            line(&["starvetrace", "record", "--pidx", "1"]),
+            "unexpected argument '--pidx' found; tip: a similar argument exists: '--pid'; tip: to pass '--pidx' as a value, use '-- --pidx' (see --help)"
+        );
+        assert_eq!(
+            line(&["starvetrace", "report"]),
+            "the following required arguments were not provided: <FILE> (see --help)"
+        );
+        for args in [
+            &["starvetrace", "record", "--pid", "1", "--cgroup", "/x"][..],
+            &["starvetrace", "snapshot", "--pid", "x"],
+            &["starvetrace", "nope"],
+        ] {
+            let l = line(args);
+            assert!(!l.contains('\n') && !l.contains("Usage"), "{args:?}: {l}");
+        }
+    }
+}

@@ -6,7 +6,7 @@ use clap::Parser as _;
 use tracer::{
     cli::{Cli, Command},
     cmd,
-    error::{Error, exit},
+    error::{Error, clap_one_line, exit},
 };
 
 fn main() {
@@ -14,20 +14,31 @@ fn main() {
     // The hidden trampoline `record -- CMD` uses: `__hold FD -- CMD...`.
     if args.get(1).map(String::as_str) == Some(tracer::resolve::command::HOLD_SUBCOMMAND) {
         let fd = args.get(2).and_then(|f| f.parse().ok()).unwrap_or(-1);
-        let err = tracer::resolve::command::hold_then_exec(fd, args.get(4..).unwrap_or_default());
-        eprintln!("starvetrace: error: {err}");
-        std::process::exit(err.exit_code());
+        let code = tracer::resolve::command::hold_then_exec(fd, args.get(4..).unwrap_or_default());
+        std::process::exit(code);
     }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let code = if e.use_stderr() {
-                exit::USAGE
-            } else {
-                exit::OK
-            };
-            let _ = e.print();
-            std::process::exit(code);
+            use clap::error::ErrorKind;
+            match e.kind() {
+                // Help and version (also help shown for a bare `starvetrace`)
+                // are not errors to squeeze into a line.
+                ErrorKind::DisplayHelp
+                | ErrorKind::DisplayVersion
+                | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                    let _ = e.print();
+                    std::process::exit(if e.use_stderr() {
+                        exit::USAGE
+                    } else {
+                        exit::OK
+                    });
+                }
+                _ => {
+                    eprintln!("starvetrace: error: {}", clap_one_line(&e.to_string()));
+                    std::process::exit(exit::USAGE);
+                }
+            }
         }
     };
     init_logging(cli.verbose);
@@ -52,6 +63,8 @@ fn init_logging(verbose: u8) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // No colour codes in a captured or redirected stderr.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 }
 

@@ -541,7 +541,8 @@ fn a_thread_that_never_runs_is_reported_as_ongoing() {
     assert_eq!(worker["on_cpu_ns"], 0, "{worker}");
 }
 
-/// One line on stderr, the documented exit code, no panic or backtrace.
+/// One line on stderr, the documented exit code, no panic or backtrace
+/// (even with RUST_BACKTRACE=1), and no report on stdout.
 fn fails_cleanly(cmd: &mut Command, code: i32, needle: &str) {
     let out = cmd
         .env("RUST_BACKTRACE", "1")
@@ -554,6 +555,37 @@ fn fails_cleanly(cmd: &mut Command, code: i32, needle: &str) {
         !stderr.contains("panicked") && !stderr.contains("backtrace"),
         "{stderr}"
     );
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.starts_with("starvetrace: error: "), "{stderr}");
+    assert!(
+        out.stdout.is_empty(),
+        "no report for bad input: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+/// A kernel thread to name as `--pid`: kthreadd (PID 2) on a host, else
+/// any task with PF_KTHREAD in its /proc/<pid>/stat flags.
+fn a_kernel_thread() -> Option<(u32, String)> {
+    let kthread = |pid: u32| {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let flags: u64 = stat
+            .rsplit_once(')')?
+            .1
+            .split_whitespace()
+            .nth(6)?
+            .parse()
+            .ok()?;
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+        (flags & 0x0020_0000 != 0).then(|| (pid, comm.trim().to_string()))
+    };
+    kthread(2).or_else(|| {
+        std::fs::read_dir("/proc")
+            .ok()?
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+            .find_map(kthread)
+    })
 }
 
 #[test]
@@ -606,5 +638,121 @@ fn bad_input_gets_a_clear_error_and_exit_code() {
         ]),
         3,
         "CAP_BPF",
+    );
+
+    // A command that cannot be started: exit 4 before tracing starts, not
+    // a report of the holding trampoline.
+    fails_cleanly(
+        Command::new(bin).args(["record", "--", "/nonexistent/binary"]),
+        4,
+        "starvetrace: error: cannot run `/nonexistent/binary`: no such file or directory",
+    );
+    fails_cleanly(
+        Command::new(bin).args(["record", "--", "no-such-program-xyz", "--flag"]),
+        4,
+        "starvetrace: error: cannot run `no-such-program-xyz`: not found in PATH (",
+    );
+    fails_cleanly(
+        Command::new(bin).args(["record", "--", "/etc/passwd"]),
+        4,
+        "starvetrace: error: cannot run `/etc/passwd`: it is not executable",
+    );
+    // What only exec can tell (the file exists, its interpreter does not)
+    // comes back from the trampoline after the probes are attached.
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("no-interpreter");
+    std::fs::write(&script, "#!/nonexistent/interpreter\n").unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    fails_cleanly(
+        Command::new(bin)
+            .args(["record", "--quiet", "--"])
+            .arg(&script),
+        4,
+        "its #! interpreter /nonexistent/interpreter is missing",
+    );
+
+    // Two targets: a running one and a command.
+    let me = std::process::id().to_string();
+    fails_cleanly(
+        Command::new(bin).args(["record", "--pid", &me, "--", "sleep", "1"]),
+        2,
+        &format!("starvetrace: error: two targets given: --pid {me} and the command `sleep 1`"),
+    );
+    fails_cleanly(
+        Command::new(bin).args(["record", "--container", "x", "--", "true"]),
+        2,
+        "two targets given: --container x and the command `true`",
+    );
+
+    // An invalid --threads regex is a usage error.
+    fails_cleanly(
+        Command::new(bin).args(["record", "--pid", &me, "--threads", "tokio-("]),
+        2,
+        "starvetrace: error: --threads 'tokio-(' is not a valid regex: unclosed group",
+    );
+
+    // A kernel thread has no user-space runtime to trace.
+    match a_kernel_thread() {
+        Some((pid, comm)) => {
+            let pid = pid.to_string();
+            let needle = format!("PID {pid} ({comm}) is a kernel thread");
+            fails_cleanly(
+                Command::new(bin).args(["record", "--pid", &pid, "--duration", "1"]),
+                4,
+                &needle,
+            );
+            fails_cleanly(
+                Command::new(bin).args(["snapshot", "--pid", &pid]),
+                4,
+                &needle,
+            );
+        }
+        None => eprintln!("no kernel thread visible in this PID namespace: case skipped"),
+    }
+
+    // --threads that matches no thread: a report (exit 0) whose verdict
+    // says so, and one warning line at the end naming the pattern and the
+    // threads' names.
+    let out = Command::new(bin)
+        .args([
+            "record",
+            "--quiet",
+            "--threads",
+            "no-such-thread-xyz",
+            "--duration",
+            "2.5",
+            "--out",
+            dir.path().to_str().unwrap(),
+            "--",
+            "sleep",
+            "3",
+        ])
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .expect("run starvetrace");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        stderr,
+        "starvetrace: warning: --threads 'no-such-thread-xyz' matched no thread of the target; its threads are named: sleep\n"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap())
+            .unwrap();
+    let summary = report["verdict"]["summary"].as_str().unwrap();
+    assert!(
+        summary.contains("--threads 'no-such-thread-xyz' matched no thread of the target"),
+        "{summary}"
+    );
+    assert_eq!(report["verdict"]["outcome"], "inconclusive", "{summary}");
+    assert_eq!(
+        report["verdict"]["runtime"]["pattern_matched_nothing"], true,
+        "{}",
+        report["verdict"]
+    );
+    let md = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        md.contains("--threads 'no-such-thread-xyz' matched no thread"),
+        "{md}"
     );
 }

@@ -141,7 +141,9 @@ pub fn judge(f: &Facts) -> Judgement {
             window_ns: f.window_ns,
         });
     }
-    if f.runtime.count() == 0 || f.wall_ns == 0 {
+    // A `--threads` pattern that matched nothing: the user named the
+    // runtime and it is not there, so whatever else is judged is not it.
+    if f.runtime.count() == 0 || f.wall_ns == 0 || f.runtime.pattern_matched_nothing {
         return inconclusive(Reason::NoRuntimeThreads {
             pattern_matched_nothing: f.runtime.pattern_matched_nothing,
         });

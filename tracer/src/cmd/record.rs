@@ -1,7 +1,7 @@
 //! `starvetrace record`: attach, trace until the duration, a signal or the
 //! target's exit, then build the finished `Recording`.
 
-use std::{io::Write as _, time::Duration};
+use std::time::Duration;
 
 use tracer_common::{config, diag};
 
@@ -37,17 +37,38 @@ enum Ended {
 /// `starvetrace record`: trace, then print the report.
 pub fn run(args: &RecordArgs) -> Result<()> {
     let rec = record(args)?;
-    super::report::show(&rec, args.format, args.out.as_deref())
+    super::report::show(&rec, args.format, args.out.as_deref())?;
+    // Last, so it is not scrolled away by the report.
+    if let Some(w) = threads_warning(&rec) {
+        eprintln!("starvetrace: warning: {w}");
+    }
+    Ok(())
+}
+
+/// What to say when `--threads` matched no thread of the target.
+pub fn threads_warning(rec: &Recording) -> Option<String> {
+    let r = rec.verdict.as_ref()?.runtime.as_ref()?;
+    let pattern = r.pattern.as_ref().filter(|_| r.pattern_matched_nothing)?;
+    let names = if r.names_seen.is_empty() {
+        "none (no thread was seen)".to_string()
+    } else {
+        r.names_seen.join(", ")
+    };
+    Some(format!(
+        "--threads '{pattern}' matched no thread of the target; its threads are named: {names}"
+    ))
 }
 
 pub fn record(args: &RecordArgs) -> Result<Recording> {
-    sys::check_privileges()?;
+    // Command-line mistakes first: they are mistakes with or without root.
     let threads_re = args
         .threads
         .as_deref()
         .map(regex::Regex::new)
         .transpose()
-        .map_err(|e| Error::Usage(format!("--threads: {e}")))?;
+        .map_err(|e| bad_pattern(args.threads.as_deref().unwrap_or_default(), &e))?;
+    crate::resolve::check_one_target(args)?;
+    sys::check_privileges()?;
     let resolved = resolve_target(args)?;
     if let Some(dir) = &args.out {
         crate::report::check_out_dir(dir)?;
@@ -113,9 +134,9 @@ pub fn record(args: &RecordArgs) -> Result<Recording> {
     let start_ns = match &mut held {
         Some(h) => {
             let released = sys::monotonic_ns();
-            h.release.write_all(&[1]).map_err(|e| {
-                Error::Other(anyhow::Error::new(e).context("releasing the command"))
-            })?;
+            // An exec that fails is exit code 4, not a report of the
+            // trampoline.
+            h.release()?;
             released
         }
         None => {
@@ -237,6 +258,18 @@ pub fn record(args: &RecordArgs) -> Result<Recording> {
         );
     }
     Ok(rec)
+}
+
+/// A `--threads` regex error as one line (the regex crate draws a caret
+/// diagram over several lines; its last line says what is wrong).
+fn bad_pattern(pattern: &str, e: &regex::Error) -> Error {
+    let text = e.to_string();
+    let why = text
+        .lines()
+        .rev()
+        .find_map(|l| l.trim().strip_prefix("error: "))
+        .unwrap_or_else(|| text.lines().next().unwrap_or_default().trim());
+    Error::Usage(format!("--threads '{pattern}' is not a valid regex: {why}"))
 }
 
 fn pid_alive(pid: u32) -> bool {
@@ -401,4 +434,57 @@ fn build(
         ));
     }
     (rec, runtime)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{judgement::RuntimeSet, verdict::Verdict};
+
+    fn with_runtime(summary: &str, runtime: RuntimeSet) -> Verdict {
+        Verdict {
+            summary: summary.into(),
+            runtime: Some(runtime),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn an_unmatched_pattern_is_warned_about() {
+        let unmatched = RuntimeSet {
+            block_on_candidates: 1,
+            pattern: Some("^nope".into()),
+            pattern_matched_nothing: true,
+            names_seen: vec!["zeam".into(), "zeam-io".into()],
+            ..Default::default()
+        };
+        let matched = RuntimeSet {
+            pattern_matched_nothing: false,
+            ..unmatched.clone()
+        };
+        let rec = |v: Verdict| Recording {
+            verdict: Some(v),
+            ..Default::default()
+        };
+        assert_eq!(
+            threads_warning(&rec(with_runtime("x", unmatched))).as_deref(),
+            Some(
+                "--threads '^nope' matched no thread of the target; its threads are named: zeam, zeam-io"
+            )
+        );
+        assert_eq!(threads_warning(&rec(with_runtime("x", matched))), None);
+    }
+
+    #[test]
+    fn a_bad_pattern_is_one_line() {
+        // Built at run time, as the flag's value is (clippy checks literals).
+        let pattern = String::from("tokio-(");
+        let e = regex::Regex::new(&pattern).unwrap_err();
+        let err = bad_pattern(&pattern, &e);
+        assert_eq!(err.exit_code(), crate::error::exit::USAGE);
+        assert_eq!(
+            err.to_string(),
+            "--threads 'tokio-(' is not a valid regex: unclosed group"
+        );
+    }
 }

@@ -67,9 +67,33 @@ fn tgid_of(roots: &Roots, tid: u32) -> Option<u32> {
         .and_then(|v| v.trim().parse().ok())
 }
 
+/// `PF_KTHREAD` in the `flags` field of /proc/<pid>/stat.
+const PF_KTHREAD: u64 = 0x0020_0000;
+
+/// Whether a task is a kernel thread (`PF_KTHREAD`), from field 9 (`flags`)
+/// of /proc/<pid>/stat. `false` when the file cannot be read.
+fn is_kernel_thread(roots: &Roots, pid: u32) -> bool {
+    let Ok(stat) = fs::read_to_string(roots.proc.join(pid.to_string()).join("stat")) else {
+        return false;
+    };
+    // The comm may hold spaces and parentheses: fields resume after the last `)`.
+    stat.rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().nth(6))
+        .and_then(|f| f.parse::<u64>().ok())
+        .is_some_and(|flags| flags & PF_KTHREAD != 0)
+}
+
 fn resolve_pid(pid: u32, roots: &Roots) -> Result<Target> {
     if pid == 0 || !roots.proc.join(pid.to_string()).is_dir() {
         return Err(Error::TargetNotFound(format!("no process with PID {pid}")));
+    }
+    // A kernel thread has no user space, so no runtime to starve: its
+    // report would be empty of what starvetrace is for.
+    if is_kernel_thread(roots, pid) {
+        let name = comm_of(roots, pid).unwrap_or_else(|| "?".into());
+        return Err(Error::TargetNotFound(format!(
+            "PID {pid} ({name}) is a kernel thread; starvetrace traces user-space processes and their runtime threads"
+        )));
     }
     let mut notes = Vec::new();
     let mut main = pid;
@@ -331,13 +355,35 @@ pub enum Resolved {
     },
 }
 
+/// `record` takes one target: a running one (`--pid`, `--cgroup`,
+/// `--container`; clap already keeps those apart) or a command to launch.
+/// With both, neither would be traced as meant.
+pub fn check_one_target(args: &RecordArgs) -> Result<()> {
+    if args.command.is_empty() {
+        return Ok(());
+    }
+    let t = &args.target;
+    let flag = match (t.pid, &t.cgroup, &t.container) {
+        (Some(pid), _, _) => format!("--pid {pid}"),
+        (None, Some(path), _) => format!("--cgroup {}", path.display()),
+        (None, None, Some(name)) => format!("--container {name}"),
+        (None, None, None) => return Ok(()),
+    };
+    Err(Error::Usage(format!(
+        "two targets given: {flag} and the command `{}`; give one: --pid/--cgroup/--container trace what already runs, -- CMD launches a command and traces it (to trace a running target for a while, use --duration)",
+        args.command.join(" ")
+    )))
+}
+
 /// The target of `record`, or `None` when a command is to be launched.
 pub fn resolve_target(args: &RecordArgs) -> Result<Option<Resolved>> {
+    check_one_target(args)?;
     if let Some(pid) = args.target.pid {
-        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
-            return Err(Error::TargetNotFound(format!("no process with PID {pid}")));
+        let target = resolve_pid(pid, &crate::cgroup::Roots::default())?;
+        for n in &target.notes {
+            eprintln!("starvetrace: note: {n}");
         }
-        return Ok(Some(Resolved::Pid(pid)));
+        return Ok(Some(Resolved::Pid(target.main_pid.unwrap_or(pid))));
     }
     if args.target.cgroup.is_some() || args.target.container.is_some() {
         return resolve_cgroup_target(&args.target).map(Some);
@@ -348,6 +394,9 @@ pub fn resolve_target(args: &RecordArgs) -> Result<Option<Resolved>> {
                 .into(),
         ));
     }
+    // A command that cannot be started is found out before any probe is
+    // loaded; what only exec can tell comes back from the trampoline.
+    command::find_program(&args.command[0])?;
     Ok(None)
 }
 
@@ -359,7 +408,7 @@ fn resolve_cgroup_target(t: &TargetArgs) -> Result<Resolved> {
     };
     let target = resolve(&spec, &crate::cgroup::Roots::default())?;
     for n in &target.notes {
-        tracing::warn!("{n}");
+        eprintln!("starvetrace: note: {n}");
     }
     let paths = target.cgroup.clone().unwrap_or_default();
     match (paths.v2_id, paths.v2_level) {

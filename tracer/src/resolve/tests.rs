@@ -271,3 +271,66 @@ fn ns_tids_from_status() {
     let me = std::process::id();
     assert_eq!(ns_tids(me).unwrap()[0], me);
 }
+
+#[test]
+fn kernel_threads_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let roots = fake_host(tmp.path());
+    fake_proc(&roots, 2, 0, "kthreadd", "0::/\n");
+    // flags (field 9) of kthreadd: PF_KTHREAD | PF_NOFREEZE | ...
+    write(
+        &roots.proc.join("2/stat"),
+        "2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 0 0 0 20 0 1 0 9 0 0 18446744073709551615 0 0 0 0 0 0 0 2147483647 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n",
+    );
+    let msg = err_text(resolve(&TargetSpec::Pid(2), &roots));
+    assert_eq!(
+        msg,
+        "PID 2 (kthreadd) is a kernel thread; starvetrace traces user-space processes and their runtime threads"
+    );
+    // A user process whose comm has spaces and parentheses: flags are
+    // counted after the last `)`, and PF_KTHREAD is not set.
+    write(
+        &roots.proc.join("100/stat"),
+        "100 (a) b (c) S 50 100 100 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 3 0 9 0 0\n",
+    );
+    assert!(resolve(&TargetSpec::Pid(100), &roots).is_ok());
+    // The live host: kthreadd is PID 2 wherever /proc shows the host's tasks.
+    let host = Roots::default();
+    if fs::read_to_string("/proc/2/comm").is_ok_and(|c| c.trim() == "kthreadd") {
+        assert!(is_kernel_thread(&host, 2));
+    }
+    assert!(!is_kernel_thread(&host, std::process::id()));
+}
+
+#[test]
+fn a_running_target_and_a_command_conflict() {
+    use clap::Parser as _;
+    let parse = |args: &[&str]| {
+        let crate::cli::Command::Record(r) = crate::cli::Cli::try_parse_from(args).unwrap().command
+        else {
+            panic!("record")
+        };
+        r
+    };
+    let r = parse(&["starvetrace", "record", "--pid", "42", "--", "sleep", "5"]);
+    let e = check_one_target(&r).unwrap_err();
+    assert_eq!(e.exit_code(), crate::error::exit::USAGE);
+    assert!(
+        e.to_string()
+            .starts_with("two targets given: --pid 42 and the command `sleep 5`; give one"),
+        "{e}"
+    );
+    let r = parse(&["starvetrace", "record", "--container", "web", "--", "true"]);
+    assert!(
+        check_one_target(&r)
+            .unwrap_err()
+            .to_string()
+            .starts_with("two targets given: --container web and the command `true`")
+    );
+    for ok in [
+        &["starvetrace", "record", "--pid", "42"][..],
+        &["starvetrace", "record", "--", "sleep", "5"],
+    ] {
+        assert!(check_one_target(&parse(ok)).is_ok(), "{ok:?}");
+    }
+}
