@@ -313,7 +313,16 @@ impl Accounts {
     /// moved), the interval is lengthened to hold it and the excess counted
     /// (`runq_beyond_interval`). What was not booked stays in the carry, for
     /// the thread's next interval.
-    fn book_off_interval(&mut self, tid: u32, iv: OffInterval) {
+    fn book_off_interval(&mut self, tid: u32, mut iv: OffInterval) {
+        // A thread seeded with the moment it really went off-CPU (before the
+        // attach): only the part inside the window counts toward the totals,
+        // and, like any interval whose whole length the books do not hold,
+        // it stays out of the histograms (the snapshot and `ongoing` carry
+        // its true age).
+        if iv.start < self.start_ns {
+            iv.start = self.start_ns;
+            iv.start_known = false;
+        }
         let a = self.thread(tid);
         let total = iv.end.saturating_sub(iv.start) as i64 + a.carry_ns;
         let mut off = total.max(0) as u64;

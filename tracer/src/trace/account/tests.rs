@@ -360,13 +360,18 @@ fn a_seeded_thread_keeps_the_snapshots_cause_for_the_interval_open_at_attach() {
         &mut BySyscall,
     );
     let t1 = a.thread(1).report();
-    assert_eq!(t1.causes["memcg_high_throttle"], 700 * MS);
+    // Only the 200 ms inside the window count toward the totals.
+    assert_eq!(t1.causes["memcg_high_throttle"], 200 * MS);
+    assert_eq!(
+        t1.histograms.off_cpu.count, 1,
+        "only the interval that began inside"
+    );
     assert_eq!(t1.causes["futex"], 50 * MS);
     // Thread 4's interval has a stack of its own: the classifier decides.
     let mut own_stack = switch(1_100 * MS, None, Some((4, 600 * MS, 0, OFF_SLEEPING)));
     own_stack.next_stack_id = 3;
     a.apply_switch(&own_stack, &mut BySyscall);
-    assert_eq!(a.thread(4).report().causes["futex"], 600 * MS);
+    assert_eq!(a.thread(4).report().causes["futex"], 100 * MS);
     // Thread 2 never runs: its ongoing interval keeps the snapshot's cause;
     // thread 3 had no such cause.
     let seeded = TaskState {
