@@ -28,6 +28,8 @@ use crate::{model::IntervalRow, sys::monotonic_ns};
 /// (cheaper for the traced threads), so we poll; 8 MiB lasts > 100 ms even
 /// at 500k switches/s.
 const POLL: Duration = Duration::from_millis(10);
+/// How often the names of live threads are read again.
+const RENAME_CHECK: Duration = Duration::from_secs(1);
 /// Waking this much later than `POLL` asked means the CPUs are saturated.
 const LATE: Duration = Duration::from_millis(50);
 /// A switch record and its ring-buffer header: the bulk of the traffic.
@@ -96,6 +98,7 @@ impl Collector {
                 let mut classifier = Classifier::new(KernelStacks::new(maps.stacks));
                 let mut malformed = 0u64;
                 let mut next_row = Instant::now() + interval;
+                let mut next_names = Instant::now() + RENAME_CHECK;
                 // Drains at most `limit` records, and stops early once it
                 // has taken longer than `LATE` (a starved drain), so the
                 // loop gets to look at its own pace between batches.
@@ -151,6 +154,13 @@ impl Collector {
                         logger.flush();
                     }
                     accounts.fill_comms(comm);
+                    // A thread is often first seen before it names itself
+                    // (tokio renames its workers right after spawning
+                    // them), and the process may be gone by the end.
+                    if Instant::now() >= next_names {
+                        next_names += RENAME_CHECK;
+                        accounts.refresh_comms(comm);
+                    }
                     if Instant::now() >= next_row {
                         next_row += interval;
                         let now = monotonic_ns();
