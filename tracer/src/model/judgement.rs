@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::{
     blackouts::Blackouts,
     cause::Cause,
-    verdict::{Alternative, Outcome},
+    outcome::{Alternative, Outcome},
 };
 
 /// The cgroup's pressure over the trace window: context for the reader,

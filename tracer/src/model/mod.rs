@@ -8,6 +8,7 @@ pub mod cause;
 pub mod cgroup;
 pub mod hist;
 pub mod judgement;
+pub mod outcome;
 pub mod role;
 pub mod snapshot;
 pub mod spans;
@@ -35,8 +36,8 @@ display_as!(
     cause::Cause => name,
     role::Role => as_str,
     role::RoleSource => as_str,
-    verdict::Outcome => as_str,
-    verdict::Alternative => as_str,
+    outcome::Outcome => as_str,
+    outcome::Alternative => as_str,
 );
 
 /// The schema this version writes.

@@ -3,52 +3,11 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use super::outcome::{Alternative, Outcome};
 use super::{
     cause::Cause,
     judgement::{FaultWaits, MemoryWeight, Reason, ReclaimFacts, RuntimeSet, ThrottleWaits},
 };
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Outcome {
-    Confirmed,
-    Refuted,
-    #[default]
-    Inconclusive,
-}
-
-impl Outcome {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Confirmed => "confirmed",
-            Outcome::Refuted => "refuted",
-            Outcome::Inconclusive => "inconclusive",
-        }
-    }
-}
-
-/// The most likely explanation when memory starvation is refuted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Alternative {
-    Cpu,
-    Blocked,
-    Idle,
-    Io,
-    Busy,
-}
-
-impl Alternative {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Alternative::Cpu => "cpu",
-            Alternative::Blocked => "blocked",
-            Alternative::Idle => "idle",
-            Alternative::Io => "io",
-            Alternative::Busy => "busy",
-        }
-    }
-}
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct Verdict {
