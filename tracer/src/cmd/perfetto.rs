@@ -116,27 +116,34 @@ pub fn input(rec: &Recording, spans: &SpanLog) -> TraceInput {
     }
 }
 
-/// On- and off-CPU slices of one thread, in time order, inside `[start, end]`.
+/// On- and off-CPU slices of one thread, in time order, from its first
+/// sight. Each interval keeps its booked length exactly (the report's
+/// totals): a run-queue wait the kernel booked longer than the switch-to-
+/// switch interval lengthens it backwards into the slice before, so where
+/// two would overlap the later one is laid out right after the earlier one
+/// (the thread's next, shorter interval takes the difference back).
 fn thread_slices(t: &crate::model::spans::ThreadSpans, start: u64, end: u64) -> Vec<Slice> {
     let (from, to) = (t.first_ns.max(start), t.last_ns.min(end));
     let mut out = Vec::with_capacity(t.off.len() * 2 + 1);
     let mut cursor = from;
     for s in &t.off {
-        let (a, b) = (s.start_ns.max(cursor), s.end_ns.min(to));
-        if a >= b {
+        let len = s.end_ns.saturating_sub(s.start_ns);
+        if len == 0 {
             continue;
         }
+        let runq = s.runq_ns.min(len);
+        let a = s.start_ns.max(cursor);
         if a > cursor {
             out.push(Slice::new(cursor, a, ON_CPU));
         }
-        let wake = s.wake_ns().clamp(a, b);
+        let wake = a + (len - runq);
         if wake > a {
             out.push(Slice::new(a, wake, s.cause.name()));
         }
-        if b > wake {
-            out.push(Slice::new(wake, b, "runqueue"));
+        if runq > 0 {
+            out.push(Slice::new(wake, wake + runq, "runqueue"));
         }
-        cursor = b;
+        cursor = wake + runq;
     }
     if to > cursor {
         out.push(Slice::new(cursor, to, ON_CPU));
