@@ -186,7 +186,9 @@ fn snapshot_of_threads_blocked_in_a_pid_namespace() {
     assert_eq!(by_pid.label, format!("pid {py} (python3)"));
 
     std::thread::sleep(Duration::from_secs(3));
-    let snap = snapshot::take(&by_cgroup.pids);
+    let mut snap = snapshot::take(&by_cgroup.pids);
+    // The command fills the summary from the report's words, as `snapshot` does.
+    snap.summary = tracer::report::snapshot::summarize(&snap);
     eprintln!("{}", snap.summary.join("\n"));
     for n in &snap.notes {
         eprintln!("note: {n}");
