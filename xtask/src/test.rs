@@ -196,6 +196,9 @@ fn root_tests(root: &Path, skipped: &mut Vec<Skip>) -> Result<()> {
             "--features",
             "root-tests",
             "--release",
+            // Every test binary runs even after one fails: a failure must
+            // not hide the binaries after it (it once hid a broken test).
+            "--no-fail-fast",
             "--",
             "--test-threads=1",
         ],
@@ -223,7 +226,13 @@ pub fn test(root: &Path) -> bool {
     steps.run("unit tests", |_| {
         run(&mut cargo(
             root,
-            &["test", "--workspace", "--exclude", "tracer-ebpf"],
+            &[
+                "test",
+                "--workspace",
+                "--exclude",
+                "tracer-ebpf",
+                "--no-fail-fast",
+            ],
         ))
     });
     if is_root() {
