@@ -71,10 +71,7 @@ impl Signals {
                 (None, None) => None,
                 (m, f) => Some(m.unwrap_or(0) + f.unwrap_or(0)),
             }),
-            refault: series(|s| match (s.refault_anon, s.refault_file, s.refault) {
-                (None, None, None) => None,
-                (a, f, r) => Some(a.unwrap_or(0) + f.unwrap_or(0) + r.unwrap_or(0)),
-            }),
+            refault: series(CgroupSample::refaults),
         }
     }
 }

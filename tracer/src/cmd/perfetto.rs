@@ -188,12 +188,7 @@ fn counters(samples: &[CgroupSample]) -> Vec<Counter> {
         ("memory.events high (per sample)", |s| s.events_high),
         ("memory.events max (per sample)", |s| s.events_max),
         ("memory.failcnt (per sample)", |s| s.v1_failcnt),
-        ("workingset refaults (per sample)", |s| {
-            match (s.refault_anon, s.refault_file, s.refault) {
-                (None, None, None) => None,
-                (a, f, r) => Some(a.unwrap_or(0) + f.unwrap_or(0) + r.unwrap_or(0)),
-            }
-        }),
+        ("workingset refaults (per sample)", CgroupSample::refaults),
     ];
     for (name, get) in deltas {
         let points = rates(samples, get, |d, _| d as f64);

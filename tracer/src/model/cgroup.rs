@@ -128,6 +128,15 @@ impl CgroupSample {
     pub fn memory_usage(&self) -> Option<u64> {
         self.memory_current.or(self.v1_usage_bytes)
     }
+
+    /// Workingset refaults, anon + file (or the pre-5.9 single counter);
+    /// `None` when none of the counters exists here.
+    pub fn refaults(&self) -> Option<u64> {
+        match (self.refault_anon, self.refault_file, self.refault) {
+            (None, None, None) => None,
+            (a, f, r) => Some(a.unwrap_or(0) + f.unwrap_or(0) + r.unwrap_or(0)),
+        }
+    }
 }
 
 /// A limit: bytes, or explicitly unlimited. `None` around it = the file
