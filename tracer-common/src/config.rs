@@ -29,6 +29,12 @@ pub const STACKS_BLOCKED: u32 = 1;
 /// Kernel stack at every voluntary switch-out.
 pub const STACKS_ALL_SLEEPS: u32 = 2;
 
+/// No user-space stacks.
+pub const USER_STACKS_OFF: u32 = 0;
+/// The traced thread's user-space stack too, at the same switch-outs as the
+/// kernel stack (`stack_policy`), into the `USTACKS` map.
+pub const USER_STACKS_ON: u32 = 1;
+
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Config {
@@ -63,6 +69,9 @@ pub struct Config {
     /// `task_struct.se.sum_exec_runtime`: total ns the task ran, as the
     /// scheduler books it.
     pub task_sum_exec_off: u32,
+    /// `USER_STACKS_OFF` or `USER_STACKS_ON`.
+    pub user_stacks: u32,
+    pub _pad0: u32,
 }
 
-const _: () = assert!(core::mem::size_of::<Config>() == 72);
+const _: () = assert!(core::mem::size_of::<Config>() == 80);

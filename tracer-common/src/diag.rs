@@ -17,7 +17,10 @@ pub const SWITCH_IN_WHILE_ON_CPU: u32 = 8;
 pub const SWITCH_OUT_WITHOUT_IN: u32 = 9;
 /// Switch-out of a thread with no map entry at all (created there).
 pub const SWITCH_OUT_NEW_ENTRY: u32 = 10;
-pub const COUNT: u32 = 11;
+/// `bpf_get_stackid` failed for a user-space stack (`--user-stacks`): a
+/// full `USTACKS` bucket (hash collision) or no user memory to walk.
+pub const USER_STACK_FAILED: u32 = 11;
+pub const COUNT: u32 = 12;
 
 /// Names, indexed by counter, as printed in reports.
 pub const NAMES: [&str; COUNT as usize] = [
@@ -32,6 +35,7 @@ pub const NAMES: [&str; COUNT as usize] = [
     "switch_in_while_on_cpu",
     "switch_out_without_in",
     "switch_out_new_entry",
+    "user_stack_lookup_failed",
 ];
 
 /// Counters that mean a record or an update never made it: the totals

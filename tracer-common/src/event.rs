@@ -4,6 +4,8 @@
 pub const EVENT_SWITCH: u32 = 1;
 pub const EVENT_EXIT: u32 = 2;
 pub const EVENT_RECLAIM: u32 = 3;
+/// A `SwitchEventUser`: the switch record when user stacks are on.
+pub const EVENT_SWITCH_USER: u32 = 4;
 
 /// `prev` is a traced thread: `prev_slice_ns` and the voluntary flag apply.
 pub const SW_PREV_TRACED: u32 = 1 << 0;
@@ -60,6 +62,22 @@ pub struct SwitchEvent {
 }
 
 const _: () = assert!(core::mem::size_of::<SwitchEvent>() == 88);
+
+/// The switch record with `--user-stacks` (kind `EVENT_SWITCH_USER`): the
+/// same fields plus the user stack of `next`'s interval. Only then is it
+/// sent, so the record everyone else pays for stays 88 bytes.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SwitchEventUser {
+    pub switch: SwitchEvent,
+    /// `USTACKS` id taken at `next`'s switch-out: -1 none taken, -2 the
+    /// kernel could not take it.
+    pub next_ustack_id: i32,
+    /// `next`'s process: user stack addresses mean something only with it.
+    pub next_tgid: u32,
+}
+
+const _: () = assert!(core::mem::size_of::<SwitchEventUser>() == 96);
 
 /// A traced thread exited; its fault counters as of then.
 #[repr(C)]

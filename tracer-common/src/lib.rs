@@ -19,4 +19,5 @@ mod pod {
     unsafe impl aya::Pod for crate::event::SwitchEvent {}
     unsafe impl aya::Pod for crate::event::ExitEvent {}
     unsafe impl aya::Pod for crate::event::ReclaimEvent {}
+    unsafe impl aya::Pod for crate::event::SwitchEventUser {}
 }

@@ -48,9 +48,13 @@ pub struct TaskState {
     /// Time on a CPU (tracepoint clock) since `reclaim_since`, up to the
     /// last switch-out inside that reclaim.
     pub reclaim_on_cpu_ns: u64,
+    /// User-space stack id at switch-out (`USTACKS`), negative if none was
+    /// taken (-1) or it failed (-2).
+    pub off_ustack_id: i32,
+    pub _pad0: u32,
 }
 
-const _: () = assert!(core::mem::size_of::<TaskState>() == 120);
+const _: () = assert!(core::mem::size_of::<TaskState>() == 128);
 
 impl TaskState {
     /// The state of a thread first seen now: nothing known about it but its
@@ -76,6 +80,8 @@ impl TaskState {
             run_delay_seen: 0,
             exec_seen: 0,
             reclaim_on_cpu_ns: 0,
+            off_ustack_id: -1,
+            _pad0: 0,
         }
     }
 }

@@ -23,6 +23,8 @@ static CONFIG: Config = Config {
     rq_clock_off: 0,
     exec_source: 0,
     task_sum_exec_off: 0,
+    user_stacks: 0,
+    _pad0: 0,
 };
 
 macro_rules! field {
@@ -53,6 +55,7 @@ field!(cfs_rq_rq_off, u32);
 field!(rq_clock_off, u32);
 field!(exec_source, u32);
 field!(task_sum_exec_off, u32);
+field!(user_stacks, u32);
 
 /// Is the current task one we trace? The cheapest test comes first: this
 /// runs on every context switch on the host.

@@ -19,6 +19,12 @@ pub static EVENTS: RingBuf = RingBuf::with_byte_size(8 << 20, 0);
 #[map]
 pub static STACKS: StackTrace = StackTrace::with_max_entries(16384, 0);
 
+/// User-space stacks at the same switch-outs (`--user-stacks`). User space
+/// shrinks it to one entry when they are off: a stack map's buckets are
+/// allocated up front (about 1 KiB each).
+#[map]
+pub static USTACKS: StackTrace = StackTrace::with_max_entries(16384, 0);
+
 /// Per-CPU diagnostic counters, indexed by `tracer_common::diag`.
 #[map]
 pub static DIAG: PerCpuArray<u64> = PerCpuArray::with_max_entries(diag::COUNT, 0);

@@ -2,7 +2,7 @@
 //! state at switch-out, and run-queue waits.
 
 use aya_ebpf::{
-    bindings::{BPF_NOEXIST, BPF_RB_NO_WAKEUP},
+    bindings::{BPF_F_USER_STACK, BPF_NOEXIST, BPF_RB_NO_WAKEUP},
     helpers::{
         bpf_get_current_pid_tgid, bpf_get_current_task_btf, bpf_get_smp_processor_id,
         bpf_ktime_get_ns, bpf_task_pt_regs,
@@ -11,12 +11,12 @@ use aya_ebpf::{
     programs::{BtfTracePointContext, tracing::StackIdContext},
 };
 use tracer_common::{
-    config::{FILTER_CGROUP, RUNQ_SCHED_INFO, STACKS_ALL_SLEEPS, STACKS_BLOCKED},
+    config::{FILTER_CGROUP, RUNQ_SCHED_INFO, STACKS_ALL_SLEEPS, STACKS_BLOCKED, USER_STACKS_ON},
     diag,
     event::{
-        EVENT_EXIT, EVENT_SWITCH, ExitEvent, SW_NEXT_INFERRED, SW_NEXT_OFF_KNOWN,
-        SW_NEXT_RUNQ_KNOWN, SW_NEXT_TRACED, SW_PREV_EXEC_KNOWN, SW_PREV_INVOLUNTARY,
-        SW_PREV_SLICE_KNOWN, SW_PREV_TRACED, SwitchEvent,
+        EVENT_EXIT, EVENT_SWITCH, EVENT_SWITCH_USER, ExitEvent, SW_NEXT_INFERRED,
+        SW_NEXT_OFF_KNOWN, SW_NEXT_RUNQ_KNOWN, SW_NEXT_TRACED, SW_PREV_EXEC_KNOWN,
+        SW_PREV_INVOLUNTARY, SW_PREV_SLICE_KNOWN, SW_PREV_TRACED, SwitchEvent, SwitchEventUser,
     },
     state::{OFF_DISK, OFF_RUNNING, TASK_DEAD, decode_off_state},
     task::{TS_EXEC_KNOWN, TS_EXITING, TS_ON_CPU, TS_RUN_DELAY_KNOWN, TaskState},
@@ -24,7 +24,7 @@ use tracer_common::{
 
 use crate::{
     config,
-    maps::{EVENTS, STACKS, TASKS, count},
+    maps::{EVENTS, STACKS, TASKS, USTACKS, count},
     task::{
         pending_run_delay, prev_is_target, run_delay, state_or_fresh, sum_exec, tgid_of, tid_of,
         traced_tid,
@@ -67,13 +67,34 @@ fn try_sched_switch(ctx: &BtfTracePointContext) -> Result<(), i32> {
         let raw_state = ctx.arg::<u64>(3) as u32;
         switch_out(ctx, &mut event, prev, preempt, raw_state, now)?;
     }
+    let mut user = (-1, 0);
     if let Some(tid) = next_tid {
-        switch_in(&mut event, next, tid, now)?;
+        user = switch_in(&mut event, next, tid, now)?;
     }
-    if EVENTS.output(&event, BPF_RB_NO_WAKEUP as u64).is_err() {
+    send_switch(event, user);
+    Ok(())
+}
+
+/// Send a switch record; with user stacks on, the longer one that also
+/// carries `next`'s (user stack id, tgid).
+#[inline(always)]
+fn send_switch(event: SwitchEvent, (next_ustack_id, next_tgid): (i32, u32)) {
+    let sent = if config::user_stacks() == USER_STACKS_ON {
+        let record = SwitchEventUser {
+            switch: SwitchEvent {
+                kind: EVENT_SWITCH_USER,
+                ..event
+            },
+            next_ustack_id,
+            next_tgid,
+        };
+        EVENTS.output(&record, BPF_RB_NO_WAKEUP as u64)
+    } else {
+        EVENTS.output(&event, BPF_RB_NO_WAKEUP as u64)
+    };
+    if sent.is_err() {
         count(diag::RINGBUF_FULL);
     }
-    Ok(())
 }
 
 #[inline(always)]
@@ -151,10 +172,18 @@ fn switch_out(
     };
     state.off_syscall = syscall;
     state.off_futex = futex;
-    state.off_stack_id = match config::stack_policy() {
-        STACKS_BLOCKED if off_state == OFF_DISK => stack_id(ctx),
-        STACKS_ALL_SLEEPS if off_state != OFF_RUNNING => stack_id(ctx),
-        _ => -1,
+    let take_stacks = match config::stack_policy() {
+        STACKS_BLOCKED => off_state == OFF_DISK,
+        STACKS_ALL_SLEEPS => off_state != OFF_RUNNING,
+        _ => false,
+    };
+    state.off_stack_id = if take_stacks { stack_id(ctx) } else { -1 };
+    // `prev` is still the current task here, so its user stack is the one
+    // it left user space with (its saved user registers).
+    state.off_ustack_id = if take_stacks && config::user_stacks() == USER_STACKS_ON {
+        user_stack_id(ctx)
+    } else {
+        -1
     };
     // Only the last switch-out of a dead task frees its entry: an exiting
     // thread may still block (closing files, say) after sched_process_exit.
@@ -187,14 +216,18 @@ fn infer_switch_in(tid: u32, state: &TaskState, task: *const u8, at: u64) -> Res
         next_futex: state.off_futex,
         ..SwitchEvent::default()
     };
-    if EVENTS.output(&event, BPF_RB_NO_WAKEUP as u64).is_err() {
-        count(diag::RINGBUF_FULL);
-    }
+    send_switch(event, (state.off_ustack_id, state.tgid));
     Ok(())
 }
 
+/// Fill in `next`'s side; returns its interval's (user stack id, tgid).
 #[inline(always)]
-fn switch_in(event: &mut SwitchEvent, next: *const u8, tid: u32, now: u64) -> Result<(), i32> {
+fn switch_in(
+    event: &mut SwitchEvent,
+    next: *const u8,
+    tid: u32,
+    now: u64,
+) -> Result<(i32, u32), i32> {
     event.next_tid = tid;
     event.flags |= SW_NEXT_TRACED;
     let state = state_or_fresh(tid, tgid_of(next)?)?;
@@ -236,7 +269,7 @@ fn switch_in(event: &mut SwitchEvent, next: *const u8, tid: u32, now: u64) -> Re
     state.flags = (state.flags | TS_ON_CPU) & !TS_RUN_DELAY_KNOWN;
     state.on_cpu_since = now;
     state.wakeup_at = 0;
-    Ok(())
+    Ok((state.off_ustack_id, state.tgid))
 }
 
 /// The syscall number the current task is in, from its user-entry
@@ -275,6 +308,19 @@ fn stack_id(ctx: &BtfTracePointContext) -> i32 {
         Ok(id) => id as i32,
         Err(_) => {
             count(diag::STACK_FAILED);
+            -2
+        }
+    }
+}
+
+/// The current task's user-space stack (frame-pointer walk by the kernel):
+/// 1–2 frames deep for code built without frame pointers.
+#[inline(always)]
+fn user_stack_id(ctx: &BtfTracePointContext) -> i32 {
+    match ctx.get_stackid(&USTACKS, BPF_F_USER_STACK as u64) {
+        Ok(id) => id as i32,
+        Err(_) => {
+            count(diag::USER_STACK_FAILED);
             -2
         }
     }

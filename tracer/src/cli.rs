@@ -117,6 +117,16 @@ pub struct RecordArgs {
     /// shortest are merged into per-cause counters (the trace says so).
     #[arg(long)]
     pub perfetto_max_slices: Option<usize>,
+    /// Also take the thread's user-space stack wherever a kernel stack is
+    /// taken (`--stacks`): off-CPU flame graphs then show the program's own
+    /// frames. Whole only for code built with frame pointers (see README).
+    #[arg(long)]
+    pub user_stacks: bool,
+    /// Write one folded-stack file per cause here (`<cause>.folded`, lines
+    /// `thread;user frames;-;kernel frames <ns>`, root first, as BCC's
+    /// `offcputime -f -d`), for flamegraph.pl or inferno.
+    #[arg(long)]
+    pub folded: Option<PathBuf>,
     /// No progress rows on stderr.
     #[arg(long)]
     pub quiet: bool,
@@ -174,6 +184,12 @@ pub struct DemoArgs {
     /// shortest are merged into per-cause counters (the trace says so).
     #[arg(long)]
     pub perfetto_max_slices: Option<usize>,
+    /// Also take user-space stacks (as `record --user-stacks`).
+    #[arg(long)]
+    pub user_stacks: bool,
+    /// Write folded stacks per cause here (as `record --folded`).
+    #[arg(long)]
+    pub folded: Option<PathBuf>,
 }
 
 fn parse_secs(s: &str) -> Result<f64, String> {

@@ -17,6 +17,7 @@ mod overhead;
 mod proc;
 mod readme;
 mod report;
+mod stacks;
 mod stats;
 mod tools;
 mod tracers;
@@ -73,6 +74,9 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
     if opts.wants(Phase::Cost) {
         results.cost = Some(cost::run(&lab, &peers)?);
     }
+    if opts.wants(Phase::UserStacks) {
+        results.stacks = Some(stacks::run(root, &lab, &opts)?);
+    }
     results.elapsed_secs = started.elapsed().as_secs_f64();
     results.host_before = Some(before);
     results.host_after = Some(host::Host::capture());
@@ -80,6 +84,25 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
 
     let doc = report::render(&results);
     println!("{doc}");
+    if opts.phase == Phase::UserStacks
+        && opts.out.is_none()
+        && !opts.no_write
+        && !opts.quick
+        && let Some(stacks) = &results.stacks
+    {
+        // Alone, this phase refreshes only its own section of the full
+        // run's report.
+        let path = opts::default_output(root);
+        readme::splice(
+            &path,
+            report::STACKS_HEADING,
+            &report::stacks_section(stacks),
+        )?;
+        eprintln!(
+            "bench: updated the user-stacks section of {}",
+            path.display()
+        );
+    }
     if let Some(path) = opts.output(root) {
         std::fs::write(&path, &doc).with_context(|| format!("writing {}", path.display()))?;
         eprintln!("bench: wrote {}", path.display());

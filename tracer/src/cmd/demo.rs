@@ -54,6 +54,8 @@ pub fn demo(args: &DemoArgs) -> Result<Recording> {
         wakeup_probe: false,
         perfetto: args.perfetto.clone(),
         perfetto_max_slices: args.perfetto_max_slices,
+        user_stacks: args.user_stacks,
+        folded: args.folded.clone(),
         quiet: false,
         command: vec![
             exe.display().to_string(),

@@ -2,6 +2,7 @@
 //! Out: a finished recording or snapshot, rendered; each command wires the stages together.
 
 pub mod demo;
+pub mod flame;
 pub mod lab;
 pub mod perfetto;
 pub mod record;

@@ -76,6 +76,7 @@ pub fn record(args: &RecordArgs) -> Result<Recording> {
     if let Some(file) = &args.perfetto {
         crate::report::check_out_file(file)?;
     }
+    let flame = super::flame::check(args)?;
     sys::ensure_tracefs()?;
     let offsets = btf::load()?;
 
@@ -102,6 +103,7 @@ pub fn record(args: &RecordArgs) -> Result<Recording> {
         ring_bytes: args.ring_mib << 20,
         max_threads: 16384,
         wakeup_probe: args.wakeup_probe,
+        user_stacks: args.user_stacks,
     };
     let cpus = sys::online_cpus();
     let mut probes = Probes::load(&cfg)?;
@@ -163,6 +165,7 @@ pub fn record(args: &RecordArgs) -> Result<Recording> {
     for (tid, cause) in seed_causes {
         accounts.seed_cause(tid, cause);
     }
+    accounts.flame = flame.then(Default::default);
     let collector = Collector::spawn(
         maps,
         accounts,
@@ -176,6 +179,7 @@ pub fn record(args: &RecordArgs) -> Result<Recording> {
         held.as_mut().map(|h| &mut h.child),
     )?;
     let mut collected = collector.finish();
+    let flame = collected.flame.take();
     let spans = std::mem::take(&mut collected.accounts.spans);
     let runnable_at_stop = collected.runnable_at_stop;
     let boosted_at_ns = collected.boosted_at_ns;
@@ -247,6 +251,7 @@ pub fn record(args: &RecordArgs) -> Result<Recording> {
     if let Some(cmd) = held.is_some().then(|| args.command.clone()) {
         rec.target.command = Some(cmd);
     }
+    super::flame::finish(&mut rec, flame, args)?;
     let heartbeat_ns = args.heartbeat.map(|s| (s * 1e9) as u64);
     let (verdict, blackouts) = super::verdict::verdict(&rec, &spans, heartbeat_ns, runtime);
     rec.verdict = Some(verdict);

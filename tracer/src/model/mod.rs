@@ -6,6 +6,7 @@
 pub mod blackouts;
 pub mod cause;
 pub mod cgroup;
+pub mod flame;
 pub mod hist;
 pub mod judgement;
 pub mod outcome;
@@ -84,6 +85,10 @@ pub struct Recording {
     /// The runtime's blackouts (schema 2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blackouts: Option<blackouts::Blackouts>,
+    /// What the off-CPU flame graphs were made of (`--user-stacks`,
+    /// `--folded`, `--out`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flame: Option<flame::FlameSummary>,
     /// The lab's own ground truth when the target was a lab scenario (demo).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lab: Option<serde_json::Value>,

@@ -43,6 +43,7 @@ fn render_with(
     snapshot(&mut o, rec);
     threads_table(&mut o, rec, max_rows);
     causes_table(&mut o, rec);
+    super::flame::render(&mut o, rec);
     histograms(&mut o, rec, per_thread_hists);
     cgroup(&mut o, rec, psi);
     environment(&mut o, rec);

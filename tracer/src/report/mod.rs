@@ -3,6 +3,7 @@
 
 pub mod blackouts;
 pub mod cgroup;
+pub mod flame;
 pub mod fmt;
 pub mod log2;
 pub mod markdown;

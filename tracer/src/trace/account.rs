@@ -16,6 +16,7 @@ use tracer_common::{
 };
 
 use super::{
+    flame::FlameAgg,
     hist::{Recorder, ThreadRecorder},
     timeline::Timeline,
 };
@@ -66,6 +67,11 @@ struct OffInterval {
     start_known: bool,
     /// Top frames of a blocked part classified `other`.
     other_frames: Option<String>,
+    /// For the flame graphs: the thread's process and the stack ids taken
+    /// at its switch-out.
+    tgid: u32,
+    kstack: i32,
+    ustack: i32,
 }
 
 /// Host-wide intervals of one cause: all of them counted and summed, those
@@ -100,6 +106,9 @@ pub struct Accounts {
     /// Every off-CPU interval, in order, within a budget: what blackouts
     /// and the evidence windows are computed from.
     pub spans: SpanLog,
+    /// Blocked time by thread, cause and stacks, for the flame graphs
+    /// (`None`: not asked for).
+    pub flame: Option<FlameAgg>,
 }
 
 impl Accounts {
@@ -118,6 +127,7 @@ impl Accounts {
             timeline_rows: Vec::new(),
             records: 0,
             cause_totals: HashMap::new(),
+            flame: None,
         }
     }
 
@@ -193,6 +203,17 @@ impl Accounts {
     }
 
     pub fn apply_switch(&mut self, ev: &SwitchEvent, classifier: &mut dyn CauseOf) {
+        self.apply_switch_user(ev, (-1, 0), classifier);
+    }
+
+    /// A switch whose `next` interval carries a user stack: (its id, the
+    /// thread's tgid), from a `SwitchEventUser`; (-1, 0) for none.
+    pub fn apply_switch_user(
+        &mut self,
+        ev: &SwitchEvent,
+        (ustack, tgid): (i32, u32),
+        classifier: &mut dyn CauseOf,
+    ) {
         self.records += 1;
         let start = self.start_ns;
         if ev.flags & SW_PREV_TRACED != 0 {
@@ -297,6 +318,9 @@ impl Accounts {
                 futex: ev.next_futex,
                 start_known: off_known,
                 other_frames,
+                tgid,
+                kstack: ev.next_stack_id,
+                ustack,
             },
         );
     }
@@ -377,6 +401,9 @@ impl Accounts {
                 .add(blocked, iv.start_known);
             if iv.cause.is_memory() {
                 self.interval.memory_stall_ns += blocked;
+            }
+            if let Some(f) = self.flame.as_mut() {
+                f.add(key, iv.tgid, iv.cause, iv.kstack, iv.ustack, blocked);
             }
             self.timeline
                 .add(iv.cause, iv.end.saturating_sub(off), iv.end - runq_ns);

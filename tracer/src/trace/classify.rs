@@ -167,6 +167,12 @@ impl<S: StackSource> CauseOf for Classifier<S> {
     }
 }
 
+impl<S: StackSource> super::flame::FrameNames for Classifier<S> {
+    fn kernel(&mut self, id: i32) -> Option<Vec<String>> {
+        self.resolve(id).map(|r| r.frames.clone())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use tracer_common::state::{OFF_DISK, OFF_SLEEPING};

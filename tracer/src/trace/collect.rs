@@ -12,7 +12,10 @@ use std::{
 
 use tracer_common::{
     diag,
-    event::{EVENT_EXIT, EVENT_RECLAIM, EVENT_SWITCH, ExitEvent, ReclaimEvent, SwitchEvent},
+    event::{
+        EVENT_EXIT, EVENT_RECLAIM, EVENT_SWITCH, EVENT_SWITCH_USER, ExitEvent, ReclaimEvent,
+        SwitchEvent, SwitchEventUser,
+    },
     state::OFF_RUNNING,
     task::{TS_ON_CPU, TaskState},
 };
@@ -20,7 +23,9 @@ use tracer_common::{
 use super::{
     account::Accounts,
     classify::{Classifier, KernelStacks},
+    flame::FlameData,
     probes::{Maps, read_diag, read_tasks},
+    ustack::UserStacks,
 };
 use crate::{model::IntervalRow, sys::monotonic_ns};
 
@@ -48,6 +53,8 @@ pub struct Collected {
     pub runnable_at_stop: u64,
     /// When the collector fell behind and raised its priority, if it did.
     pub boosted_at_ns: Option<u64>,
+    /// The flame graphs' stacks, named (when the books aggregated them).
+    pub flame: Option<FlameData>,
 }
 
 pub struct Collector {
@@ -96,6 +103,7 @@ impl Collector {
                 let mut boosted_at_ns = None;
                 let start_ns = accounts.start_ns;
                 let mut classifier = Classifier::new(KernelStacks::new(maps.stacks));
+                let mut ustacks = maps.ustacks.take().map(UserStacks::new);
                 let mut malformed = 0u64;
                 let mut next_row = Instant::now() + interval;
                 let mut next_names = Instant::now() + RENAME_CHECK;
@@ -124,6 +132,14 @@ impl Collector {
                             },
                             Some(EVENT_RECLAIM) => match read::<ReclaimEvent>(bytes) {
                                 Some(ev) => accounts.apply_reclaim(&ev),
+                                None => malformed += 1,
+                            },
+                            Some(EVENT_SWITCH_USER) => match read::<SwitchEventUser>(bytes) {
+                                Some(ev) => accounts.apply_switch_user(
+                                    &ev.switch,
+                                    (ev.next_ustack_id, ev.next_tgid),
+                                    classifier,
+                                ),
                                 None => malformed += 1,
                             },
                             _ => malformed += 1,
@@ -161,6 +177,7 @@ impl Collector {
                         next_names += RENAME_CHECK;
                         accounts.refresh_comms(comm);
                     }
+                    learn_user_stacks(&mut accounts, ustacks.as_mut());
                     if Instant::now() >= next_row {
                         next_row += interval;
                         let now = monotonic_ns();
@@ -186,6 +203,15 @@ impl Collector {
                     .count() as u64;
                 accounts.finish(end_ns, &tasks, &mut classifier);
                 accounts.fill_comms(comm);
+                learn_user_stacks(&mut accounts, ustacks.as_mut());
+                let flame = accounts.flame.take().map(|agg| {
+                    let comms: std::collections::HashMap<u32, String> = accounts
+                        .threads()
+                        .map(|a| (a.tid, a.comm.clone().unwrap_or_else(|| a.tid.to_string())))
+                        .collect();
+                    let comm_of = |tid: u32| comms.get(&tid).cloned().unwrap_or_default();
+                    super::flame::resolve(agg, &mut classifier, ustacks.as_mut(), &comm_of)
+                });
                 let row = accounts.take_interval(end_ns, lost(&read_diag(&maps.diag)));
                 accounts.timeline_rows.push(row);
                 Collected {
@@ -197,6 +223,7 @@ impl Collector {
                     malformed_records: malformed,
                     runnable_at_stop,
                     boosted_at_ns,
+                    flame,
                 }
             })
             .expect("spawning a thread only fails when the process is out of resources");
@@ -209,6 +236,14 @@ impl Collector {
             Ok(c) => c,
             Err(panic) => std::panic::resume_unwind(panic),
         }
+    }
+}
+
+/// Read back the user stacks first booked since the last drain, while their
+/// processes still exist to say where their code was mapped.
+fn learn_user_stacks(accounts: &mut Accounts, ustacks: Option<&mut UserStacks>) {
+    if let (Some(flame), Some(u)) = (accounts.flame.as_mut(), ustacks) {
+        u.learn(flame.take_new_user_stacks());
     }
 }
 

@@ -13,6 +13,7 @@ use aya::{
 use tracer_common::{
     config::{
         Config, EXEC_NONE, EXEC_SUM_EXEC, FILTER_CGROUP, FILTER_TGID, RUNQ_SCHED_INFO, RUNQ_WAKEUP,
+        USER_STACKS_OFF, USER_STACKS_ON,
     },
     diag,
     task::TaskState,
@@ -46,7 +47,13 @@ pub struct ProbeConfig {
     /// and `se.sum_exec_runtime` are readable (the tracepoint view, for
     /// comparison and benchmarks).
     pub wakeup_probe: bool,
+    /// Take the user-space stack wherever a kernel stack is taken.
+    pub user_stacks: bool,
 }
+
+/// `USTACKS` entries with `--user-stacks` (about 1 KiB of kernel memory
+/// each, allocated at load); one entry without.
+pub const USER_STACK_ENTRIES: u32 = 16384;
 
 impl ProbeConfig {
     /// The `sched_info` offsets if run-queue waits come from there.
@@ -59,6 +66,7 @@ pub struct Probes {
     ebpf: Ebpf,
     pub status: Vec<ProbeStatus>,
     runq_from_sched_info: bool,
+    user_stacks: bool,
 }
 
 /// Keep the end of a verifier log: the rejection reason is at the bottom.
@@ -142,11 +150,25 @@ impl Probes {
                 EXEC_NONE
             },
             task_sum_exec_off: si.map_or(0, |o| o.task_sum_exec),
+            user_stacks: if cfg.user_stacks {
+                USER_STACKS_ON
+            } else {
+                USER_STACKS_OFF
+            },
+            _pad0: 0,
         };
         let ebpf = EbpfLoader::new()
             .override_global("CONFIG", &config, true)
             .map_max_entries("EVENTS", cfg.ring_bytes)
             .map_max_entries("TASKS", cfg.max_threads)
+            .map_max_entries(
+                "USTACKS",
+                if cfg.user_stacks {
+                    USER_STACK_ENTRIES
+                } else {
+                    1
+                },
+            )
             .load(EBPF_OBJECT)
             .map_err(|e| match e {
                 aya::EbpfError::MapError(aya::maps::MapError::CreateError { io_error, .. })
@@ -163,6 +185,7 @@ impl Probes {
             ebpf,
             status: Vec::new(),
             runq_from_sched_info: si.is_some(),
+            user_stacks: cfg.user_stacks,
         })
     }
 
@@ -326,6 +349,7 @@ impl Probes {
     }
 
     fn take_bpf_maps(&mut self) -> Result<Maps> {
+        let user_stacks = self.user_stacks;
         let mut take = |name: &str| {
             self.ebpf
                 .take_map(name)
@@ -334,9 +358,16 @@ impl Probes {
         let bad = |name: &str, e: aya::maps::MapError| {
             Error::Other(anyhow::Error::new(e).context(format!("map {name}")))
         };
+        let ustacks = take("USTACKS")?;
+        let ustacks = if user_stacks {
+            Some(StackTraceMap::try_from(ustacks).map_err(|e| bad("USTACKS", e))?)
+        } else {
+            None
+        };
         Ok(Maps {
             events: RingBuf::try_from(take("EVENTS")?).map_err(|e| bad("EVENTS", e))?,
             stacks: StackTraceMap::try_from(take("STACKS")?).map_err(|e| bad("STACKS", e))?,
+            ustacks,
             tasks: BpfHashMap::try_from(take("TASKS")?).map_err(|e| bad("TASKS", e))?,
             diag: PerCpuArray::try_from(take("DIAG")?).map_err(|e| bad("DIAG", e))?,
             logger: None,
@@ -347,6 +378,8 @@ impl Probes {
 pub struct Maps {
     pub events: RingBuf<MapData>,
     pub stacks: StackTraceMap<MapData>,
+    /// User-space stacks, with `--user-stacks`.
+    pub ustacks: Option<StackTraceMap<MapData>>,
     pub tasks: BpfHashMap<MapData, u32, TaskState>,
     pub diag: PerCpuArray<MapData, u64>,
     pub logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,

@@ -5,13 +5,17 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result, bail};
 
 pub const HELP: &str = "\
-usage: cargo xtask bench [overhead|capacity|attach|cost|all] [options]
+usage: cargo xtask bench [overhead|capacity|attach|cost|user-stacks|all] [options]
 
   overhead   ping-pong workloads untraced vs traced (starvetrace and peers),
              and an untraced ping-pong while starvetrace traces another process
   capacity   raise the traced event rate until records are lost
   attach     time from `record -- CMD` to CMD running under the probes
   cost       ns per run of each BPF program (kernel BPF stats)
+  user-stacks  what `record --user-stacks` costs: the pinned ping-pong with
+             and without it, and the memory-max lab's page-read rate
+             untraced, traced, and traced with it; alone, it rewrites only
+             its own section of docs/BENCHMARKS.md
   all        everything (default); writes docs/BENCHMARKS.md unless --quick
 
 options:
@@ -31,6 +35,7 @@ pub enum Phase {
     Capacity,
     Attach,
     Cost,
+    UserStacks,
     #[default]
     All,
 }
@@ -92,6 +97,7 @@ pub fn parse(args: &[String]) -> Result<Option<Opts>> {
             "capacity" => o.phase = Phase::Capacity,
             "attach" => o.phase = Phase::Attach,
             "cost" => o.phase = Phase::Cost,
+            "user-stacks" => o.phase = Phase::UserStacks,
             "all" => o.phase = Phase::All,
             "--quick" => o.quick = true,
             "--no-peers" => o.no_peers = true,

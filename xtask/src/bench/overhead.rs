@@ -198,7 +198,7 @@ pub const DISTURBED_PCT: f64 = 25.0;
 /// busy throughout cannot double the bench's run time.
 pub const MAX_RERUNS: usize = 6;
 
-fn run_scenario(
+pub fn run_scenario(
     lab: &Lab,
     scenario: Scenario,
     tracers: &[Tracer],

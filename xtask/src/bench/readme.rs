@@ -25,11 +25,23 @@ pub fn update(readme: &Path, goals_table: &str) -> Result<()> {
     Ok(())
 }
 
+/// Replace the section under `heading` in the Markdown file `path` with
+/// `body` (which starts with that heading), or append it.
+pub fn splice(path: &Path, heading: &str, body: &str) -> Result<()> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    std::fs::write(path, replace_section_under(&text, heading, body))
+        .with_context(|| format!("writing {}", path.display()))
+}
+
 /// Replace the `## Performance` section (up to the next `## ` heading), or
 /// append one.
 fn replace_section(text: &str, body: &str) -> String {
+    replace_section_under(text, HEADING, body)
+}
+
+fn replace_section_under(text: &str, heading: &str, body: &str) -> String {
     let lines: Vec<&str> = text.lines().collect();
-    let Some(start) = lines.iter().position(|l| l.trim_end() == HEADING) else {
+    let Some(start) = lines.iter().position(|l| l.trim_end() == heading) else {
         let sep = if text.ends_with("\n\n") {
             ""
         } else if text.ends_with('\n') {

@@ -10,6 +10,7 @@ use super::{
     host::Host,
     opts::Opts,
     overhead::{self, ScenarioResult, Series},
+    stacks::{LAB_CONFIGS, StackCost, USER_STACKS},
     stats,
     tracers::STARVETRACE,
 };
@@ -22,6 +23,7 @@ pub struct Results {
     pub capacity: Option<Capacity>,
     pub attach: Option<Attach>,
     pub cost: Option<Vec<CostRow>>,
+    pub stacks: Option<StackCost>,
     pub host_before: Option<Host>,
     pub host_after: Option<Host>,
     pub peer_versions: Vec<String>,
@@ -64,8 +66,17 @@ fn rate(v: f64) -> String {
 }
 
 fn ratio_goal(results: &[ScenarioResult], key: &str, label: &str) -> Option<Goal> {
+    tracer_ratio_goal(results, key, STARVETRACE, label)
+}
+
+fn tracer_ratio_goal(
+    results: &[ScenarioResult],
+    key: &str,
+    tracer: &str,
+    label: &str,
+) -> Option<Goal> {
     let sc = results.iter().find(|r| r.scenario.key == key)?;
-    let s = sc.series(STARVETRACE)?;
+    let s = sc.series(tracer)?;
     let target = format!("≥ {:.2}", sc.scenario.goal);
     Some(match s.median_ratio() {
         Some(r) => Goal {
@@ -177,6 +188,14 @@ fn goals(r: &Results) -> Vec<Goal> {
                 met: mib < bound && m.reported == m.threads && m.lost == 0,
             });
         }
+    }
+    if let Some(st) = &r.stacks {
+        g.extend(tracer_ratio_goal(
+            std::slice::from_ref(&st.pinned),
+            "pinned",
+            USER_STACKS,
+            "traced program, pinned ping-pong, with `--user-stacks` (opt-in)",
+        ));
     }
     if let Some(a) = &r.attach {
         let m = a.median();
@@ -308,6 +327,95 @@ pub fn render(r: &Results) -> String {
     if let Some(rows) = &r.cost {
         cost_table(&mut s, rows);
     }
+    if let Some(st) = &r.stacks {
+        s.push_str(&stacks_section(st));
+    }
+    s
+}
+
+/// Heading of the user-stacks section (a `user-stacks` run alone replaces
+/// just this section of docs/BENCHMARKS.md).
+pub const STACKS_HEADING: &str = "## User-space stacks (`record --user-stacks`)";
+
+/// The user-stacks section: the pinned ping-pong with and without the
+/// flag, and the memory-max lab's event rate.
+pub fn stacks_section(st: &StackCost) -> String {
+    let mut s = String::new();
+    let when = super::host::Host::capture().date;
+    let _ = writeln!(
+        s,
+        "{STACKS_HEADING}\n\nFrom `cargo xtask bench user-stacks` on {when}. User stacks are \
+         taken at the same switch-outs as kernel stacks (`--stacks blocked`: uninterruptible sleeps), so they cost \
+         something only where threads block in D state.\n"
+    );
+    overhead_table(&mut s, &st.pinned);
+    let _ = writeln!(
+        s,
+        "### memory-max lab — event rate with and without user stacks\n\n\
+         `starvetrace lab memory-max --duration {:.0}` ({} rounds of the three configurations, interleaved): its \
+         runtime reads pages of a file that does not fit in the cgroup's limit, each read a major fault and a \
+         blocked switch-out, where both stacks are taken. The lab is built without frame pointers (release \
+         `starvetrace`), so each user-stack walk is short; a program built with them pays for a longer walk.\n",
+        st.lab_secs,
+        st.lab.len() / LAB_CONFIGS.len().max(1)
+    );
+    let _ = writeln!(
+        s,
+        "| configuration | lab page reads/s (median) | per run | vs untraced | starvetrace records/s | user stacks/s | lost |\n|---|---|---|---|---|---|---|"
+    );
+    let base = st.lab_rate("untraced");
+    for config in LAB_CONFIGS {
+        let runs = st.lab_runs(config);
+        let Some(rate_m) = st.lab_rate(config) else {
+            continue;
+        };
+        let per: Vec<String> = runs.iter().map(|r| rate(r.pages_per_sec)).collect();
+        let med = |f: &dyn Fn(&super::stacks::LabRun) -> Option<f64>| {
+            let v: Vec<f64> = runs.iter().filter_map(|r| f(r)).collect();
+            if v.is_empty() {
+                "—".to_string()
+            } else {
+                rate(stats::median(&v))
+            }
+        };
+        let _ = writeln!(
+            s,
+            "| {config} | {} | {} | {} | {} | {} | {} |",
+            rate(rate_m),
+            per.join(" "),
+            base.map_or("—".into(), |b| format!("{:.3}", rate_m / b)),
+            med(&|r| r.records_per_sec),
+            med(&|r| r.user_stacks_per_sec),
+            runs.iter().map(|r| r.lost).sum::<u64>()
+        );
+    }
+    if let (Some(a), Some(b)) = (st.lab_rate("starvetrace"), st.lab_rate(USER_STACKS)) {
+        let _ = writeln!(
+            s,
+            "\nWith `--user-stacks` the lab read {:.3}× the pages per second it read traced without them.\n",
+            b / a
+        );
+    }
+    let _ = writeln!(
+        s,
+        "In the kernel (one more run per workload and configuration with BPF statistics on, as in \"Cost of \
+         one BPF program run\"): `sched_switch`, which takes both stacks at every blocked switch-out, per \
+         run. The fixture is the root test's `coldpages` (tracer/tests/fixtures), built with \
+         `-C force-frame-pointers=yes`: its user stacks are whole, about 20 frames, the longest walk a \
+         tokio program built that way makes.\n\n\
+         | workload | configuration | runs | ns per run |\n|---|---|---|---|"
+    );
+    for (workload, config, stat) in &st.switch_cost {
+        let _ = writeln!(
+            s,
+            "| {workload} | {config} | {} | {} |",
+            stat.as_ref().map_or("—".into(), |p| p.run_cnt.to_string()),
+            stat.as_ref()
+                .and_then(|p| p.ns_per_run())
+                .map_or("—".into(), |v| format!("{v:.0}"))
+        );
+    }
+    let _ = writeln!(s);
     s
 }
 

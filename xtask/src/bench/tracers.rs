@@ -82,8 +82,9 @@ impl Tracer {
         }
     }
 
+    /// starvetrace, with any flags (its JSON report is read).
     pub fn is_starvetrace(&self) -> bool {
-        self.label == STARVETRACE
+        self.label.starts_with(STARVETRACE)
     }
 
     pub fn command(&self, pid: u32, dir: &Path) -> Command {

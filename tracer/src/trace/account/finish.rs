@@ -73,6 +73,9 @@ impl Accounts {
                     // Its length is known only if it began inside the trace.
                     start_known: start_known && since >= start,
                     other_frames,
+                    tgid: st.tgid,
+                    kstack: st.off_stack_id,
+                    ustack: st.off_ustack_id,
                 },
             );
             let a = self.thread(*tid);
