@@ -15,6 +15,7 @@ pub mod snapshot;
 pub mod spans;
 pub mod timeline;
 pub mod verdict;
+pub mod watch;
 
 use std::collections::BTreeMap;
 
@@ -39,6 +40,8 @@ display_as!(
     role::RoleSource => as_str,
     outcome::Outcome => as_str,
     outcome::Alternative => as_str,
+    watch::TriggerKind => as_str,
+    watch::Health => as_str,
 );
 
 /// The schema this version writes.
