@@ -6,6 +6,8 @@
 pub const FILTER_TGID: u32 = 1;
 /// Trace every task whose cgroup v2 ancestor at `cgroup_level` is `cgroup_id`.
 pub const FILTER_CGROUP: u32 = 2;
+/// Trace every thread of the processes in the `WATCHED` map (`watch`).
+pub const FILTER_TGID_SET: u32 = 3;
 
 /// Run-queue waits from the kernel's own `sched_info` (what
 /// /proc/<tid>/schedstat reports), read at switch-in: no wakeup probe.
@@ -71,7 +73,11 @@ pub struct Config {
     pub task_sum_exec_off: u32,
     /// `USER_STACKS_OFF` or `USER_STACKS_ON`.
     pub user_stacks: u32,
-    pub _pad0: u32,
+    /// Non-zero: book every interval in the `AGG` map (`watch`) and send a
+    /// switch record only for intervals of at least `emit_min_ns`, or while
+    /// the capture switch is on.
+    pub aggregate: u32,
+    pub emit_min_ns: u64,
 }
 
-const _: () = assert!(core::mem::size_of::<Config>() == 80);
+const _: () = assert!(core::mem::size_of::<Config>() == 88);

@@ -20,7 +20,10 @@ pub const SWITCH_OUT_NEW_ENTRY: u32 = 10;
 /// `bpf_get_stackid` failed for a user-space stack (`--user-stacks`): a
 /// full `USTACKS` bucket (hash collision) or no user memory to walk.
 pub const USER_STACK_FAILED: u32 = 11;
-pub const COUNT: u32 = 12;
+/// The `AGG` map (`watch`'s kernel-side books) was full: an interval or a
+/// slice was not booked.
+pub const AGG_MAP_FULL: u32 = 12;
+pub const COUNT: u32 = 13;
 
 /// Names, indexed by counter, as printed in reports.
 pub const NAMES: [&str; COUNT as usize] = [
@@ -36,6 +39,7 @@ pub const NAMES: [&str; COUNT as usize] = [
     "switch_out_without_in",
     "switch_out_new_entry",
     "user_stack_lookup_failed",
+    "aggregate_map_full",
 ];
 
 /// Counters that mean a record or an update never made it: the totals
@@ -44,6 +48,6 @@ pub const NAMES: [&str; COUNT as usize] = [
 pub const fn is_loss(index: u32) -> bool {
     matches!(
         index,
-        RINGBUF_FULL | TASK_MAP_FULL | PROBE_READ_FAILED | PROGRAM_ERROR
+        RINGBUF_FULL | TASK_MAP_FULL | PROBE_READ_FAILED | PROGRAM_ERROR | AGG_MAP_FULL
     )
 }

@@ -4,6 +4,7 @@
 //! fixed-width integers with explicit padding, and has a `const` size assert.
 #![no_std]
 
+pub mod agg;
 pub mod config;
 pub mod diag;
 pub mod event;
@@ -20,4 +21,6 @@ mod pod {
     unsafe impl aya::Pod for crate::event::ExitEvent {}
     unsafe impl aya::Pod for crate::event::ReclaimEvent {}
     unsafe impl aya::Pod for crate::event::SwitchEventUser {}
+    unsafe impl aya::Pod for crate::agg::AggKey {}
+    unsafe impl aya::Pod for crate::agg::AggValue {}
 }

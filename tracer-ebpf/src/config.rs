@@ -2,7 +2,9 @@
 //! verifier treats its fields as constants.
 
 use aya_ebpf::helpers::{bpf_get_current_ancestor_cgroup_id, bpf_get_current_pid_tgid};
-use tracer_common::config::{Config, FILTER_CGROUP, FILTER_TGID};
+use tracer_common::config::{Config, FILTER_CGROUP, FILTER_TGID, FILTER_TGID_SET};
+
+use crate::maps::WATCHED;
 
 #[unsafe(no_mangle)]
 static CONFIG: Config = Config {
@@ -24,7 +26,8 @@ static CONFIG: Config = Config {
     exec_source: 0,
     task_sum_exec_off: 0,
     user_stacks: 0,
-    _pad0: 0,
+    aggregate: 0,
+    emit_min_ns: 0,
 };
 
 macro_rules! field {
@@ -56,6 +59,8 @@ field!(rq_clock_off, u32);
 field!(exec_source, u32);
 field!(task_sum_exec_off, u32);
 field!(user_stacks, u32);
+field!(aggregate, u32);
+field!(emit_min_ns, u64);
 
 /// Is the current task one we trace? The cheapest test comes first: this
 /// runs on every context switch on the host.
@@ -68,6 +73,14 @@ pub fn current_is_target() -> bool {
             let id = unsafe { bpf_get_current_ancestor_cgroup_id(cgroup_level() as i32) };
             id == cgroup_id()
         }
+        FILTER_TGID_SET => is_watched((bpf_get_current_pid_tgid() >> 32) as u32),
         _ => false,
     }
+}
+
+/// Is `tgid` one of the processes user space asked `watch` to follow?
+#[inline(always)]
+pub fn is_watched(tgid: u32) -> bool {
+    // SAFETY: a lookup; the value is not read.
+    unsafe { WATCHED.get(&tgid).is_some() }
 }

@@ -3,6 +3,7 @@
 #![no_std]
 #![no_main]
 
+mod books;
 mod config;
 mod fault;
 mod log;

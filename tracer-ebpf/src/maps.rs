@@ -3,9 +3,13 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{HashMap, PerCpuArray, RingBuf, StackTrace},
+    maps::{Array, HashMap, PerCpuArray, RingBuf, StackTrace},
 };
-use tracer_common::{diag, task::TaskState};
+use tracer_common::{
+    agg::{AggKey, AggValue},
+    diag,
+    task::TaskState,
+};
 
 /// Per-thread scheduler state, keyed by tid. Only traced threads get an entry.
 #[map]
@@ -24,6 +28,23 @@ pub static STACKS: StackTrace = StackTrace::with_max_entries(16384, 0);
 /// allocated up front (about 1 KiB each).
 #[map]
 pub static USTACKS: StackTrace = StackTrace::with_max_entries(16384, 0);
+
+/// `watch`'s kernel-side books (see `tracer_common::agg`). User space
+/// shrinks it to one entry for `record`, and sizes it for `watch`.
+#[map]
+pub static AGG: HashMap<AggKey, AggValue> = HashMap::with_max_entries(16384, 0);
+
+/// Where a new `AGG` value is put together (too big for the BPF stack).
+#[map]
+pub static AGG_SCRATCH: PerCpuArray<AggValue> = PerCpuArray::with_max_entries(1, 0);
+
+/// The processes `watch` follows (`FILTER_TGID_SET`), keyed by tgid.
+#[map]
+pub static WATCHED: HashMap<u32, u32> = HashMap::with_max_entries(4096, 0);
+
+/// Switches user space flips while the programs run (`CONTROL_CAPTURE`).
+#[map]
+pub static CONTROL: Array<u32> = Array::with_max_entries(1, 0);
 
 /// Per-CPU diagnostic counters, indexed by `tracer_common::diag`.
 #[map]

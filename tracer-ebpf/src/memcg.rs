@@ -67,6 +67,11 @@ fn end(kind: u32) -> Result<(), i32> {
     state.reclaim_since = 0;
     state.reclaim_kind = 0;
     state.reclaim_on_cpu_ns = 0;
+    // `watch` books reclaims through the intervals they cause; their
+    // records flow only while it captures.
+    if config::aggregate() != 0 && !crate::books::capture_on() {
+        return Ok(());
+    }
     if EVENTS.output(&event, BPF_RB_NO_WAKEUP as u64).is_err() {
         count(diag::RINGBUF_FULL);
     }

@@ -23,7 +23,7 @@ use tracer_common::{
 };
 
 use crate::{
-    config,
+    books, config,
     maps::{EVENTS, STACKS, TASKS, USTACKS, count},
     task::{
         pending_run_delay, prev_is_target, run_delay, state_or_fresh, sum_exec, tgid_of, tid_of,
@@ -62,35 +62,39 @@ fn try_sched_switch(ctx: &BtfTracePointContext) -> Result<(), i32> {
         ..SwitchEvent::default()
     };
 
+    let mut prev_tgid = 0;
     if prev_traced {
         let preempt = ctx.arg::<u64>(0) & 1 != 0;
         let raw_state = ctx.arg::<u64>(3) as u32;
-        switch_out(ctx, &mut event, prev, preempt, raw_state, now)?;
+        prev_tgid = switch_out(ctx, &mut event, prev, preempt, raw_state, now)?;
     }
     let mut user = (-1, 0);
     if let Some(tid) = next_tid {
         user = switch_in(&mut event, next, tid, now)?;
     }
-    send_switch(event, user);
+    if config::aggregate() == 0 || books::book_switch(&event, prev_tgid, user.1) {
+        send_switch(&event, user);
+    }
     Ok(())
 }
 
 /// Send a switch record; with user stacks on, the longer one that also
-/// carries `next`'s (user stack id, tgid).
-#[inline(always)]
-fn send_switch(event: SwitchEvent, (next_ustack_id, next_tgid): (i32, u32)) {
+/// carries `next`'s (user stack id, tgid). A function of its own (a
+/// BPF-to-BPF call), so its record's copy is not on `sched_switch`'s stack.
+#[inline(never)]
+fn send_switch(event: &SwitchEvent, (next_ustack_id, next_tgid): (i32, u32)) {
     let sent = if config::user_stacks() == USER_STACKS_ON {
         let record = SwitchEventUser {
             switch: SwitchEvent {
                 kind: EVENT_SWITCH_USER,
-                ..event
+                ..*event
             },
             next_ustack_id,
             next_tgid,
         };
         EVENTS.output(&record, BPF_RB_NO_WAKEUP as u64)
     } else {
-        EVENTS.output(&event, BPF_RB_NO_WAKEUP as u64)
+        EVENTS.output(event, BPF_RB_NO_WAKEUP as u64)
     };
     if sent.is_err() {
         count(diag::RINGBUF_FULL);
@@ -105,7 +109,7 @@ fn switch_out(
     preempt: bool,
     raw_state: u32,
     now: u64,
-) -> Result<(), i32> {
+) -> Result<u32, i32> {
     let tgid = tgid_of(prev)?;
     // A running thread normally has an entry from its switch-in; tgid 0
     // marks the one just inserted here.
@@ -187,10 +191,11 @@ fn switch_out(
     };
     // Only the last switch-out of a dead task frees its entry: an exiting
     // thread may still block (closing files, say) after sched_process_exit.
+    let tgid = state.tgid;
     if raw_state & TASK_DEAD != 0 && !preempt {
         let _ = TASKS.remove(&event.prev_tid);
     }
-    Ok(())
+    Ok(tgid)
 }
 
 /// Send the switch-in of `tid` (on a CPU now, `task`) that never reached
@@ -216,7 +221,9 @@ fn infer_switch_in(tid: u32, state: &TaskState, task: *const u8, at: u64) -> Res
         next_futex: state.off_futex,
         ..SwitchEvent::default()
     };
-    send_switch(event, (state.off_ustack_id, state.tgid));
+    if config::aggregate() == 0 || books::book_switch(&event, 0, state.tgid) {
+        send_switch(&event, (state.off_ustack_id, state.tgid));
+    }
     Ok(())
 }
 

@@ -2,7 +2,7 @@
 
 use aya_ebpf::bindings::BPF_NOEXIST;
 use tracer_common::{
-    config::{EXEC_SUM_EXEC, FILTER_TGID},
+    config::{EXEC_SUM_EXEC, FILTER_TGID, FILTER_TGID_SET},
     diag,
     task::TaskState,
 };
@@ -73,10 +73,11 @@ pub fn pending_run_delay(task: *const u8) -> u64 {
 /// path.
 #[inline(always)]
 pub fn prev_is_target(prev: *const u8) -> Result<bool, i32> {
-    if config::filter_mode() == FILTER_TGID {
-        return Ok(read_u32(prev, config::task_tgid_off())? == config::target_tgid());
+    match config::filter_mode() {
+        FILTER_TGID => Ok(read_u32(prev, config::task_tgid_off())? == config::target_tgid()),
+        FILTER_TGID_SET => Ok(config::is_watched(read_u32(prev, config::task_tgid_off())?)),
+        _ => Ok(config::current_is_target()),
     }
-    Ok(config::current_is_target())
 }
 
 /// The tid of `task` if it is one we trace.
@@ -84,6 +85,12 @@ pub fn prev_is_target(prev: *const u8) -> Result<bool, i32> {
 pub fn traced_tid(task: *const u8) -> Result<Option<u32>, i32> {
     if config::filter_mode() == FILTER_TGID {
         if read_u32(task, config::task_tgid_off())? != config::target_tgid() {
+            return Ok(None);
+        }
+        return read_u32(task, config::task_pid_off()).map(Some);
+    }
+    if config::filter_mode() == FILTER_TGID_SET {
+        if !config::is_watched(read_u32(task, config::task_tgid_off())?) {
             return Ok(None);
         }
         return read_u32(task, config::task_pid_off()).map(Some);

@@ -104,6 +104,7 @@ pub fn record(args: &RecordArgs) -> Result<Recording> {
         max_threads: 16384,
         wakeup_probe: args.wakeup_probe,
         user_stacks: args.user_stacks,
+        aggregate: None,
     };
     let cpus = sys::online_cpus();
     let mut probes = Probes::load(&cfg)?;

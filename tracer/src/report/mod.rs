@@ -65,15 +65,7 @@ pub fn emit(
     let json = serde_json::to_string_pretty(rec).map_err(|e| Error::Other(e.into()))?;
     let md = markdown::render(rec, psi);
     if let Some(dir) = out {
-        let svg = timeline_svg(rec, psi);
-        for (name, body) in [
-            ("report.json", &json),
-            ("report.md", &md),
-            ("timeline.svg", &svg),
-        ] {
-            let p = dir.join(name);
-            std::fs::write(&p, body).map_err(|e| Error::Output { path: p, source: e })?;
-        }
+        write_files(dir, &json, &md, &timeline_svg(rec, psi))?;
     }
     // A reader that went away (`| head`) is not an error worth a panic.
     let body = match format {
@@ -81,6 +73,15 @@ pub fn emit(
         crate::cli::Format::Md | crate::cli::Format::Text => md,
     };
     let _ = writeln!(std::io::stdout().lock(), "{body}");
+    Ok(())
+}
+
+/// Write report.json, report.md and timeline.svg into `dir`.
+pub fn write_files(dir: &Path, json: &str, md: &str, svg: &str) -> Result<()> {
+    for (name, body) in [("report.json", json), ("report.md", md), ("timeline.svg", svg)] {
+        let p = dir.join(name);
+        std::fs::write(&p, body).map_err(|e| Error::Output { path: p, source: e })?;
+    }
     Ok(())
 }
 

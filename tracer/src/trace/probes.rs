@@ -4,16 +4,17 @@
 
 use aya::{
     Btf, Ebpf, EbpfLoader,
-    maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf, StackTraceMap},
+    maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf, StackTraceMap},
     programs::{
         BtfTracePoint, PerfEvent, ProgramError, TracePoint,
         perf_event::{PerfEventConfig, PerfEventScope, SamplePolicy, SoftwareEvent},
     },
 };
 use tracer_common::{
+    agg::{AggKey, AggValue},
     config::{
-        Config, EXEC_NONE, EXEC_SUM_EXEC, FILTER_CGROUP, FILTER_TGID, RUNQ_SCHED_INFO, RUNQ_WAKEUP,
-        USER_STACKS_OFF, USER_STACKS_ON,
+        Config, EXEC_NONE, EXEC_SUM_EXEC, FILTER_CGROUP, FILTER_TGID, FILTER_TGID_SET,
+        RUNQ_SCHED_INFO, RUNQ_WAKEUP, USER_STACKS_OFF, USER_STACKS_ON,
     },
     diag,
     task::TaskState,
@@ -32,6 +33,19 @@ static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"),
 pub enum Filter {
     Tgid(u32),
     Cgroup { id: u64, level: u32 },
+    /// The processes user space puts in the `WATCHED` map (`watch`).
+    TgidSet,
+}
+
+/// `watch`'s kernel-side books (see `tracer_common::agg`).
+#[derive(Clone, Copy, Debug)]
+pub struct Aggregate {
+    /// Off-CPU intervals at least this long still go through the ring buffer.
+    pub emit_min_ns: u64,
+    /// Entries of the `AGG` map (thread × cause key).
+    pub max_keys: u32,
+    /// Entries of the `WATCHED` map (processes).
+    pub max_processes: u32,
 }
 
 #[derive(Clone, Debug)]
@@ -49,6 +63,8 @@ pub struct ProbeConfig {
     pub wakeup_probe: bool,
     /// Take the user-space stack wherever a kernel stack is taken.
     pub user_stacks: bool,
+    /// Book in the kernel instead of sending every switch (`watch`).
+    pub aggregate: Option<Aggregate>,
 }
 
 /// `USTACKS` entries with `--user-stacks` (about 1 KiB of kernel memory
@@ -67,6 +83,7 @@ pub struct Probes {
     pub status: Vec<ProbeStatus>,
     runq_from_sched_info: bool,
     user_stacks: bool,
+    aggregate: bool,
 }
 
 /// Keep the end of a verifier log: the rejection reason is at the bottom.
@@ -119,6 +136,7 @@ impl Probes {
         let (filter_mode, target_tgid, cgroup_id, cgroup_level) = match cfg.filter {
             Filter::Tgid(tgid) => (FILTER_TGID, tgid, 0, 0),
             Filter::Cgroup { id, level } => (FILTER_CGROUP, 0, id, level),
+            Filter::TgidSet => (FILTER_TGID_SET, 0, 0, 0),
         };
         let si = cfg.runq_sched_info();
         let config = Config {
@@ -155,7 +173,8 @@ impl Probes {
             } else {
                 USER_STACKS_OFF
             },
-            _pad0: 0,
+            aggregate: u32::from(cfg.aggregate.is_some()),
+            emit_min_ns: cfg.aggregate.map_or(0, |a| a.emit_min_ns),
         };
         let ebpf = EbpfLoader::new()
             .override_global("CONFIG", &config, true)
@@ -169,6 +188,8 @@ impl Probes {
                     1
                 },
             )
+            .map_max_entries("AGG", cfg.aggregate.map_or(1, |a| a.max_keys))
+            .map_max_entries("WATCHED", cfg.aggregate.map_or(1, |a| a.max_processes))
             .load(EBPF_OBJECT)
             .map_err(|e| match e {
                 aya::EbpfError::MapError(aya::maps::MapError::CreateError { io_error, .. })
@@ -186,6 +207,7 @@ impl Probes {
             status: Vec::new(),
             runq_from_sched_info: si.is_some(),
             user_stacks: cfg.user_stacks,
+            aggregate: cfg.aggregate.is_some(),
         })
     }
 
@@ -350,6 +372,7 @@ impl Probes {
 
     fn take_bpf_maps(&mut self) -> Result<Maps> {
         let user_stacks = self.user_stacks;
+        let aggregate = self.aggregate;
         let mut take = |name: &str| {
             self.ebpf
                 .take_map(name)
@@ -364,7 +387,17 @@ impl Probes {
         } else {
             None
         };
+        let watch = if aggregate {
+            Some(WatchMaps {
+                agg: BpfHashMap::try_from(take("AGG")?).map_err(|e| bad("AGG", e))?,
+                watched: BpfHashMap::try_from(take("WATCHED")?).map_err(|e| bad("WATCHED", e))?,
+                control: Array::try_from(take("CONTROL")?).map_err(|e| bad("CONTROL", e))?,
+            })
+        } else {
+            None
+        };
         Ok(Maps {
+            watch,
             events: RingBuf::try_from(take("EVENTS")?).map_err(|e| bad("EVENTS", e))?,
             stacks: StackTraceMap::try_from(take("STACKS")?).map_err(|e| bad("STACKS", e))?,
             ustacks,
@@ -376,6 +409,8 @@ impl Probes {
 }
 
 pub struct Maps {
+    /// `watch`'s maps, when the books are kept in the kernel.
+    pub watch: Option<WatchMaps>,
     pub events: RingBuf<MapData>,
     pub stacks: StackTraceMap<MapData>,
     /// User-space stacks, with `--user-stacks`.
@@ -383,6 +418,12 @@ pub struct Maps {
     pub tasks: BpfHashMap<MapData, u32, TaskState>,
     pub diag: PerCpuArray<MapData, u64>,
     pub logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
+}
+
+pub struct WatchMaps {
+    pub agg: BpfHashMap<MapData, AggKey, AggValue>,
+    pub watched: BpfHashMap<MapData, u32, u32>,
+    pub control: Array<MapData, u32>,
 }
 
 /// Sum every diagnostic counter over CPUs, by index.
