@@ -34,6 +34,13 @@ pub enum Error {
     NoEbpfObject,
     #[error("cannot read {path}: {reason}")]
     Input { path: PathBuf, reason: String },
+    /// The metrics address (`--listen`) cannot be bound: in use, not an
+    /// address of this host, or a privileged port.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Other(#[from] anyhow::Error),
 }
@@ -49,6 +56,7 @@ pub mod exit {
     pub const OUTPUT: i32 = 7;
     pub const NO_EBPF_OBJECT: i32 = 8;
     pub const INPUT: i32 = 9;
+    pub const LISTEN: i32 = 10;
 }
 
 impl Error {
@@ -62,6 +70,7 @@ impl Error {
             Error::Output { .. } => exit::OUTPUT,
             Error::NoEbpfObject => exit::NO_EBPF_OBJECT,
             Error::Input { .. } => exit::INPUT,
+            Error::Listen { .. } => exit::LISTEN,
             Error::Other(_) => exit::OTHER,
         }
     }

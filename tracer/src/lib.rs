@@ -4,7 +4,8 @@
 //! and `tracer-ebpf`); the binary it builds is `starvetrace`.
 //!
 //! Data path, one direction, in module order below:
-//! `resolve` → `trace` (+ `cgroup` beside it) → `analyze` → `model` → `report`,
+//! `resolve` → `trace` (+ `cgroup` beside it) → `analyze` → `model` → `report`
+//! (and `metrics`, the same figures for Prometheus),
 //! with `cmd` on top wiring the stages into commands and `snapshot` (the
 //! /proc view of every thread) feeding both `trace` and the report. `lab` is
 //! apart: the workloads `demo` traces. `sys`, `error` and `cli` are the edges.
@@ -26,6 +27,9 @@ pub mod model;
 
 /// Every word and picture the user reads.
 pub mod report;
+
+/// What `watch` exports to Prometheus (an output stage beside `report`).
+pub mod metrics;
 
 /// The commands, on top of the stages.
 pub mod cmd;

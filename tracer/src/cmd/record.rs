@@ -69,6 +69,7 @@ pub fn record(args: &RecordArgs) -> Result<Recording> {
         .map_err(|e| bad_pattern(args.threads.as_deref().unwrap_or_default(), &e))?;
     crate::resolve::check_one_target(args)?;
     sys::check_privileges()?;
+    sys::raise_memlock_limit();
     let resolved = resolve_target(args)?;
     if let Some(dir) = &args.out {
         crate::report::check_out_dir(dir)?;

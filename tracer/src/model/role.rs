@@ -22,6 +22,15 @@ pub enum Role {
 }
 
 impl Role {
+    /// Every role (for bounded label sets: metrics remove a target's
+    /// series by enumerating them).
+    pub const ALL: [Role; 4] = [
+        Role::TokioWorker,
+        Role::SameNameAsProcess,
+        Role::BlockingPool,
+        Role::Named,
+    ];
+
     /// Short name used in JSON and tables.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -1,6 +1,7 @@
 //! Host facts and set-up: privileges, tracefs, clocks, kernel identity,
 //! and the syscall table.
 
+pub mod caps;
 pub mod syscalls;
 
 use std::{fs, path::Path};
@@ -9,6 +10,8 @@ use procfs::{
     FromRead,
     process::{Schedstat, Stat},
 };
+
+pub use caps::{CAP_SYS_ADMIN_BIT, Capability, Need, REQUIRED_CAPABILITIES};
 
 use crate::error::{Error, Result};
 
@@ -32,10 +35,6 @@ pub fn unix_ms() -> u64 {
         .unwrap_or(0)
 }
 
-const CAP_SYS_ADMIN: u32 = 21;
-const CAP_PERFMON: u32 = 38;
-const CAP_BPF: u32 = 39;
-
 fn effective_caps() -> u64 {
     fs::read_to_string("/proc/self/status")
         .ok()
@@ -47,22 +46,58 @@ fn effective_caps() -> u64 {
         .unwrap_or(0)
 }
 
-/// Tracing needs CAP_BPF + CAP_PERFMON (or CAP_SYS_ADMIN on older kernels).
+/// Tracing needs the [`Need::Tracing`] capabilities of
+/// [`REQUIRED_CAPABILITIES`] (CAP_BPF + CAP_PERFMON), or CAP_SYS_ADMIN on
+/// older kernels; a missing [`Need::Results`] one is a warning naming what
+/// the result will lack.
 pub fn check_privileges() -> Result<()> {
     let caps = effective_caps();
-    let has = |cap: u32| caps & (1u64 << cap) != 0;
-    if has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON)) {
-        return Ok(());
-    }
-    let capability = if !has(CAP_BPF) {
-        "CAP_BPF"
-    } else {
-        "CAP_PERFMON"
+    let has = |cap: &Capability| caps & (1u64 << cap.bit) != 0;
+    let admin = caps & (1u64 << CAP_SYS_ADMIN_BIT) != 0;
+    let missing = |need: Need| {
+        REQUIRED_CAPABILITIES
+            .iter()
+            .filter(move |c| c.need == need && !has(c))
     };
-    Err(Error::Permission {
-        what: "loading and attaching eBPF programs".into(),
-        capability,
-    })
+    if !admin && let Some(cap) = missing(Need::Tracing).next() {
+        return Err(Error::Permission {
+            what: "loading and attaching eBPF programs".into(),
+            capability: cap.cap_name,
+        });
+    }
+    for cap in missing(Need::Results) {
+        tracing::warn!("without {} the tracer cannot {}", cap.cap_name, cap.why);
+    }
+    Ok(())
+}
+
+/// Raises RLIMIT_MEMLOCK as far as allowed: kernels before 5.11 charge BPF
+/// maps to it (later ones to the memory cgroup, and this changes nothing).
+/// Raising the hard limit needs CAP_SYS_RESOURCE; without it the soft limit
+/// still goes up to the hard one.
+pub fn raise_memlock_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: valid pointers to an rlimit, plain syscalls.
+    unsafe {
+        let infinite = libc::rlimit {
+            rlim_cur: libc::RLIM_INFINITY,
+            rlim_max: libc::RLIM_INFINITY,
+        };
+        if libc::setrlimit(libc::RLIMIT_MEMLOCK, &infinite) == 0 {
+            return;
+        }
+        if libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut lim) == 0 {
+            lim.rlim_cur = lim.rlim_max;
+            let _ = libc::setrlimit(libc::RLIMIT_MEMLOCK, &lim);
+        }
+    }
+    tracing::debug!(
+        "RLIMIT_MEMLOCK kept at {} bytes (no CAP_SYS_RESOURCE)",
+        lim.rlim_cur
+    );
 }
 
 /// Mount tracefs if it is not mounted; classic tracepoints need it.
