@@ -31,6 +31,9 @@ pub enum Command {
     Lab(LabArgs),
     /// Run a lab scenario under `record` and print the verdict.
     Demo(DemoArgs),
+    /// Stay attached, cheaply: one line per target per interval, Prometheus
+    /// metrics, and an evidence bundle when the runtime stalls.
+    Watch(WatchArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -137,6 +140,92 @@ pub struct RecordArgs {
 }
 
 #[derive(Clone, Debug, Args)]
+pub struct WatchArgs {
+    /// Watch this process (repeatable). With no --pid, --cgroup or
+    /// --container: every process on the host with tokio-named threads,
+    /// including ones that start later.
+    #[arg(long)]
+    pub pid: Vec<u32>,
+    /// Watch every process in this cgroup (repeatable).
+    #[arg(long)]
+    pub cgroup: Vec<PathBuf>,
+    /// Watch a Docker/containerd/podman container by name or ID prefix
+    /// (repeatable); a container recreated under the name is followed.
+    #[arg(long)]
+    pub container: Vec<String>,
+    /// Seconds between status lines, book reads and trigger checks.
+    #[arg(long, default_value = "1", value_parser = parse_secs)]
+    pub interval: f64,
+    /// Minutes of per-interval books kept for the bundles.
+    #[arg(long, default_value = "10", value_parser = parse_secs)]
+    pub window: f64,
+    /// Seconds of full-detail intervals kept for blackouts.
+    #[arg(long, default_value = "30", value_parser = parse_secs)]
+    pub detail: f64,
+    /// Off-CPU intervals at least this long (ms) cross the ring buffer;
+    /// shorter ones are only counted in the kernel. Blackouts shorter than
+    /// this are not seen.
+    #[arg(long, default_value = "10", value_parser = parse_secs)]
+    pub emit_min_ms: f64,
+    /// Names (regex) of the runtime's threads, besides tokio's defaults.
+    #[arg(long)]
+    pub threads: Option<String>,
+    /// Where evidence bundles go (created 0700; files 0600).
+    #[arg(long, default_value = "/var/lib/starvetrace/bundles")]
+    pub evidence_dir: PathBuf,
+    /// Trigger: a runtime blackout at least this many seconds long (0: off).
+    #[arg(long, default_value = "1", value_parser = parse_threshold)]
+    pub trigger_blackout: f64,
+    /// Trigger: a runtime thread that has not run for this many seconds
+    /// while runnable or in D state (0: off).
+    #[arg(long, default_value = "2", value_parser = parse_threshold)]
+    pub trigger_stall: f64,
+    /// Trigger: memory.events high+max growing this fast, per second (0: off).
+    #[arg(long, default_value = "1000", value_parser = parse_threshold)]
+    pub trigger_memory_events: f64,
+    /// Trigger: the cgroup's memory.pressure full avg10 at or above this
+    /// percentage (0: off).
+    #[arg(long, default_value = "20", value_parser = parse_threshold)]
+    pub trigger_psi: f64,
+    /// Seconds recorded in full after a trigger, for the bundle's report.
+    #[arg(long, default_value = "10", value_parser = parse_secs)]
+    pub capture: f64,
+    /// Seconds before the same target can write another bundle.
+    #[arg(long, default_value = "300", value_parser = parse_secs)]
+    pub cooldown: f64,
+    /// Bundles kept at most (oldest removed first).
+    #[arg(long, default_value = "20")]
+    pub max_bundles: usize,
+    /// MiB of bundles kept at most (oldest removed first).
+    #[arg(long, default_value = "512")]
+    pub max_bundle_mib: u64,
+    /// Command run once per bundle (no shell unless you write one), with
+    /// STARVETRACE_TARGET, _PROCESS, _PID, _PIDS, _CONTAINER, _CGROUP,
+    /// _TRIGGER and _BUNDLE (and PATH) as its only environment.
+    #[arg(long)]
+    pub on_trigger: Option<String>,
+    /// Seconds before --on-trigger is killed.
+    #[arg(long, default_value = "30", value_parser = parse_secs)]
+    pub on_trigger_timeout: f64,
+    /// Seconds before --on-trigger runs again for the same target.
+    #[arg(long, default_value = "600", value_parser = parse_secs)]
+    pub on_trigger_min_gap: f64,
+    /// Serve Prometheus metrics at http://ADDR/metrics: `PORT` binds
+    /// 127.0.0.1; give `0.0.0.0:PORT` to let a remote scraper in.
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Threads the kernel keeps books for at most.
+    #[arg(long, default_value = "16384")]
+    pub max_threads: u32,
+    /// Processes watched at most.
+    #[arg(long, default_value = "4096")]
+    pub max_processes: u32,
+    /// Stop after this many seconds (default: until SIGINT or SIGTERM).
+    #[arg(long, value_parser = parse_secs)]
+    pub duration: Option<f64>,
+}
+
+#[derive(Clone, Debug, Args)]
 pub struct SnapshotArgs {
     #[command(flatten)]
     pub target: TargetArgs,
@@ -198,6 +287,15 @@ fn parse_secs(s: &str) -> Result<f64, String> {
         .map_err(|_| format!("`{s}` is not a number of seconds"))?;
     if !(v > 0.0 && v.is_finite() && v <= 30.0 * 86400.0) {
         return Err(format!("`{s}`: seconds must be > 0 and at most 30 days"));
+    }
+    Ok(v)
+}
+
+/// A trigger threshold: a number at or above zero (0 turns it off).
+fn parse_threshold(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("`{s}` is not a number"))?;
+    if !(v >= 0.0 && v.is_finite()) {
+        return Err(format!("`{s}`: a threshold must be 0 (off) or more"));
     }
     Ok(v)
 }

@@ -6,7 +6,7 @@
 //! Data path, one direction, in module order below:
 //! `resolve` → `trace` (+ `cgroup` beside it) → `analyze` → `model` → `report`
 //! (and `metrics`, the same figures for Prometheus),
-//! with `cmd` on top wiring the stages into commands and `snapshot` (the
+//! with `cmd` on top, `watch` beside it (the same stages kept running), wiring the stages into commands and `snapshot` (the
 //! /proc view of every thread) feeding both `trace` and the report. `lab` is
 //! apart: the workloads `demo` traces. `sys`, `error` and `cli` are the edges.
 
@@ -33,6 +33,9 @@ pub mod metrics;
 
 /// The commands, on top of the stages.
 pub mod cmd;
+
+/// The always-on mode: kernel-side books, triggers, evidence bundles.
+pub mod watch;
 
 /// Where every thread is now, from /proc.
 pub mod snapshot;

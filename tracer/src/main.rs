@@ -75,6 +75,7 @@ fn run(command: Command) -> Result<i32, Error> {
         Command::Snapshot(args) => cmd::snapshot::run(&args)?,
         Command::Lab(args) => cmd::lab::run(args)?,
         Command::Demo(args) => cmd::demo::run(&args)?,
+        Command::Watch(args) => tracer::watch::run(&args)?,
     }
     Ok(exit::OK)
 }

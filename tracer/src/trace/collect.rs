@@ -63,13 +63,13 @@ pub struct Collector {
 }
 
 /// Read a record of type `T` from the start of a ring buffer item.
-fn read<T: Copy>(bytes: &[u8]) -> Option<T> {
+pub fn read<T: Copy>(bytes: &[u8]) -> Option<T> {
     (bytes.len() >= size_of::<T>())
         // SAFETY: length checked; T is a plain-old-data record.
         .then(|| unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<T>()) })
 }
 
-fn lost(diag: &[u64]) -> u64 {
+pub fn lost(diag: &[u64]) -> u64 {
     (0..diag::COUNT)
         .filter(|&i| diag::is_loss(i))
         .map(|i| diag[i as usize])
