@@ -41,7 +41,7 @@ fn main() {
             }
         }
     };
-    init_logging(cli.verbose);
+    init_logging(cli.verbose, matches!(cli.command, Command::Watch(_)));
     let code = match run(cli.command) {
         Ok(code) => code,
         Err(e) => {
@@ -52,8 +52,10 @@ fn main() {
     std::process::exit(code);
 }
 
-fn init_logging(verbose: u8) {
+fn init_logging(verbose: u8, watch: bool) {
     let level = match verbose {
+        // `watch` logs its status lines at info when stderr is not a terminal.
+        0 if watch => "warn,starvetrace::watch=info",
         0 => "warn",
         1 => "info",
         _ => "debug",

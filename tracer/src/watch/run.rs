@@ -353,10 +353,11 @@ fn status_line(
 ) -> String {
     let b = &m.last_blackouts;
     let mut line = format!(
-        "{key} ({}): {} | runtime threads {} | blackouts {:.2} s, longest {:.2} s",
+        "{key} ({}): {} | runtime threads {}, long intervals {} | blackouts {:.2} s, longest {:.2} s",
         m.id.process,
         m.health,
         m.runtime.len(),
+        m.spans.values().map(|q| q.len()).sum::<usize>(),
         b.total_ns as f64 / 1e9,
         b.longest_ns as f64 / 1e9,
     );
