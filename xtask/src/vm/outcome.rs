@@ -44,10 +44,16 @@ pub struct Suite {
 impl Suite {
     /// One skip per SKIP row, named `vm-test/<scenario>`.
     pub fn skips(&self) -> Vec<Skip> {
+        self.skips_as("vm-test")
+    }
+
+    /// One skip per SKIP row, named `<step>/<scenario>` (`cargo xtask test`
+    /// runs one step per kernel series: `vm-test-6.12/memory-high`).
+    pub fn skips_as(&self, step: &str) -> Vec<Skip> {
         self.rows
             .iter()
             .filter(|r| r.status == Status::Skip)
-            .map(|r| Skip::new(format!("vm-test/{}", r.exp.name), &r.judgement.detail))
+            .map(|r| Skip::new(format!("{step}/{}", r.exp.name), &r.judgement.detail))
             .collect()
     }
 
