@@ -23,6 +23,11 @@ const APT_PACKAGES: &[&str] = &[
     "libzstd-dev",
     "zlib1g-dev",
 ];
+/// What only `cargo xtask test` needs: `promtool` (package `prometheus`,
+/// server and promtool) checks the metrics exposition in a root test;
+/// PyYAML parses deploy/'s YAML and `systemd-analyze` verifies its unit
+/// (xtask/src/deploy.rs).
+const TEST_APT_PACKAGES: &[&str] = &["prometheus", "python3-yaml", "systemd"];
 const LLVM_PREFIX: &str = "/usr/lib/llvm-22";
 const BPF_LINKER_VERSION: &str = "0.13.0";
 
@@ -32,6 +37,12 @@ pub fn bootstrap(root: &Path) -> Result<()> {
     toolchain(root, toolchain::EBPF_FILE).context("bootstrap step `eBPF nightly` failed")?;
     bpf_linker().context("bootstrap step `bpf-linker` failed")?;
     Ok(())
+}
+
+/// The packages the tests need beyond building: run by `cargo xtask test`
+/// after [`bootstrap`], skipped when present like the others.
+pub fn test_packages() -> Result<()> {
+    apt(TEST_APT_PACKAGES).context("bootstrap step `test apt packages` failed")
 }
 
 /// Installs what is missing; says what it found.

@@ -1,4 +1,4 @@
-//! `cargo xtask`: bootstrap, build, demo, test, lint, vm-test, bench.
+//! `cargo xtask`: bootstrap, build, demo, test, lint, vm-test, dist, bench.
 //! Errors are printed as one line and exit 1 (RUST_BACKTRACE is set on
 //! these machines, so returning them from main would print a backtrace).
 
@@ -6,6 +6,8 @@ mod apt;
 mod bench;
 mod bootstrap;
 mod cargo_build;
+mod deploy;
+mod dist;
 mod lint;
 mod run;
 mod sample;
@@ -48,7 +50,11 @@ enum Cmd {
         args: Vec<String>,
     },
     /// Everything CI runs: bootstrap, lint, unit tests, root tests, VM tests
+    /// (6.1 and 6.12)
     Test,
+    /// Bootstrap, then the static binary, deploy/ and a README in
+    /// target/dist/starvetrace-VERSION-x86_64-linux/, a .tar.gz and its .sha256
+    Dist,
     /// rustfmt --check and clippy -D warnings, user side and eBPF crate
     Lint,
     /// Run the tracer in a 6.1 kernel VM (cgroup v2, memory.high) under qemu
@@ -114,6 +120,10 @@ fn dispatch(cmd: Cmd) -> Result<i32> {
             return Err(anyhow!("cannot run {}: {err}", bin.display()));
         }
         Cmd::Test => return Ok(if test::test(&root) { 0 } else { 1 }),
+        Cmd::Dist => {
+            bootstrap::bootstrap(&root)?;
+            dist::dist(&root)?;
+        }
         Cmd::Lint => lint::lint(&root)?,
         // Both build starvetrace, which needs the eBPF toolchain.
         Cmd::VmTest { args } => {

@@ -1,16 +1,19 @@
-//! `cargo xtask vm-test [--scenario NAME]... [--duration SECS] [--kernel PATH] [--bin PATH] [--keep]`
+//! `cargo xtask vm-test [--scenario NAME]... [--duration SECS] [--kernel-series 6.1|6.12]
+//! [--kernel PATH] [--bin PATH] [--keep]`
 //!
-//! Boots Debian's 6.1 cloud kernel (cgroup v2, memory.high) under qemu TCG
+//! Boots Debian's 6.1 (default) or 6.12 cloud kernel (cgroup v2, memory.high) under qemu TCG
 //! with an initramfs holding busybox and a static build of the very same
 //! starvetrace (same eBPF object) that runs on the host's 6.18 kernel, runs
 //! each scenario there and judges its JSON report against the table in
 //! `vm/scenarios.rs`. Rust eBPF has no CO-RE, so this is the check that the
 //! BTF-resolved offsets, tracepoints and verifier acceptance carry over to
-//! another kernel.
+//! another kernel. `cargo xtask test` runs it once per series in
+//! [`Series::ALL`].
 //!
 //! Steps (each failure names its step, each is timed): tools -> kernel ->
 //! static build -> initramfs -> scratch disk -> boot -> judge. Logs stay in
-//! target/vm-test/ (console.log, data.log, one <scenario>.json per report);
+//! target/vm-test/ for 6.1 and target/vm-test-6.12/ for 6.12 (console.log,
+//! data.log, one <scenario>.json per report);
 //! `--keep` also keeps the initramfs tree and the disk image and prints the
 //! qemu command line to re-run it by hand.
 
@@ -33,6 +36,8 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 
+pub use binary::build_static;
+pub use deps::Series;
 pub use outcome::Suite;
 use scenarios::{Expectation, Kind};
 use steps::Steps;
@@ -51,12 +56,15 @@ const MEMORY_MIB: u32 = 2048;
 const CPUS: u32 = 2;
 
 const USAGE: &str = "usage: cargo xtask vm-test [--scenario NAME]... [--duration SECS] \
-                     [--kernel VMLINUZ] [--bin STATIC_STARVETRACE] [--timeout SECS] [--keep]";
+                     [--kernel-series 6.1|6.12] [--kernel VMLINUZ] [--bin STATIC_STARVETRACE] \
+                     [--timeout SECS] [--keep]";
 
 #[derive(Debug, Default)]
 struct Options {
     scenarios: Vec<String>,
     duration: Option<u32>,
+    /// Which Debian cloud kernel to fetch (6.1 unless given).
+    series: Option<Series>,
     kernel: Option<PathBuf>,
     /// A prebuilt static starvetrace instead of building one (a release
     /// artifact, or while the working tree does not compile).
@@ -90,6 +98,13 @@ fn parse_args(args: &[String]) -> Result<Option<Options>> {
                         .with_context(|| format!("--duration {v}: whole seconds > 0"))?,
                 );
             }
+            "--kernel-series" => {
+                let v = value("--kernel-series")?;
+                o.series =
+                    Some(Series::parse(&v).with_context(|| {
+                        format!("--kernel-series {v}: one of 6.1, 6.12\n{USAGE}")
+                    })?);
+            }
             "--kernel" => o.kernel = Some(PathBuf::from(value("--kernel")?)),
             "--bin" => o.bin = Some(PathBuf::from(value("--bin")?)),
             "--timeout" => {
@@ -107,6 +122,9 @@ fn parse_args(args: &[String]) -> Result<Option<Options>> {
             other => bail!("unknown argument `{other}`\n{USAGE}"),
         }
     }
+    if o.series.is_some() && o.kernel.is_some() {
+        bail!("--kernel-series and --kernel are two kernels: give one\n{USAGE}");
+    }
     for s in &o.scenarios {
         if scenarios::find(s).is_none() {
             bail!("unknown scenario `{s}` (known: {})", scenarios::names());
@@ -123,7 +141,8 @@ pub fn run(root: &Path, args: &[String]) -> Result<Option<Suite>> {
         return Ok(None);
     };
     let mut steps = Steps::new();
-    let work = root.join("target/vm-test");
+    let series = opts.series.unwrap_or(Series::V6_1);
+    let work = root.join(work_dir(series));
     fs::create_dir_all(&work).with_context(|| format!("create {}", work.display()))?;
     println!("vm-test: source {}", source_state(root));
 
@@ -133,7 +152,7 @@ pub fn run(root: &Path, args: &[String]) -> Result<Option<Suite>> {
             vmlinuz: path.clone(),
             package: format!("{} (given with --kernel)", path.display()),
         }),
-        None => deps::ensure_kernel(&root.join("target/vm-cache")),
+        None => deps::ensure_kernel(&root.join("target/vm-cache"), series),
     })?;
     let bin = steps.run("static build", || match &opts.bin {
         Some(path) => binary::check_static(path).context("--bin"),
@@ -229,6 +248,14 @@ pub fn run(root: &Path, args: &[String]) -> Result<Option<Suite>> {
         qemu::Ended::Exited(_) => {}
     }
     Ok(Some(suite))
+}
+
+/// Per series, so that running both keeps both sets of logs and reports.
+fn work_dir(series: Series) -> String {
+    match series {
+        Series::V6_1 => "target/vm-test".into(),
+        other => format!("target/vm-test-{}", other.as_str()),
+    }
 }
 
 fn plan_lines(plan: &[&Expectation], opts: &Options) -> Vec<initramfs::PlanLine> {
@@ -342,6 +369,14 @@ mod tests {
         assert!(parse_args(&args(&["--scenario", "nope"])).is_err());
         assert!(parse_args(&args(&["--duration", "0"])).is_err());
         assert!(parse_args(&args(&["--bogus"])).is_err());
+        let o = parse_args(&args(&["--kernel-series", "6.12"]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(o.series, Some(Series::V6_12));
+        assert_eq!(work_dir(Series::V6_12), "target/vm-test-6.12");
+        assert_eq!(work_dir(Series::V6_1), "target/vm-test");
+        assert!(parse_args(&args(&["--kernel-series", "6.18"])).is_err());
+        assert!(parse_args(&args(&["--kernel-series=6.1", "--kernel", "/x"])).is_err());
     }
 
     #[test]

@@ -32,7 +32,7 @@ mod tests;
 use std::sync::Mutex;
 
 use prometheus_client::{
-    encoding::text::encode,
+    encoding::{prometheus_text, text::encode},
     metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
     registry::{Registry, Unit},
 };
@@ -49,6 +49,25 @@ use crate::model::{
     role::Role,
     watch::{Health, TargetId, TriggerKind},
 };
+
+/// The two text formats Prometheus reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// OpenMetrics 1.0 text: what Prometheus asks for first, and the default.
+    OpenMetrics,
+    /// The classic Prometheus text format 0.0.4, for clients that ask for
+    /// `text/plain` only (older scrapers, `promtool check metrics`).
+    PrometheusText,
+}
+
+impl Format {
+    pub const fn content_type(self) -> &'static str {
+        match self {
+            Format::OpenMetrics => CONTENT_TYPE,
+            Format::PrometheusText => prometheus_text::CONTENT_TYPE,
+        }
+    }
+}
 
 /// Blackout length buckets, seconds: from what a heartbeat barely notices
 /// (1 ms) to a minute-long wedge.
@@ -309,10 +328,19 @@ impl Metrics {
 
     /// The whole exposition in OpenMetrics text format, `# EOF` included.
     pub fn encode(&self) -> String {
+        self.encode_as(Format::OpenMetrics)
+    }
+
+    /// The exposition in `format`.
+    pub fn encode_as(&self, format: Format) -> String {
         let mut out = String::new();
+        let result = match format {
+            Format::OpenMetrics => encode(&mut out, &self.registry),
+            Format::PrometheusText => prometheus_text::encode(&mut out, &self.registry),
+        };
         // Writing to a String cannot fail; an error here would be the
         // encoder's own, and a partial exposition is still better than none.
-        if let Err(e) = encode(&mut out, &self.registry) {
+        if let Err(e) = result {
             tracing::warn!("metrics: encoding stopped early: {e}");
         }
         out

@@ -14,7 +14,7 @@ use std::{
     time::Duration,
 };
 
-use super::Metrics;
+use super::{Format, Metrics};
 use crate::error::{Error, Result};
 
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -134,7 +134,7 @@ fn accept_loop(listener: &TcpListener, metrics: &Metrics, stop: &AtomicBool) {
 /// What a request asks for.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum Request {
-    Metrics { head: bool },
+    Metrics { head: bool, format: Format },
     NotFound,
     MethodNotAllowed,
     Bad,
@@ -158,11 +158,34 @@ pub(super) fn route(head: &[u8]) -> Request {
         return Request::Bad;
     }
     let path = target.split('?').next().unwrap_or_default();
+    let format = negotiate(head);
     match (method, path) {
-        ("GET", "/metrics") => Request::Metrics { head: false },
-        ("HEAD", "/metrics") => Request::Metrics { head: true },
+        ("GET", "/metrics") => Request::Metrics {
+            head: false,
+            format,
+        },
+        ("HEAD", "/metrics") => Request::Metrics { head: true, format },
         ("GET" | "HEAD", _) => Request::NotFound,
         _ => Request::MethodNotAllowed,
+    }
+}
+
+/// OpenMetrics unless the `Accept` header names `text/plain` and not
+/// OpenMetrics (a client that knows only the classic format); `*/*` or no
+/// header gets OpenMetrics.
+fn negotiate(head: &[u8]) -> Format {
+    let text = String::from_utf8_lossy(head);
+    let accept = text
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .find(|(name, _)| name.trim().eq_ignore_ascii_case("accept"))
+        .map(|(_, v)| v.to_ascii_lowercase());
+    match accept {
+        Some(v) if v.contains("text/plain") && !v.contains("application/openmetrics-text") => {
+            Format::PrometheusText
+        }
+        _ => Format::OpenMetrics,
     }
 }
 
@@ -174,7 +197,9 @@ fn answer(mut stream: TcpStream, metrics: &Metrics) -> io::Result<()> {
         None => Request::Bad,
     };
     let (status, content_type, body) = match request {
-        Request::Metrics { .. } => ("200 OK", CONTENT_TYPE, metrics.encode()),
+        Request::Metrics { format, .. } => {
+            ("200 OK", format.content_type(), metrics.encode_as(format))
+        }
         Request::NotFound => (
             "404 Not Found",
             "text/plain; charset=utf-8",
@@ -202,7 +227,7 @@ fn answer(mut stream: TcpStream, metrics: &Metrics) -> io::Result<()> {
         body.len()
     );
     stream.write_all(header.as_bytes())?;
-    if request != (Request::Metrics { head: true }) {
+    if !matches!(request, Request::Metrics { head: true, .. }) {
         stream.write_all(body.as_bytes())?;
     }
     stream.flush()?;

@@ -299,17 +299,36 @@ fn listen_addresses() {
 
 #[test]
 fn routes() {
+    let om = Format::OpenMetrics;
+    let get = |head: bool, format| Request::Metrics { head, format };
     assert_eq!(
         serve::route(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"),
-        Request::Metrics { head: false }
+        get(false, om)
     );
     assert_eq!(
         serve::route(b"GET /metrics?x=1 HTTP/1.0\r\n\r\n"),
-        Request::Metrics { head: false }
+        get(false, om)
     );
     assert_eq!(
         serve::route(b"HEAD /metrics HTTP/1.1\r\n\r\n"),
-        Request::Metrics { head: true }
+        get(true, om)
+    );
+    // What Prometheus 2.42 sends, what curl sends, and a classic-only client.
+    assert_eq!(
+        serve::route(
+            b"GET /metrics HTTP/1.1\r\nAccept: application/openmetrics-text;version=1.0.0,\
+              application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,\
+              */*;q=0.1\r\n\r\n"
+        ),
+        get(false, om)
+    );
+    assert_eq!(
+        serve::route(b"GET /metrics HTTP/1.1\r\naccept: */*\r\n\r\n"),
+        get(false, om)
+    );
+    assert_eq!(
+        serve::route(b"GET /metrics HTTP/1.1\r\nACCEPT: text/plain;version=0.0.4\r\n\r\n"),
+        get(false, Format::PrometheusText)
     );
     assert_eq!(serve::route(b"GET / HTTP/1.1\r\n\r\n"), Request::NotFound);
     assert_eq!(
@@ -363,6 +382,17 @@ fn server_answers_a_real_scrape() {
     metrics.add_blackout(&target("pid:7", "svc"), 1.0);
     let again = http(addr, b"GET /metrics HTTP/1.1\r\n\r\n");
     assert!(again.contains(r#"starvetrace_blackouts_total{target="pid:7",process="svc"} 2"#));
+
+    let classic = http(addr, b"GET /metrics HTTP/1.1\r\nAccept: text/plain\r\n\r\n");
+    assert!(
+        classic.contains("Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"),
+        "{classic}"
+    );
+    assert!(
+        classic.contains("# TYPE starvetrace_blackouts_total counter\n"),
+        "{classic}"
+    );
+    assert!(!classic.contains("# EOF"), "{classic}");
 
     assert!(http(addr, b"GET / HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 404 "));
     assert!(http(addr, b"DELETE /metrics HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 405 "));

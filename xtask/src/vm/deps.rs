@@ -1,5 +1,6 @@
 //! Host tools (qemu, busybox-static, cpio, file, e2fsprogs) and the guest kernel: Debian's
-//! newest 6.1 cloud image, downloaded once and cached under target/vm-cache/.
+//! newest cloud image of a series (6.1 or 6.12), downloaded once and cached under
+//! target/vm-cache/.
 
 use std::{
     fs,
@@ -53,29 +54,91 @@ pub fn is_static(file_output: &str) -> bool {
     file_output.contains("statically linked") || file_output.contains("static-pie linked")
 }
 
+/// A Debian cloud kernel series the VM suite runs on. Both have NVMe, ext4,
+/// BTF, PSI and SCHED_INFO built in; they differ in what the suite exists to
+/// catch (struct offsets, `prev_state` encoding, BTF function names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Series {
+    /// bookworm's own kernel: `linux-image-6.1.0-N-cloud-amd64-unsigned`.
+    V6_1,
+    /// bookworm-updates' newer one: `linux-image-6.12.N+deb12-cloud-amd64-unsigned`.
+    V6_12,
+}
+
+impl Series {
+    /// Every series `cargo xtask test` runs, in order.
+    pub const ALL: [Series; 2] = [Series::V6_1, Series::V6_12];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Series::V6_1 => "6.1",
+            Series::V6_12 => "6.12",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Series> {
+        Series::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// The package name around N: (prefix, suffix).
+    const fn package_shape(self) -> (&'static str, &'static str) {
+        match self {
+            Series::V6_1 => ("linux-image-6.1.0-", "-cloud-amd64-unsigned"),
+            Series::V6_12 => ("linux-image-6.12.", "+deb12-cloud-amd64-unsigned"),
+        }
+    }
+
+    /// `linux-image-6.1.0-*-cloud-amd64-unsigned`, for messages.
+    fn pattern(self) -> String {
+        let (prefix, suffix) = self.package_shape();
+        format!("{prefix}*{suffix}")
+    }
+
+    /// N in the package name (the ABI number for 6.1, the upstream patch
+    /// level for 6.12): what "newest" is ordered by.
+    fn number(self, name: &str) -> Option<u32> {
+        let (prefix, suffix) = self.package_shape();
+        name.strip_prefix(prefix)?
+            .strip_suffix(suffix)?
+            .parse()
+            .ok()
+    }
+}
+
 /// The guest kernel: a vmlinuz and the Debian package it came from.
 pub struct Kernel {
     pub vmlinuz: PathBuf,
     pub package: String,
 }
 
-/// Finds the newest `linux-image-6.1.0-N-cloud-amd64-unsigned` apt knows,
-/// downloading and unpacking it into `cache` unless it is already there.
-/// Offline (apt knows none), the newest cached one is used.
-pub fn ensure_kernel(cache: &Path) -> Result<Kernel> {
+/// Finds the newest cloud kernel of `series` apt knows, downloading and
+/// unpacking it into `cache` unless it is already there. Offline (apt knows
+/// none), the newest cached one is used; neither is an error, never a skip.
+pub fn ensure_kernel(cache: &Path, series: Series) -> Result<Kernel> {
     fs::create_dir_all(cache).with_context(|| format!("create {}", cache.display()))?;
-    let mut candidate = newest_in_apt();
+    let mut candidate = newest_in_apt(series);
     if candidate.is_none() {
-        println!("vm-test: no 6.1 cloud kernel in the apt lists; running apt-get update");
+        println!(
+            "vm-test: no {} cloud kernel in the apt lists; running apt-get update",
+            series.as_str()
+        );
         if run_quiet(Command::new("apt-get").arg("update")).is_ok() {
-            candidate = newest_in_apt();
+            candidate = newest_in_apt(series);
         }
     }
     let Some((pkg, version)) = candidate else {
-        return newest_cached(cache)?.context(
-            "no linux-image-6.1.0-*-cloud-amd64-unsigned in apt (is bookworm in \
-             /etc/apt/sources.list?) and none cached under target/vm-cache",
-        );
+        return newest_cached(cache, series)?.with_context(|| {
+            format!(
+                "no {} in apt (is bookworm{} in /etc/apt/sources.list?) and none cached under \
+                 target/vm-cache",
+                series.pattern(),
+                if series == Series::V6_12 {
+                    " with bookworm-updates"
+                } else {
+                    ""
+                }
+            )
+        });
     };
     let dir = cache.join(format!("{pkg}_{version}"));
     if let Some(k) = kernel_in(&dir)? {
@@ -114,12 +177,13 @@ pub fn ensure_kernel(cache: &Path) -> Result<Kernel> {
     kernel_in(&dir)?.with_context(|| format!("no boot/vmlinuz-* in {pkg} {version}"))
 }
 
-/// (package, candidate version) of the newest 6.1 cloud image apt knows.
-fn newest_in_apt() -> Option<(String, String)> {
-    let names = output(Command::new("apt-cache").args(["pkgnames", "linux-image-6.1.0-"])).ok()?;
+/// (package, candidate version) of the newest cloud image of `series` apt knows.
+fn newest_in_apt(series: Series) -> Option<(String, String)> {
+    let names =
+        output(Command::new("apt-cache").args(["pkgnames", series.package_shape().0])).ok()?;
     let pkg = names
         .lines()
-        .filter_map(|n| Some((abi_number(n)?, n.to_string())))
+        .filter_map(|n| Some((series.number(n)?, n.to_string())))
         .max()?
         .1;
     let policy = output(Command::new("apt-cache").args(["policy", &pkg])).ok()?;
@@ -129,14 +193,6 @@ fn newest_in_apt() -> Option<(String, String)> {
         .filter(|v| *v != "(none)")?
         .to_string();
     Some((pkg, version))
-}
-
-/// N in `linux-image-6.1.0-N-cloud-amd64-unsigned`.
-fn abi_number(name: &str) -> Option<u32> {
-    name.strip_prefix("linux-image-6.1.0-")?
-        .strip_suffix("-cloud-amd64-unsigned")?
-        .parse()
-        .ok()
 }
 
 fn kernel_in(dir: &Path) -> Result<Option<Kernel>> {
@@ -157,13 +213,13 @@ fn kernel_in(dir: &Path) -> Result<Option<Kernel>> {
     Ok(vmlinuz.map(|vmlinuz| Kernel { vmlinuz, package }))
 }
 
-fn newest_cached(cache: &Path) -> Result<Option<Kernel>> {
+fn newest_cached(cache: &Path, series: Series) -> Result<Option<Kernel>> {
     let mut dirs: Vec<(u32, PathBuf)> = fs::read_dir(cache)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter_map(|p| {
             let name = p.file_name()?.to_str()?.to_string();
             let pkg = name.split('_').next()?;
-            Some((abi_number(pkg)?, p))
+            Some((series.number(pkg)?, p))
         })
         .collect();
     dirs.sort();
@@ -181,13 +237,41 @@ mod tests {
     use super::*;
 
     #[test]
-    fn abi_numbers() {
+    fn package_numbers_per_series() {
+        let v61 = Series::V6_1;
         assert_eq!(
-            abi_number("linux-image-6.1.0-56-cloud-amd64-unsigned"),
+            v61.number("linux-image-6.1.0-56-cloud-amd64-unsigned"),
             Some(56)
         );
-        assert_eq!(abi_number("linux-image-6.1.0-56-cloud-amd64"), None);
-        assert_eq!(abi_number("linux-image-6.1.0-56-amd64-unsigned"), None);
+        assert_eq!(v61.number("linux-image-6.1.0-56-cloud-amd64"), None);
+        assert_eq!(v61.number("linux-image-6.1.0-56-amd64-unsigned"), None);
+        let v612 = Series::V6_12;
+        assert_eq!(
+            v612.number("linux-image-6.12.113+deb12-cloud-amd64-unsigned"),
+            Some(113)
+        );
+        // Not the signed, debug, rt or generic flavours, nor the other series.
+        assert_eq!(v612.number("linux-image-6.12.113+deb12-cloud-amd64"), None);
+        assert_eq!(
+            v612.number("linux-image-6.12.113+deb12-cloud-amd64-dbg"),
+            None
+        );
+        assert_eq!(
+            v612.number("linux-image-6.12.115+deb12-rt-amd64-unsigned"),
+            None
+        );
+        assert_eq!(
+            v612.number("linux-image-6.1.0-56-cloud-amd64-unsigned"),
+            None
+        );
+        assert_eq!(
+            v61.number("linux-image-6.12.113+deb12-cloud-amd64-unsigned"),
+            None
+        );
+        for s in Series::ALL {
+            assert_eq!(Series::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(Series::parse("6.18"), None);
     }
 
     #[test]

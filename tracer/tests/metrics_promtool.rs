@@ -1,0 +1,247 @@
+#![cfg(feature = "root-tests")]
+//! The metrics exposition against Prometheus's own tools (package
+//! `prometheus`, 2.42 on Debian 12, installed by `cargo xtask test`):
+//! `promtool check metrics` lints what `Metrics::encode` writes, and a real
+//! Prometheus server scrapes `serve`'s endpoint and answers a query with
+//! our series. Not root-only, but gated with the root tests because it needs
+//! those tools; a missing tool fails (it is installed by the bootstrap), it
+//! is never a skip.
+//!
+//! Run: `cargo test -p tracer --features root-tests --test metrics_promtool`
+
+use std::{
+    io::{Read as _, Write as _},
+    net::{SocketAddr, TcpListener, TcpStream},
+    process::{Child, Command, Stdio},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use tracer::{
+    metrics::{Metrics, serve},
+    model::{
+        cause::Cause,
+        role::Role,
+        watch::{Health, TargetId, TriggerKind},
+    },
+};
+
+fn tool(name: &str) -> String {
+    let path = format!("/usr/bin/{name}");
+    assert!(
+        std::path::Path::new(&path).exists(),
+        "{path} is missing: apt-get install prometheus (`cargo xtask test` installs it)"
+    );
+    path
+}
+
+/// Every family with a series in it, and a forgotten target.
+fn busy_metrics() -> Metrics {
+    let m = Metrics::new();
+    let zeam = TargetId {
+        key: "container:zeam_0".into(),
+        process: "zeam".into(),
+    };
+    let gone = TargetId {
+        key: "pid:4242".into(),
+        process: "old \"svc\"".into(),
+    };
+    for t in [&zeam, &gone] {
+        for role in Role::ALL {
+            for cause in Cause::ALL {
+                m.add_off_cpu(t, role, cause, 0.125);
+            }
+        }
+        m.add_blackout(t, 0.3);
+        m.add_blackout(t, 12.0);
+        m.set_health(t, Health::StarvedMemory);
+        for kind in TriggerKind::ALL {
+            m.trigger_fired(t, kind);
+        }
+    }
+    m.forget_target(&gone);
+    m.bundle_written(true);
+    m.bundle_written(false);
+    m.set_lost_events(7);
+    m.set_watched_targets(1);
+    m.refresh_self().expect("/proc/self is readable");
+    m
+}
+
+/// `promtool check metrics` reads the classic text format only (2.42), so
+/// it lints what the endpoint serves a `text/plain` client: the same
+/// registry, names, help and types. The OpenMetrics rendering is what the
+/// real server below scrapes and parses.
+#[test]
+fn promtool_accepts_the_exposition() {
+    let promtool = tool("promtool");
+    let server = serve("127.0.0.1:0".parse().unwrap(), Arc::new(busy_metrics())).unwrap();
+    let text = get_with(server.local_addr(), "/metrics", "text/plain;version=0.0.4")
+        .expect("the endpoint answers");
+    assert!(
+        text.contains("starvetrace_off_cpu_seconds_total{"),
+        "{text}"
+    );
+    let mut child = Command::new(&promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool starts");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Exit 0 and no lint finding (promtool exits 3 for lint problems and
+    // prints each).
+    assert!(
+        out.status.success() && said.trim().is_empty(),
+        "promtool check metrics: {:?}\n{said}\n--- exposition ---\n{text}",
+        out.status
+    );
+}
+
+/// A Prometheus server in a temp dir, killed on drop.
+struct Prometheus {
+    child: Child,
+    addr: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start_prometheus(target: SocketAddr) -> Prometheus {
+    let bin = tool("prometheus");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n\
+             scrape_configs:\n  - job_name: starvetrace\n    static_configs:\n      \
+             - targets: ['{target}']\n"
+        ),
+    )
+    .unwrap();
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let child = Command::new(bin)
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("data").display()
+        ))
+        .arg(format!("--web.listen-address={addr}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(
+            std::fs::File::create(dir.path().join("prometheus.log")).unwrap(),
+        ))
+        .spawn()
+        .expect("prometheus starts");
+    Prometheus {
+        child,
+        addr,
+        _dir: dir,
+    }
+}
+
+/// GET `path` from `addr`; the body, or None when nothing answers yet.
+fn get(addr: SocketAddr, path: &str) -> Option<String> {
+    get_with(addr, path, "*/*")
+}
+
+fn get_with(addr: SocketAddr, path: &str, accept: &str) -> Option<String> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.0\r\nHost: {addr}\r\nAccept: {accept}\r\n\r\n"
+    )
+    .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    let (head, body) = out.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.").then(|| body.to_string())
+}
+
+/// The result vector of an instant query.
+fn query(prom: SocketAddr, promql: &str) -> Vec<serde_json::Value> {
+    let encoded: String = promql
+        .bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let Some(body) = get(prom, &format!("/api/v1/query?query={encoded}")) else {
+        return Vec::new();
+    };
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+    v["data"]["result"].as_array().cloned().unwrap_or_default()
+}
+
+#[test]
+fn prometheus_scrapes_the_endpoint() {
+    let metrics = Arc::new(busy_metrics());
+    let server = serve("127.0.0.1:0".parse().unwrap(), metrics.clone()).unwrap();
+    let prom = start_prometheus(server.local_addr());
+    let started = Instant::now();
+    let mut up = Vec::new();
+    while started.elapsed() < Duration::from_secs(60) {
+        up = query(prom.addr, "up{job=\"starvetrace\"} == 1");
+        if !up.is_empty() && !query(prom.addr, "starvetrace_blackouts_total").is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert_eq!(
+        up.len(),
+        1,
+        "Prometheus never scraped {}",
+        server.local_addr()
+    );
+
+    let blackouts = query(prom.addr, "starvetrace_blackouts_total");
+    assert_eq!(blackouts.len(), 1, "{blackouts:?}");
+    let b = &blackouts[0];
+    assert_eq!(b["metric"]["target"], "container:zeam_0");
+    assert_eq!(b["metric"]["process"], "zeam");
+    assert_eq!(b["value"][1], "2");
+    // The histogram arrived as buckets: the 12 s blackout is above 10 s.
+    let above = query(
+        prom.addr,
+        "starvetrace_blackout_length_seconds_count - ignoring(le) starvetrace_blackout_length_seconds_bucket{le=\"10.0\"}",
+    );
+    assert_eq!(above.len(), 1, "{above:?}");
+    assert_eq!(above[0]["value"][1], "1");
+    // The state set: one state is 1.
+    let health = query(prom.addr, "starvetrace_health == 1");
+    assert_eq!(health.len(), 1, "{health:?}");
+    assert_eq!(health[0]["metric"]["starvetrace_health"], "starved_memory");
+    // Every role x cause series of the kept target, none of the forgotten.
+    let off = query(prom.addr, "starvetrace_off_cpu_seconds_total");
+    assert_eq!(off.len(), Role::ALL.len() * Cause::ALL.len());
+    assert!(query(prom.addr, "{target=\"pid:4242\"}").is_empty());
+    drop(server);
+}
