@@ -258,12 +258,17 @@ fn work_dir(series: Series) -> String {
     }
 }
 
+/// How long the lab runs under `watch`.
+const WATCH_LAB_SECS: u32 = 25;
+
 fn plan_lines(plan: &[&Expectation], opts: &Options) -> Vec<initramfs::PlanLine> {
     plan.iter()
         .map(|e| {
             let duration = match e.kind {
                 Kind::Smoke => SMOKE_SECS,
                 Kind::Demo => opts.duration.unwrap_or(DEFAULT_DEMO_SECS),
+                // Room for the wedge to build, the trigger and a 5 s capture.
+                Kind::Watch => WATCH_LAB_SECS,
             };
             initramfs::PlanLine {
                 name: e.name.to_string(),

@@ -10,6 +10,7 @@
 # /vmtest/plan has one scenario per line: NAME KIND DURATION LIMIT
 #   KIND smoke: `record -- CMD` on a busy loop (works without `demo`)
 #   KIND demo:  `starvetrace demo --scenario NAME`
+#   KIND watch: `starvetrace watch --pid` on `starvetrace lab NAME-without-watch-`
 # LIMIT is a guest-side timeout in seconds, so one hung scenario is reported
 # and the others still run.
 
@@ -80,6 +81,24 @@ while read -r name kind duration limit; do
 		;;
 	demo)
 		set -- starvetrace demo --scenario "$name" --duration "$duration" --format json
+		;;
+	watch)
+		# The lab NAME-without-watch- under `watch --pid`; prints the lab's
+		# result and the first bundle's trigger.json and report.json.
+		set -- /bin/busybox sh -c '
+			rm -rf /tmp/bundles
+			starvetrace lab "$1" --duration "$2" --result /tmp/lab.json >/tmp/lab.out 2>&1 &
+			lab=$!
+			sleep 1
+			starvetrace watch --pid "$lab" --duration $(($2 + 5)) --interval 0.5 \
+				--capture 5 --evidence-dir /tmp/bundles >&2
+			wait "$lab"
+			b=$(ls -d /tmp/bundles/*/ 2>/dev/null | head -n 1)
+			printf "{\"lab\": "; cat /tmp/lab.json || printf null
+			printf ", \"trigger\": "; cat "${b}trigger.json" 2>/dev/null || printf null
+			printf ", \"report\": "; cat "${b}report.json" 2>/dev/null || printf null
+			printf "}\n"
+		' watch "${name#watch-}" "$duration"
 		;;
 	*)
 		echo "VMTEST-BEGIN $name" >"$DATA"

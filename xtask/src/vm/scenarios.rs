@@ -11,6 +11,10 @@ pub enum Kind {
     Smoke,
     /// `starvetrace demo --scenario NAME --format json`.
     Demo,
+    /// `starvetrace watch --pid` on `lab NAME-without-watch-`: the guest
+    /// prints `{"lab": …, "trigger": …, "report": …}` (the first bundle's
+    /// trigger.json and report.json, null without a bundle).
+    Watch,
 }
 
 impl Kind {
@@ -18,6 +22,7 @@ impl Kind {
         match self {
             Kind::Smoke => "smoke",
             Kind::Demo => "demo",
+            Kind::Watch => "watch",
         }
     }
 }
@@ -138,7 +143,29 @@ pub const TABLE: &[Expectation] = &[
         dominant: &[],
         expected: "refuted, alt cpu",
     },
+    // `watch`: expectations written down before the first run. The wedge
+    // must fire the blackout trigger and its bundle must confirm; the
+    // healthy lab over the same time must fire nothing.
+    Expectation {
+        name: "watch-memory-high",
+        kind: Kind::Watch,
+        outcomes: &["confirmed"],
+        alternatives: &[],
+        dominant: &[],
+        expected: "blackout trigger, bundle confirmed",
+    },
+    Expectation {
+        name: "watch-healthy",
+        kind: Kind::Watch,
+        outcomes: &[NO_BUNDLE],
+        alternatives: &[],
+        dominant: &[],
+        expected: "no trigger, no bundle",
+    },
 ];
+
+/// `outcomes` of a `watch` row that must write no bundle.
+pub const NO_BUNDLE: &str = "no-bundle";
 
 pub fn find(name: &str) -> Option<&'static Expectation> {
     TABLE.iter().find(|e| e.name == name)
@@ -203,6 +230,9 @@ pub fn judge(exp: &Expectation, run: &GuestRun) -> Judgement {
             ));
         }
     };
+    if exp.kind == Kind::Watch {
+        return judge_watch(exp, &report, run);
+    }
     let mut problems = common_problems(&report, run.rc);
     let outcome = str_at(&report, "/verdict/outcome")
         .unwrap_or("-")
@@ -234,6 +264,7 @@ pub fn judge(exp: &Expectation, run: &GuestRun) -> Judgement {
             }
             facts.describe()
         }
+        Kind::Watch => unreachable!("judged by judge_watch"),
         Kind::Demo => {
             if !exp.outcomes.contains(&outcome.as_str()) {
                 problems.push(format!(
@@ -440,3 +471,70 @@ pub fn tail(text: &str, n: usize) -> String {
 
 #[cfg(test)]
 mod tests;
+
+/// A `watch` row: the bundle (or its absence), its trigger and verdict, and
+/// the trigger latency from the lab's first late heartbeat (its own
+/// CLOCK_MONOTONIC) to the trigger.
+fn judge_watch(exp: &Expectation, doc: &Value, run: &GuestRun) -> Judgement {
+    let mut problems = Vec::new();
+    if run.rc != 0 {
+        problems.push(format!("exit {}", run.rc));
+    }
+    let report = doc.get("report").filter(|r| r.is_object());
+    let kinds: Vec<&str> = doc
+        .pointer("/trigger/request/fired")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|f| f["kind"].as_str()).collect())
+        .unwrap_or_default();
+    let outcome = report
+        .and_then(|r| str_at(r, "/verdict/outcome"))
+        .unwrap_or(if doc["trigger"].is_null() { NO_BUNDLE } else { "-" })
+        .to_string();
+    if !exp.outcomes.contains(&outcome.as_str()) {
+        problems.push(format!("outcome {outcome}, expected {}", exp.outcomes.join("|")));
+    }
+    if let Some(r) = report {
+        problems.extend(common_problems(r, 0));
+        if !kinds.contains(&"blackout") && !kinds.contains(&"stall") {
+            problems.push(format!("fired {kinds:?}, expected blackout or stall"));
+        }
+    }
+    let latency = trigger_latency_ms(doc);
+    let detail = format!(
+        "fired [{}]; trigger latency from the first late tokio beat: {}",
+        kinds.join(","),
+        latency.map_or("-".into(), |ms| format!("{ms:.0} ms"))
+    );
+    Judgement {
+        pass: problems.is_empty(),
+        outcome,
+        alternative: report
+            .and_then(|r| str_at(r, "/verdict/alternative"))
+            .unwrap_or("-")
+            .to_string(),
+        dominant: report
+            .and_then(|r| str_at(r, "/verdict/dominant_memory_cause"))
+            .unwrap_or("-")
+            .to_string(),
+        heartbeat: "-".into(),
+        detail: if problems.is_empty() {
+            detail
+        } else {
+            format!("{}; {detail}", problems.join("; "))
+        },
+    }
+}
+
+/// Trigger time minus the start of the lab's first tokio beat that came
+/// more than 100 ms late (both CLOCK_MONOTONIC in the guest).
+pub fn trigger_latency_ms(doc: &Value) -> Option<f64> {
+    let started = doc.pointer("/lab/started_monotonic_ns")?.as_u64()?;
+    let beat = doc
+        .pointer("/lab/tokio_heartbeat/late_beats")?
+        .as_array()?
+        .iter()
+        .find(|b| b["late_ms"].as_u64().is_some_and(|l| l > 100))?;
+    let wedge_ns = started + (beat["at_ms"].as_u64()? - beat["late_ms"].as_u64()?) * 1_000_000;
+    let fired = doc.pointer("/trigger/request/fired/0/at_ns")?.as_u64()?;
+    Some((fired as f64 - wedge_ns as f64) / 1e6)
+}
