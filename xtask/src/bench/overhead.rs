@@ -287,16 +287,14 @@ pub fn run_scenario(
                 let untraced = || lab.measure(&scenario.workload, None, false, opts.duration);
                 let traced =
                     || lab.measure(&scenario.workload, Some((t, target)), false, opts.duration);
-                // An untraced run failing is a harness fault: stop.
+                // An untraced run failing is a harness fault: stop. A
+                // failing tracer ends its series (its pair is not finished).
                 let (a, b) = match Order::of_pair(s.untraced.len()) {
                     Order::UntracedFirst => {
                         let a = untraced()?;
-                        (a, traced())
+                        (Some(a), traced())
                     }
-                    Order::TracedFirst => {
-                        let b = traced();
-                        (untraced()?, b)
-                    }
+                    Order::TracedFirst => (None, traced()),
                 };
                 let b = match b {
                     Ok(b) => b,
@@ -308,6 +306,10 @@ pub fn run_scenario(
                         s.error = Some(format!("{e:#}"));
                         break;
                     }
+                };
+                let a = match a {
+                    Some(a) => a,
+                    None => untraced()?,
                 };
                 let foreign = a.outcome.foreign_pct.max(b.outcome.foreign_pct);
                 eprintln!(
