@@ -105,7 +105,15 @@ pub fn run(lab: &Lab, opts: &Opts) -> Result<WatchCost> {
         if let Some(why) = labs.exited()? {
             bail!("the watched lab stopped: {why}");
         }
-        let r = measure(lab, &labs.pids(), span_secs)?;
+        // `watch` failing is a result (reported), not a harness fault.
+        let r = match measure(lab, &labs.pids(), span_secs) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("bench: watch cost {i}/{}: watch failed: {e:#}", opts.pairs);
+                out.error = Some(format!("{e:#}"));
+                return Ok(out);
+            }
+        };
         eprintln!(
             "bench: watch cost {i}/{}: cpu {:.2}% of a core, VmRSS {} KiB, VmHWM {} KiB, {} threads in {} processes",
             opts.pairs, r.cpu_pct, r.rss_kib, r.hwm_kib, r.threads, r.processes
@@ -122,7 +130,14 @@ pub fn run(lab: &Lab, opts: &Opts) -> Result<WatchCost> {
     conn.go()?;
     let mut pids = labs.pids();
     pids.push(busy.pid());
-    let many = measure(lab, &pids, span_secs)?;
+    let many = match measure(lab, &pids, span_secs) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("bench: watch cost, +{MANY_THREADS} threads: watch failed: {e:#}");
+            out.error = Some(format!("{e:#}"));
+            return Ok(out);
+        }
+    };
     eprintln!(
         "bench: watch cost, +{MANY_THREADS} threads: cpu {:.2}%, VmHWM {} KiB, {} threads",
         many.cpu_pct, many.hwm_kib, many.threads
@@ -193,8 +208,11 @@ pub fn section(w: &WatchCost) -> String {
         w.span_secs
     );
     if let Some(e) = &w.error {
-        let _ = writeln!(s, "Not measured: {}\n", first_line(e));
-        return s;
+        if w.runs.is_empty() {
+            let _ = writeln!(s, "Not measured: {}\n", first_line(e));
+            return s;
+        }
+        let _ = writeln!(s, "Stopped early (no goal is met): {}\n", first_line(e));
     }
     let _ = writeln!(
         s,
