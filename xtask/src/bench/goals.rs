@@ -148,13 +148,17 @@ fn watch_goals(w: &WatchCost, g: &mut Vec<Goal>) {
         LAB_SCENARIOS.join(", ")
     );
     let target_cpu = format!("< {WATCH_CPU_GOAL_PCT:.0}% of a core");
+    let what_rss = "`watch` peak RSS (VmHWM) by watched threads";
+    let target_rss = format!("< {RSS_GOAL_MIB:.0} MiB + {PER_THREAD_GOAL_KIB:.0} KiB per thread");
     if let Some(e) = &w.error {
-        g.push(Goal {
-            what: what_cpu,
-            target: target_cpu,
-            measured: format!("failed: {}", first_line(e)),
-            verdict: Verdict::NotMet,
-        });
+        for (what, target) in [(what_cpu, target_cpu), (what_rss.into(), target_rss)] {
+            g.push(Goal {
+                what,
+                target,
+                measured: format!("failed: {}", first_line(e)),
+                verdict: Verdict::NotMet,
+            });
+        }
         return;
     }
     if let Some(ci) = w.cpu() {
@@ -169,10 +173,10 @@ fn watch_goals(w: &WatchCost, g: &mut Vec<Goal>) {
         let mib = kib as f64 / MIB;
         let bound = RSS_GOAL_MIB + threads as f64 * PER_THREAD_GOAL_KIB / 1024.0;
         let per = w.kib_per_thread().map_or(String::new(), |k| {
-            format!(", {:.3} MiB per thread", k / 1024.0)
+            format!(", {:.4} MiB per thread", k / 1024.0)
         });
         g.push(Goal {
-            what: "`watch` peak RSS (VmHWM) by watched threads".into(),
+            what: what_rss.into(),
             target: format!(
                 "< {bound:.0} MiB ({RSS_GOAL_MIB:.0} MiB + {PER_THREAD_GOAL_KIB:.0} KiB per thread)"
             ),

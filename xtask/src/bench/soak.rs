@@ -180,7 +180,9 @@ pub fn run(lab: &Lab, minutes: f64) -> Result<Soak> {
                     churn.live.iter().map(Live::pid).collect::<Vec<_>>()
                 );
                 soak.samples.push(s);
-                next_sample += SAMPLE_EVERY;
+                // After a quiet pause, resume the cadence instead of
+                // catching up with a burst of samples.
+                next_sample = (next_sample + SAMPLE_EVERY).max(Instant::now());
             }
             std::thread::sleep(Duration::from_millis(500));
         }
