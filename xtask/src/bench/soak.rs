@@ -182,7 +182,11 @@ pub fn run(lab: &Lab, minutes: f64) -> Result<Soak> {
                 soak.samples.push(s);
                 // After a quiet pause, resume the cadence instead of
                 // catching up with a burst of samples.
-                next_sample = (next_sample + SAMPLE_EVERY).max(Instant::now());
+                let now = Instant::now();
+                next_sample += SAMPLE_EVERY;
+                if next_sample <= now {
+                    next_sample = now + SAMPLE_EVERY;
+                }
             }
             std::thread::sleep(Duration::from_millis(500));
         }
