@@ -221,12 +221,36 @@ impl RssWatch {
     }
 }
 
-fn vm_hwm_kib(pid: u32) -> Option<u64> {
+pub fn vm_hwm_kib(pid: u32) -> Option<u64> {
+    status_kib(pid, "VmHWM:")
+}
+
+/// Resident set size now, KiB.
+pub fn vm_rss_kib(pid: u32) -> Option<u64> {
+    status_kib(pid, "VmRSS:")
+}
+
+/// A `kB` line of /proc/<pid>/status.
+fn status_kib(pid: u32, key: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    parse_status_kib(&status, key)
+}
+
+fn parse_status_kib(status: &str, key: &str) -> Option<u64> {
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(key))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// Open file descriptors of a process (entries of /proc/<pid>/fd).
+pub fn fd_count(pid: u32) -> Option<usize> {
+    Some(std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count())
+}
+
+/// Threads of a process (entries of /proc/<pid>/task).
+pub fn thread_count(pid: u32) -> Option<usize> {
+    Some(std::fs::read_dir(format!("/proc/{pid}/task")).ok()?.count())
 }
 
 #[cfg(test)]
@@ -235,6 +259,20 @@ mod tests {
     fn reads_own_cpu_and_rss() {
         let pid = std::process::id();
         assert!(super::cpu_secs(pid).is_some());
-        assert!(super::vm_hwm_kib(pid).is_some_and(|k| k > 0));
+        let hwm = super::vm_hwm_kib(pid).unwrap();
+        let rss = super::vm_rss_kib(pid).unwrap();
+        assert!(rss > 0 && rss <= hwm, "rss {rss} hwm {hwm}");
+        // stdin, stdout and stderr at least; the test harness's threads.
+        assert!(super::fd_count(pid).is_some_and(|n| n >= 3));
+        assert!(super::thread_count(pid).is_some_and(|n| n >= 1));
+        assert!(super::fd_count(u32::MAX).is_none());
+    }
+
+    #[test]
+    fn status_lines() {
+        let s = "Name:\tx\nVmHWM:\t  2048 kB\nVmRSS:\t  1024 kB\n";
+        assert_eq!(super::parse_status_kib(s, "VmRSS:"), Some(1024));
+        assert_eq!(super::parse_status_kib(s, "VmHWM:"), Some(2048));
+        assert_eq!(super::parse_status_kib(s, "VmSwap:"), None);
     }
 }

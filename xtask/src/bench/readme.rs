@@ -33,6 +33,18 @@ pub fn splice(path: &Path, heading: &str, body: &str) -> Result<()> {
         .with_context(|| format!("writing {}", path.display()))
 }
 
+/// The section under `heading` (heading included, up to the next `## `),
+/// if `text` has one.
+pub fn section(text: &str, heading: &str) -> Option<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines.iter().position(|l| l.trim_end() == heading)?;
+    let end = lines[start + 1..]
+        .iter()
+        .position(|l| l.starts_with("## "))
+        .map_or(lines.len(), |i| start + 1 + i);
+    Some(lines[start..end].join("\n") + "\n")
+}
+
 /// Replace the `## Performance` section (up to the next `## ` heading), or
 /// append one.
 fn replace_section(text: &str, body: &str) -> String {
@@ -70,7 +82,7 @@ fn replace_section_under(text: &str, heading: &str, body: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::replace_section;
+    use super::{replace_section, section};
 
     #[test]
     fn replaces_only_its_section() {
@@ -79,5 +91,16 @@ mod tests {
         assert_eq!(r, "# X\n\n## Performance\n\nnew\n\n## Next\n\nkeep\n");
         let r = replace_section("# X\n", "## Performance\n\nnew\n");
         assert_eq!(r, "# X\n\n## Performance\n\nnew\n");
+    }
+
+    #[test]
+    fn extracts_a_section() {
+        let t = "# X\n\n## Soak\n\nrows\n\n## Next\n\nkeep\n";
+        assert_eq!(
+            section(t, "## Soak").as_deref(),
+            Some("## Soak\n\nrows\n\n")
+        );
+        assert_eq!(section(t, "## Next").as_deref(), Some("## Next\n\nkeep\n"));
+        assert_eq!(section(t, "## Gone"), None);
     }
 }

@@ -7,12 +7,14 @@ use super::{
     attach::{self, Attach},
     capacity::Capacity,
     cost::CostRow,
+    goals::{ATTACH_GOAL_SECS, summary},
     host::Host,
     opts::Opts,
     overhead::{self, ScenarioResult, Series},
+    ratio_table::overhead_table,
     stacks::{LAB_CONFIGS, StackCost, USER_STACKS},
-    stats,
-    tracers::STARVETRACE,
+    stats::{self, Verdict},
+    watch_cost::{self, WatchCost},
 };
 
 #[derive(Clone, Debug, Default)]
@@ -24,36 +26,17 @@ pub struct Results {
     pub attach: Option<Attach>,
     pub cost: Option<Vec<CostRow>>,
     pub stacks: Option<StackCost>,
+    pub watch: Option<WatchCost>,
     pub host_before: Option<Host>,
     pub host_after: Option<Host>,
     pub peer_versions: Vec<String>,
     pub elapsed_secs: f64,
 }
 
-/// One line of the goals table.
-struct Goal {
-    what: String,
-    target: String,
-    measured: String,
-    met: bool,
-}
-
 const MIB: f64 = 1024.0;
-const CAPACITY_GOAL: u64 = 500_000;
-const CPU_GOAL_RATE: u64 = 100_000;
-const CPU_GOAL_PCT: f64 = 10.0;
-const RSS_GOAL_MIB: f64 = 64.0;
-/// Our own bound for the many-threads step (the issue sets none): every
-/// traced thread's books, histograms included, within 64 KiB on top.
-const PER_THREAD_GOAL_KIB: f64 = 64.0;
-const ATTACH_GOAL_SECS: f64 = 1.0;
-
-fn mark(met: bool) -> &'static str {
-    if met { "✔" } else { "✘" }
-}
 
 /// 228419.3 → "228.4k".
-fn rate(v: f64) -> String {
+pub fn rate(v: f64) -> String {
     if !v.is_finite() {
         "—".into()
     } else if v >= 1e6 {
@@ -63,166 +46,6 @@ fn rate(v: f64) -> String {
     } else {
         format!("{v:.0}")
     }
-}
-
-fn ratio_goal(results: &[ScenarioResult], key: &str, label: &str) -> Option<Goal> {
-    tracer_ratio_goal(results, key, STARVETRACE, label)
-}
-
-fn tracer_ratio_goal(
-    results: &[ScenarioResult],
-    key: &str,
-    tracer: &str,
-    label: &str,
-) -> Option<Goal> {
-    let sc = results.iter().find(|r| r.scenario.key == key)?;
-    let s = sc.series(tracer)?;
-    let target = format!("≥ {:.2}", sc.scenario.goal);
-    Some(match s.median_ratio() {
-        Some(r) => Goal {
-            what: label.into(),
-            target,
-            measured: format!("{r:.3}"),
-            met: r >= sc.scenario.goal && s.error.is_none(),
-        },
-        None => Goal {
-            what: label.into(),
-            target,
-            measured: "failed".into(),
-            met: false,
-        },
-    })
-}
-
-fn goals(r: &Results) -> Vec<Goal> {
-    let mut g = Vec::new();
-    g.extend(ratio_goal(
-        &r.traced,
-        "pinned",
-        "traced program, pinned ping-pong (worst case)",
-    ));
-    if let Some(sc) = r.traced.iter().find(|s| s.scenario.key == "pinned")
-        && let (Some(st), Some(rq)) = (sc.series(STARVETRACE), sc.series("runqlat -p"))
-        && let (Some(a), Some(b)) = (st.median_ratio(), rq.median_ratio())
-    {
-        g.push(Goal {
-            what: "traced program, pinned: no worse than `runqlat -p` in the same run".into(),
-            target: format!("≥ {b:.3}"),
-            measured: format!("{a:.3}"),
-            met: a >= b,
-        });
-    }
-    g.extend(ratio_goal(
-        &r.traced,
-        "cross",
-        "traced program, cross-CPU ping-pong",
-    ));
-    g.extend(ratio_goal(
-        &r.traced,
-        "tokio",
-        "traced program, tokio ping-pong",
-    ));
-    g.extend(ratio_goal(
-        &r.others,
-        "pinned",
-        "untraced program while another is traced, pinned",
-    ));
-    g.extend(ratio_goal(
-        &r.others,
-        "cross",
-        "untraced program while another is traced, cross-CPU",
-    ));
-    if let Some(cap) = &r.capacity {
-        let step = cap.at(CAPACITY_GOAL);
-        let (measured, met) = match step {
-            // The goal is met only if the rate was really reached (a
-            // paced workload cannot exceed what the CPUs allow).
-            Some(s) => (
-                format!(
-                    "{} switches/s, {} lost",
-                    rate(s.switches_per_sec),
-                    s.lost + s.ringbuf_full
-                ),
-                s.lossless() && s.switches_per_sec >= CAPACITY_GOAL as f64 * 0.95,
-            ),
-            None => ("not reached (loss at a lower rate)".into(), false),
-        };
-        g.push(Goal {
-            what: "no records lost at 500k sched events/s".into(),
-            target: "0 lost".into(),
-            measured,
-            met,
-        });
-        if let Some(s) = cap.at(CPU_GOAL_RATE) {
-            let pct = s.cpu_pct.unwrap_or(f64::NAN);
-            g.push(Goal {
-                what: "starvetrace user-space CPU at 100k events/s".into(),
-                target: format!("< {CPU_GOAL_PCT:.0}% of a core"),
-                measured: format!("{pct:.1}%"),
-                met: pct < CPU_GOAL_PCT,
-            });
-        }
-        if let Some(kib) = cap.peak_rss_kib() {
-            let mib = kib as f64 / MIB;
-            g.push(Goal {
-                what: "starvetrace peak RSS (any capacity step)".into(),
-                target: format!("< {RSS_GOAL_MIB:.0} MiB"),
-                measured: format!("{mib:.1} MiB"),
-                met: mib < RSS_GOAL_MIB,
-            });
-        }
-        if let Some(m) = &cap.many_threads
-            && let Some(kib) = m.peak_rss_kib
-        {
-            let mib = kib as f64 / MIB;
-            let bound = RSS_GOAL_MIB + m.threads as f64 * PER_THREAD_GOAL_KIB / 1024.0;
-            g.push(Goal {
-                what: format!(
-                    "starvetrace peak RSS tracing {} busy threads (all in the report, none lost)",
-                    m.threads
-                ),
-                target: format!(
-                    "< {bound:.0} MiB ({RSS_GOAL_MIB:.0} MiB + {PER_THREAD_GOAL_KIB:.0} KiB per thread)"
-                ),
-                measured: format!("{mib:.1} MiB, {} threads, {} lost", m.reported, m.lost),
-                met: mib < bound && m.reported == m.threads && m.lost == 0,
-            });
-        }
-    }
-    if let Some(st) = &r.stacks {
-        g.extend(tracer_ratio_goal(
-            std::slice::from_ref(&st.pinned),
-            "pinned",
-            USER_STACKS,
-            "traced program, pinned ping-pong, with `--user-stacks` (opt-in)",
-        ));
-    }
-    if let Some(a) = &r.attach {
-        let m = a.median();
-        g.push(Goal {
-            what: format!("time to attach (median of {})", attach::RUNS),
-            target: format!("< {ATTACH_GOAL_SECS:.0} s"),
-            measured: format!("{:.0} ms", m * 1e3),
-            met: m < ATTACH_GOAL_SECS,
-        });
-    }
-    g
-}
-
-/// The goals table alone (also the README's Performance section).
-pub fn summary(r: &Results) -> String {
-    let mut s = String::from("| goal | target | measured | |\n|---|---|---|---|\n");
-    for g in goals(r) {
-        let _ = writeln!(
-            s,
-            "| {} | {} | {} | {} |",
-            g.what,
-            g.target,
-            g.measured,
-            mark(g.met)
-        );
-    }
-    s
 }
 
 pub fn render(r: &Results) -> String {
@@ -249,7 +72,9 @@ pub fn render(r: &Results) -> String {
     );
     let _ = writeln!(
         s,
-        "- {} untraced/traced pairs per configuration, {:.1} s per run, runs interleaved A B A B; whole run {:.0} s",
+        "- {} untraced/traced pairs per configuration, {:.1} s per run, the order alternated pair by pair \
+         (A B, B A, ...); each ratio is the mean of its per-pair ratios with a 90% confidence interval \
+         (Student t, n − 1 d.o.f.), a goal met only when the interval's lower end clears it; whole run {:.0} s",
         r.opts.pairs, r.opts.duration, r.elapsed_secs
     );
     let foreign: Vec<f64> = r
@@ -282,8 +107,11 @@ pub fn render(r: &Results) -> String {
             s,
             "## Overhead on the traced program\n\n\
              ops/s as counted by the workload over its measured part; ratio = traced ÷ untraced ops/s of the same \
-             pair. Tracers are attached before the workload is released and stopped (SIGINT; starvetrace ends with \
-             the command it launched) after it. Every tracer has its own baseline runs; their min–max shows the noise. \
+             pair; \"mean ratio [90% CI]\" is the mean of those n per-pair ratios with its Student-t interval, and \
+             a goal is met only when the interval's lower end clears it. Tracers are attached before the workload is \
+             released and stopped (SIGINT; `starvetrace record` ends with the command it launched) after it; \
+             `starvetrace watch --pid` watches the workload's PID, `watch (host-wide)` runs with no target and \
+             finds the workload by its tokio-named threads. Every tracer has its own baseline runs; their min–max shows the noise. \
              \"other load\" is the CPU the rest of the host used during those runs (busy time from /proc/stat minus \
              the workload's and the tracer's own), in % of one core: high values mean another job disturbed them. \
              A pair during which it exceeded {:.0}% is run once more (at most {} per configuration).\n",
@@ -311,8 +139,8 @@ pub fn render(r: &Results) -> String {
         let _ = writeln!(
             s,
             "## Overhead on everything else\n\n\
-             The same ping-pong, untraced, while a tracer traces an idle process: what the in-kernel filter costs \
-             every other task on the host.{floor}\n"
+             The same ping-pong, untraced, while a tracer traces (or `watch --pid` watches) an idle process: what \
+             the in-kernel filter costs every other task on the host.{floor}\n"
         );
         for sc in &r.others {
             overhead_table(&mut s, sc);
@@ -326,6 +154,9 @@ pub fn render(r: &Results) -> String {
     }
     if let Some(rows) = &r.cost {
         cost_table(&mut s, rows);
+    }
+    if let Some(w) = &r.watch {
+        s.push_str(&watch_cost::section(w));
     }
     if let Some(st) = &r.stacks {
         s.push_str(&stacks_section(st));
@@ -428,85 +259,6 @@ fn phase_args(o: &Opts) -> String {
     }
 }
 
-fn overhead_table(s: &mut String, sc: &ScenarioResult) {
-    let switches: Vec<f64> = sc
-        .series
-        .iter()
-        .flat_map(Series::untraced_switches)
-        .collect();
-    let _ = writeln!(
-        s,
-        "### {} — {}\n\nUntraced, the workload does {} context switches/s (getrusage). {}\n",
-        sc.scenario.key,
-        sc.scenario.title,
-        rate(stats::median(&switches)),
-        sc.scenario.note
-    );
-    let _ = writeln!(
-        s,
-        "| tracer | untraced ops/s | traced ops/s | ratio per pair | median ratio | baseline min–max | other load | goal |"
-    );
-    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
-    for x in &sc.series {
-        let goal = if x.tracer == STARVETRACE {
-            match x.median_ratio() {
-                Some(m) => format!(
-                    "≥ {:.2} {}",
-                    sc.scenario.goal,
-                    mark(m >= sc.scenario.goal && x.error.is_none())
-                ),
-                None => format!("≥ {:.2} ✘", sc.scenario.goal),
-            }
-        } else {
-            "—".into()
-        };
-        let mut name = x.tracer.clone();
-        if x.tracer == STARVETRACE && x.lost > 0 {
-            let _ = write!(name, " ({} records lost)", x.lost);
-        }
-        if x.reruns > 0 {
-            let _ = write!(name, " ({} disturbed pairs re-run)", x.reruns);
-        }
-        if x.ratios().is_empty() {
-            let why = x
-                .error
-                .as_deref()
-                .unwrap_or("no runs")
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .replace('|', "/");
-            let _ = writeln!(s, "| {name} | — | — | failed: {why} | — | — | — | {goal} |");
-            continue;
-        }
-        let u = x.untraced_ops();
-        let ratios = x
-            .ratios()
-            .iter()
-            .map(|r| format!("{r:.2}"))
-            .collect::<Vec<_>>()
-            .join(" ");
-        let partial = if x.error.is_some() {
-            " (then failed)"
-        } else {
-            ""
-        };
-        let _ = writeln!(
-            s,
-            "| {name} | {} | {} | {ratios}{partial} | **{:.3}** | {}–{} (±{:.1}%) | {:.0}% (max {:.0}%) | {goal} |",
-            rate(stats::median(&u)),
-            rate(stats::median(&x.traced_ops())),
-            x.median_ratio().unwrap_or(f64::NAN),
-            rate(stats::min(&u)),
-            rate(stats::max(&u)),
-            stats::spread_pct(&u),
-            stats::median(&x.foreign()),
-            stats::max(&x.foreign()),
-        );
-    }
-    let _ = writeln!(s);
-}
-
 fn capacity_table(s: &mut String, cap: &Capacity) {
     let _ = writeln!(
         s,
@@ -587,7 +339,7 @@ fn attach_table(s: &mut String, a: &Attach) {
         ms(m),
         ms(stats::min(&a.traced)),
         ms(stats::max(&a.traced)),
-        mark(m < ATTACH_GOAL_SECS)
+        Verdict::from_bool(m < ATTACH_GOAL_SECS).mark()
     );
     let ms1 = |v: f64| format!("{:.1} ms", v * 1e3);
     let _ = writeln!(

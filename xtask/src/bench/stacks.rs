@@ -92,7 +92,7 @@ pub fn run(root: &Path, lab: &Lab, opts: &Opts) -> Result<StackCost> {
             key: "pinned",
             title: "pipe ping-pong, both threads on one CPU, with and without --user-stacks",
             workload: Workload::new("pinned"),
-            goal: 0.80,
+            goals: vec![(super::tracers::STARVETRACE, 0.80), (USER_STACKS, 0.80)],
             note: "The ping-pong sleeps in S (pipe reads), so with the default `--stacks blocked` no stack \
                    is taken here: this row is the cost of the larger records and the extra branch.",
         },

@@ -82,9 +82,14 @@ impl Tracer {
         }
     }
 
-    /// starvetrace, with any flags (its JSON report is read).
+    /// starvetrace `record`, with any flags (its JSON report is read).
     pub fn is_starvetrace(&self) -> bool {
-        self.label.starts_with(STARVETRACE)
+        self.label.starts_with(STARVETRACE) && !self.is_watch()
+    }
+
+    /// `starvetrace watch` (no JSON report; stopped with SIGINT).
+    pub fn is_watch(&self) -> bool {
+        self.args.first().is_some_and(|a| a == "watch")
     }
 
     pub fn command(&self, pid: u32, dir: &Path) -> Command {
