@@ -23,11 +23,7 @@ pub const fn bucket_of(ns: u64) -> usize {
         return 0;
     }
     let b = 64 - v.leading_zeros() as usize;
-    if b >= AGG_BUCKETS {
-        AGG_BUCKETS - 1
-    } else {
-        b
-    }
+    if b >= AGG_BUCKETS { AGG_BUCKETS - 1 } else { b }
 }
 
 /// Lower edge in ns of bucket `b`.

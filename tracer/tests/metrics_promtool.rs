@@ -293,7 +293,13 @@ fn watch_feeds_prometheus_and_only_the_starved_lab_moves() {
         .arg(starved.0.id().to_string())
         .arg("--pid")
         .arg(healthy.0.id().to_string())
-        .args(["--listen", &port.to_string(), "--capture", "2", "--evidence-dir"])
+        .args([
+            "--listen",
+            &port.to_string(),
+            "--capture",
+            "2",
+            "--evidence-dir",
+        ])
         .arg(evidence.path())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -318,7 +324,12 @@ fn watch_feeds_prometheus_and_only_the_starved_lab_moves() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    check.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    check
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
     let out = check.wait_with_output().unwrap();
     assert!(
         out.status.success(),
@@ -340,6 +351,9 @@ fn watch_feeds_prometheus_and_only_the_starved_lab_moves() {
     let still = memory_seconds(prom.addr, &healthy_key, "15s");
     let _ = watch.kill();
     let _ = watch.wait();
-    assert!(moved > 0.5, "memory-max's memory stalls over 15 s: {moved} s");
+    assert!(
+        moved > 0.5,
+        "memory-max's memory stalls over 15 s: {moved} s"
+    );
     assert!(still < 0.05, "healthy's memory stalls over 15 s: {still} s");
 }

@@ -74,7 +74,10 @@ fn sigkill_leaves_no_program_pin_or_cgroup() {
         let now = loaded();
         left = ours.intersection(&now).cloned().collect();
     }
-    assert!(left.is_empty(), "programs still loaded after SIGKILL: {left:?}");
+    assert!(
+        left.is_empty(),
+        "programs still loaded after SIGKILL: {left:?}"
+    );
     let pins: Vec<_> = std::fs::read_dir("/sys/fs/bpf")
         .into_iter()
         .flatten()

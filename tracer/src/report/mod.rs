@@ -78,7 +78,11 @@ pub fn emit(
 
 /// Write report.json, report.md and timeline.svg into `dir`.
 pub fn write_files(dir: &Path, json: &str, md: &str, svg: &str) -> Result<()> {
-    for (name, body) in [("report.json", json), ("report.md", md), ("timeline.svg", svg)] {
+    for (name, body) in [
+        ("report.json", json),
+        ("report.md", md),
+        ("timeline.svg", svg),
+    ] {
         let p = dir.join(name);
         std::fs::write(&p, body).map_err(|e| Error::Output { path: p, source: e })?;
     }

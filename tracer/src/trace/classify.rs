@@ -120,7 +120,13 @@ impl<S: StackSource> Classifier<S> {
     /// The cause of a blocked interval from what the probes saw at its
     /// switch-out (also how `watch` names its kernel-side keys). The shared
     /// rule: stack, then reclaim state, then syscall.
-    pub fn cause(&mut self, off_state: u32, stack_id: i32, reclaim_kind: u32, syscall: i32) -> Cause {
+    pub fn cause(
+        &mut self,
+        off_state: u32,
+        stack_id: i32,
+        reclaim_kind: u32,
+        syscall: i32,
+    ) -> Cause {
         if off_state == OFF_RUNNING {
             return Cause::Runqueue;
         }

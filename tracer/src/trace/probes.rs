@@ -32,7 +32,10 @@ static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"),
 #[derive(Clone, Copy, Debug)]
 pub enum Filter {
     Tgid(u32),
-    Cgroup { id: u64, level: u32 },
+    Cgroup {
+        id: u64,
+        level: u32,
+    },
     /// The processes user space puts in the `WATCHED` map (`watch`).
     TgidSet,
 }

@@ -88,12 +88,9 @@ fn gain(
     let cause = match key.kind {
         AGG_ON_CPU => None,
         AGG_RUNQ => Some(Cause::Runqueue),
-        AGG_OFF => Some(classifier.cause(
-            key.off_state,
-            key.stack_id,
-            key.reclaim_kind,
-            key.syscall,
-        )),
+        AGG_OFF => {
+            Some(classifier.cause(key.off_state, key.stack_id, key.reclaim_kind, key.syscall))
+        }
         _ => return None,
     };
     Some(Gain {

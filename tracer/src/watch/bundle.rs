@@ -140,7 +140,11 @@ fn capture(cfg: &BundleConfig, req: &Request, dir: &Path) -> Result<Recording> {
         (_, [pid]) => argv.extend(["--pid".into(), pid.to_string()]),
         (Some(cg), _) => argv.extend(["--cgroup".into(), cg.display().to_string()]),
         (None, [pid, ..]) => argv.extend(["--pid".into(), pid.to_string()]),
-        (None, []) => return Err(Error::TargetNotFound("the target has no process left".into())),
+        (None, []) => {
+            return Err(Error::TargetNotFound(
+                "the target has no process left".into(),
+            ));
+        }
     }
     argv.extend([
         "--duration".into(),
@@ -154,7 +158,9 @@ fn capture(cfg: &BundleConfig, req: &Request, dir: &Path) -> Result<Recording> {
     }
     let cli = Cli::try_parse_from(&argv).map_err(|e| Error::Usage(e.to_string()))?;
     let Command::Record(args) = cli.command else {
-        return Err(Error::Usage("capture arguments did not parse as record".into()));
+        return Err(Error::Usage(
+            "capture arguments did not parse as record".into(),
+        ));
     };
     crate::cmd::record::record(&args)
 }
@@ -162,7 +168,11 @@ fn capture(cfg: &BundleConfig, req: &Request, dir: &Path) -> Result<Recording> {
 fn trigger_section(f: &TriggerFile) -> String {
     let r = f.request;
     let mut s = String::new();
-    let _ = writeln!(s, "# Evidence bundle: {} ({})\n", r.target.key, r.target.process);
+    let _ = writeln!(
+        s,
+        "# Evidence bundle: {} ({})\n",
+        r.target.key, r.target.process
+    );
     let _ = writeln!(s, "`starvetrace watch` wrote this bundle because:\n");
     for t in &r.fired {
         let _ = writeln!(
@@ -193,10 +203,13 @@ fn trigger_section(f: &TriggerFile) -> String {
     if !r.before.is_empty() {
         let _ = writeln!(
             s,
-            "\nThe {} s before the trigger, from the kernel-side books (on-CPU and off-CPU seconds of the whole target, per interval; `trigger.json` has every row and cause):\n",
+            "\nThe {} intervals before the trigger, from the kernel-side books (on-CPU and off-CPU seconds of the whole target, per interval; `trigger.json` has every row and cause):\n",
             r.before.len()
         );
-        let _ = writeln!(s, "| unix ms | on-CPU s | off-CPU s (non-idle) | blackout s | health |");
+        let _ = writeln!(
+            s,
+            "| unix ms | on-CPU s | off-CPU s (non-idle) | blackout s | health |"
+        );
         let _ = writeln!(s, "|---|---|---|---|---|");
         for row in r.before.iter().rev().take(15).rev() {
             let busy: u64 = row
@@ -332,7 +345,13 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 
 fn sanitize(key: &str) -> String {
     key.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .take(80)
         .collect()
 }

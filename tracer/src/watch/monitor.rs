@@ -318,7 +318,11 @@ pub fn span_of(
             start_ns: ev.ts_ns.saturating_sub(off),
             end_ns: ev.ts_ns,
             runq_ns: runq,
-            cause: if preempted { Cause::Runqueue } else { cause(ev) },
+            cause: if preempted {
+                Cause::Runqueue
+            } else {
+                cause(ev)
+            },
             disk: ev.next_off_state == OFF_DISK,
         },
     ))
@@ -364,7 +368,9 @@ mod tests {
 
     #[test]
     fn a_long_record_becomes_its_span() {
-        use tracer_common::event::{SW_NEXT_OFF_KNOWN, SW_NEXT_RUNQ_KNOWN, SW_NEXT_TRACED, SwitchEvent};
+        use tracer_common::event::{
+            SW_NEXT_OFF_KNOWN, SW_NEXT_RUNQ_KNOWN, SW_NEXT_TRACED, SwitchEvent,
+        };
         let ev = SwitchEvent {
             ts_ns: 5_000,
             next_tid: 9,

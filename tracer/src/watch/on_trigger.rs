@@ -35,14 +35,23 @@ pub struct CommandOutcome {
 
 impl CommandOutcome {
     pub fn describe(&self) -> String {
-        let what = match (&self.spawn_error, self.timed_out, self.exit_code, self.signal) {
+        let what = match (
+            &self.spawn_error,
+            self.timed_out,
+            self.exit_code,
+            self.signal,
+        ) {
             (Some(e), ..) => format!("could not start: {e}"),
             (None, true, ..) => "timed out and was killed".to_string(),
             (None, false, Some(c), _) => format!("exit status {c}"),
             (None, false, None, Some(s)) => format!("killed by signal {s}"),
             _ => "ended".to_string(),
         };
-        format!("`{}`: {what} after {} ms", self.argv.join(" "), self.duration_ms)
+        format!(
+            "`{}`: {what} after {} ms",
+            self.argv.join(" "),
+            self.duration_ms
+        )
     }
 }
 
@@ -114,8 +123,14 @@ pub fn run(argv: &[String], req: &Request, bundle: &Path, timeout: Duration) -> 
         }
     };
     let readers: Vec<_> = [
-        child.stdout.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
-        child.stderr.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
     ]
     .into_iter()
     .flatten()

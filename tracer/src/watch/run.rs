@@ -49,11 +49,7 @@ pub fn run(args: &WatchArgs) -> Result<()> {
         .map(regex::Regex::new)
         .transpose()
         .map_err(|e| Error::Usage(format!("--threads is not a valid regex: {e}")))?;
-    let on_trigger = args
-        .on_trigger
-        .as_deref()
-        .map(split_command)
-        .transpose()?;
+    let on_trigger = args.on_trigger.as_deref().map(split_command).transpose()?;
     let listen = args.listen.as_deref().map(parse_listen).transpose()?;
     sys::check_privileges()?;
     // Bundles hold command lines, addresses and stacks: root only.
@@ -81,7 +77,10 @@ pub fn run(args: &WatchArgs) -> Result<()> {
     })?;
     probes.attach(&sys::online_cpus())?;
     for s in probes.status.iter().filter(|s| !s.attached) {
-        eprintln!("starvetrace: watch: probe {} not attached: {}", s.name, s.detail);
+        eprintln!(
+            "starvetrace: watch: probe {} not attached: {}",
+            s.name, s.detail
+        );
     }
     // SAFETY: no preconditions; it only releases free memory (BTF parsing).
     unsafe { libc::malloc_trim(0) };
@@ -140,7 +139,10 @@ pub fn run(args: &WatchArgs) -> Result<()> {
 
     let stop = super::run_signals::Stop::install()?;
     while !stop.requested() {
-        if args.duration.is_some_and(|d| started.elapsed().as_secs_f64() >= d) {
+        if args
+            .duration
+            .is_some_and(|d| started.elapsed().as_secs_f64() >= d)
+        {
             break;
         }
         let tick = Instant::now();
@@ -170,7 +172,10 @@ pub fn run(args: &WatchArgs) -> Result<()> {
         monitors.retain(|key, m| {
             let keep = by_key.contains_key(key);
             if !keep {
-                log_line(to_terminal, &format!("{key} ({}): gone; no longer watched", m.id.process));
+                log_line(
+                    to_terminal,
+                    &format!("{key} ({}): gone; no longer watched", m.id.process),
+                );
                 metrics.forget_target(&m.id);
             }
             keep
@@ -204,7 +209,12 @@ pub fn run(args: &WatchArgs) -> Result<()> {
                 continue;
             };
             let mut cause = |e: &SwitchEvent| {
-                classifier.cause(e.next_off_state, e.next_stack_id, e.next_reclaim_kind, e.next_syscall)
+                classifier.cause(
+                    e.next_off_state,
+                    e.next_stack_id,
+                    e.next_reclaim_kind,
+                    e.next_syscall,
+                )
             };
             if let Some((tid, span)) = span_of(&ev, &mut cause)
                 && let Some(key) = owner.get(&tid)
@@ -242,7 +252,12 @@ pub fn run(args: &WatchArgs) -> Result<()> {
         // Each target: readings, triggers, log line.
         let tasks = &kmaps_tasks(&maps.tasks);
         let mut open_cause = |st: &TaskState| {
-            classifier.cause(st.off_state, st.off_stack_id, st.off_reclaim_kind, st.off_syscall)
+            classifier.cause(
+                st.off_state,
+                st.off_stack_id,
+                st.off_reclaim_kind,
+                st.off_syscall,
+            )
         };
         for (key, m) in monitors.iter_mut() {
             let readings = m.read(now_ns, detail_ns, tasks, &mut open_cause);
@@ -281,7 +296,9 @@ pub fn run(args: &WatchArgs) -> Result<()> {
             let handle = std::thread::Builder::new()
                 .name("st-bundle".into())
                 .spawn(move || bundle::write(&cfg, &req))
-                .map_err(|e| Error::Other(anyhow::anyhow!("cannot start the bundle thread: {e}")))?;
+                .map_err(|e| {
+                    Error::Other(anyhow::anyhow!("cannot start the bundle thread: {e}"))
+                })?;
             worker = Some((key.clone(), handle));
         }
 
@@ -332,11 +349,17 @@ fn finish_bundle(
     match h.join() {
         Ok(Ok(path)) => {
             metrics.bundle_written(true);
-            log_line(to_terminal, &format!("{key}: evidence bundle written: {}", path.display()));
+            log_line(
+                to_terminal,
+                &format!("{key}: evidence bundle written: {}", path.display()),
+            );
         }
         Ok(Err(e)) => {
             metrics.bundle_written(false);
-            log_line(to_terminal, &format!("{key}: evidence bundle NOT written: {e}"));
+            log_line(
+                to_terminal,
+                &format!("{key}: evidence bundle NOT written: {e}"),
+            );
         }
         Err(_) => {
             metrics.bundle_written(false);
@@ -345,12 +368,7 @@ fn finish_bundle(
     }
 }
 
-fn status_line(
-    key: &str,
-    m: &Monitor,
-    r: &super::triggers::Readings,
-    fired: &[Fired],
-) -> String {
+fn status_line(key: &str, m: &Monitor, r: &super::triggers::Readings, fired: &[Fired]) -> String {
     let b = &m.last_blackouts;
     let mut line = format!(
         "{key} ({}): {} | runtime threads {}, long intervals {} | blackouts {:.2} s, longest {:.2} s",
@@ -413,7 +431,9 @@ pub fn split_command(s: &str) -> Result<Vec<String>> {
         }
     }
     if quote.is_some() {
-        return Err(Error::Usage(format!("--on-trigger has an unclosed quote: {s}")));
+        return Err(Error::Usage(format!(
+            "--on-trigger has an unclosed quote: {s}"
+        )));
     }
     if in_word {
         words.push(cur);

@@ -24,14 +24,15 @@ impl Stop {
             .build()
             .map_err(|e| Error::Other(anyhow::Error::new(e).context("tokio runtime")))?;
         // Registered here, before the loop starts, so no signal is missed.
-        let (mut term, mut int) = rt.block_on(async {
-            use tokio::signal::unix::{SignalKind, signal};
-            Ok::<_, std::io::Error>((
-                signal(SignalKind::terminate())?,
-                signal(SignalKind::interrupt())?,
-            ))
-        })
-        .map_err(|e| Error::Other(anyhow::Error::new(e).context("signal handlers")))?;
+        let (mut term, mut int) = rt
+            .block_on(async {
+                use tokio::signal::unix::{SignalKind, signal};
+                Ok::<_, std::io::Error>((
+                    signal(SignalKind::terminate())?,
+                    signal(SignalKind::interrupt())?,
+                ))
+            })
+            .map_err(|e| Error::Other(anyhow::Error::new(e).context("signal handlers")))?;
         let set = flag.clone();
         std::thread::Builder::new()
             .name("st-signals".into())

@@ -97,13 +97,7 @@ impl Discovery {
 
     /// A cgroup or container: its processes now, re-resolved while it has
     /// none (a container recreated under its name gets a new cgroup).
-    fn named(
-        &mut self,
-        i: usize,
-        spec: &TargetSpec,
-        key: &str,
-        out: &mut BTreeMap<u32, TargetId>,
-    ) {
+    fn named(&mut self, i: usize, spec: &TargetSpec, key: &str, out: &mut BTreeMap<u32, TargetId>) {
         let now = Instant::now();
         let stale = match self.resolved.get(&i) {
             None => true,

@@ -488,10 +488,17 @@ fn judge_watch(exp: &Expectation, doc: &Value, run: &GuestRun) -> Judgement {
         .unwrap_or_default();
     let outcome = report
         .and_then(|r| str_at(r, "/verdict/outcome"))
-        .unwrap_or(if doc["trigger"].is_null() { NO_BUNDLE } else { "-" })
+        .unwrap_or(if doc["trigger"].is_null() {
+            NO_BUNDLE
+        } else {
+            "-"
+        })
         .to_string();
     if !exp.outcomes.contains(&outcome.as_str()) {
-        problems.push(format!("outcome {outcome}, expected {}", exp.outcomes.join("|")));
+        problems.push(format!(
+            "outcome {outcome}, expected {}",
+            exp.outcomes.join("|")
+        ));
     }
     if let Some(r) = report {
         problems.extend(common_problems(r, 0));
