@@ -15,14 +15,18 @@ use tracer_common::{
 
 use super::triggers::Readings;
 use crate::{
-    analyze::{blackouts, roles::role_in_process, verdict::BLACKOUT_SIGNIFICANT},
+    analyze::{
+        blackouts,
+        roles::role_in_process,
+        verdict::{BLACKOUT_SIGNIFICANT, MEMORY_BUSY_SUBSTANTIAL, MEMORY_WALL_FLOOR},
+    },
     cgroup::read::Reader,
     model::{
         blackouts::{Blackout, Blackouts},
         cause::Cause,
         role::Role,
         spans::{OffSpan, ThreadSpans},
-        watch::{Health, TargetId},
+        watch::{Health, TargetId, TriggerKind},
     },
     sys,
 };
@@ -50,6 +54,11 @@ pub struct CoarseRow {
     pub on_cpu_ns: u64,
     pub off_ns: BTreeMap<Cause, u64>,
     pub blackout_ns: u64,
+    /// The runtime threads only: time in memory causes, busy time (on a CPU
+    /// or kept off it for a non-idle reason) and wall time (threads × tick).
+    pub runtime_memory_ns: u64,
+    pub runtime_busy_ns: u64,
+    pub runtime_wall_ns: u64,
     pub health: Health,
 }
 
@@ -68,6 +77,9 @@ pub struct Monitor {
     /// Blackouts that ended before this were counted in the metrics.
     pub counted_until_ns: u64,
     pub health: Health,
+    /// Triggers that held at the last tick (a new episode starts when one
+    /// is not in here).
+    pub active: BTreeSet<TriggerKind>,
     pub last_blackouts: Blackouts,
     pub cgroup_dir: Option<PathBuf>,
     ticks: u64,
@@ -87,6 +99,7 @@ impl Monitor {
             last_events: None,
             counted_until_ns: now_ns,
             health: Health::Unknown,
+            active: BTreeSet::new(),
             last_blackouts: Blackouts::default(),
             cgroup_dir: None,
             ticks: 0,
@@ -260,9 +273,41 @@ impl Monitor {
         self.rows.push_back(row);
     }
 
+    /// Health once the books of the last `rows` ticks are in: a runtime
+    /// with no significant blackouts is still starved by memory when the
+    /// verdict's other rule holds (memory at least `MEMORY_BUSY_SUBSTANTIAL`
+    /// of its busy time and `MEMORY_WALL_FLOOR` of its wall time), as with
+    /// many short fault stalls that never make a blackout.
+    pub fn settle_health(&mut self, rows: usize) {
+        if self.health != Health::Ok {
+            return;
+        }
+        let recent = self.rows.iter().rev().take(rows);
+        let (mem, busy, wall) = recent.fold((0u64, 0u64, 0u64), |(m, b, w), r| {
+            (
+                m + r.runtime_memory_ns,
+                b + r.runtime_busy_ns,
+                w + r.runtime_wall_ns,
+            )
+        });
+        if memory_substantial(mem, busy, wall) {
+            self.health = Health::StarvedMemory;
+            if let Some(last) = self.rows.back_mut() {
+                last.health = self.health;
+            }
+        }
+    }
+
     fn first_seen_ns(&self) -> u64 {
         self.runtime.values().map(|t| t.first_ns).min().unwrap_or(0)
     }
+}
+
+fn memory_substantial(memory_ns: u64, busy_ns: u64, wall_ns: u64) -> bool {
+    busy_ns > 0
+        && wall_ns > 0
+        && memory_ns as f64 >= MEMORY_BUSY_SUBSTANTIAL * busy_ns as f64
+        && memory_ns as f64 >= MEMORY_WALL_FLOOR * wall_ns as f64
 }
 
 /// Health from the blackouts over `window_ns`: significant (the verdict's
@@ -364,6 +409,17 @@ mod tests {
         );
         let none = Blackouts::default();
         assert_eq!(health(&none, w), Health::Unknown);
+    }
+
+    #[test]
+    fn memory_share_follows_the_verdicts_rule() {
+        // 30% of busy and 3% of wall: substantial.
+        assert!(memory_substantial(30, 100, 1000));
+        // Most of busy but under the wall floor: not.
+        assert!(!memory_substantial(19, 20, 1000));
+        // Over the floor but a small share of busy: not.
+        assert!(!memory_substantial(30, 200, 1000));
+        assert!(!memory_substantial(0, 0, 0));
     }
 
     #[test]

@@ -116,6 +116,8 @@ pub fn run(args: &WatchArgs) -> Result<()> {
     };
     let interval = Duration::from_secs_f64(args.interval);
     let detail_ns = (args.detail * 1e9) as u64;
+    let tick_ns = (args.interval * 1e9) as u64;
+    let detail_rows = ((args.detail / args.interval).ceil() as usize).max(1);
     let max_rows = ((args.window * 60.0) / args.interval).ceil() as usize;
     let to_terminal = std::io::stderr().is_terminal();
     eprintln!(
@@ -239,6 +241,15 @@ pub fn run(args: &WatchArgs) -> Result<()> {
             };
             let Some(m) = monitors.get(key) else { continue };
             let row = rows.entry(key.clone()).or_default();
+            if m.runtime.contains_key(&g.tid) {
+                let busy = g.cause.is_none_or(|c| !c.is_idle());
+                if busy {
+                    row.runtime_busy_ns += g.ns;
+                }
+                if g.cause.is_some_and(|c| c.is_memory()) {
+                    row.runtime_memory_ns += g.ns;
+                }
+            }
             match g.cause {
                 None => row.on_cpu_ns += g.ns,
                 Some(cause) => {
@@ -264,17 +275,25 @@ pub fn run(args: &WatchArgs) -> Result<()> {
             for b in m.newly_ended(now_ns) {
                 metrics.add_blackout(&m.id, b.len_ns() as f64 / 1e9);
             }
-            metrics.set_health(&m.id, m.health);
-            let fired = cfg.check(&readings, now_ns, now_ms);
-            for f in &fired {
-                metrics.trigger_fired(&m.id, f.kind);
-            }
             let mut row = rows.remove(key).unwrap_or_default();
             row.at_unix_ms = now_ms;
             row.blackout_ns = m.last_blackouts.total_ns;
+            row.runtime_wall_ns = m.runtime.len() as u64 * tick_ns;
             row.health = m.health;
             m.push_row(row);
-            log_line(to_terminal, &status_line(key, m, &readings, &fired));
+            m.settle_health(detail_rows);
+            metrics.set_health(&m.id, m.health);
+            let fired = cfg.check(&readings, now_ns, now_ms);
+            // Counted and logged once per episode: when a trigger starts to hold.
+            let started: Vec<&Fired> = fired
+                .iter()
+                .filter(|f| !m.active.contains(&f.kind))
+                .collect();
+            for f in &started {
+                metrics.trigger_fired(&m.id, f.kind);
+            }
+            m.active = fired.iter().map(|f| f.kind).collect();
+            log_line(to_terminal, &status_line(key, m, &readings, &started));
             if fired.is_empty() {
                 continue;
             }
@@ -368,7 +387,7 @@ fn finish_bundle(
     }
 }
 
-fn status_line(key: &str, m: &Monitor, r: &super::triggers::Readings, fired: &[Fired]) -> String {
+fn status_line(key: &str, m: &Monitor, r: &super::triggers::Readings, fired: &[&Fired]) -> String {
     let b = &m.last_blackouts;
     let mut line = format!(
         "{key} ({}): {} | runtime threads {}, long intervals {} | blackouts {:.2} s, longest {:.2} s",

@@ -27,6 +27,8 @@ use crate::{
 const RECHECK_OTHERS: Duration = Duration::from_secs(30);
 /// A named target with no live process is resolved again this often.
 const RERESOLVE: Duration = Duration::from_secs(5);
+/// Container names remembered at most (forgotten all at once past it).
+const MAX_NAMES: usize = 4096;
 
 /// What the user asked to watch.
 #[derive(Clone, Debug)]
@@ -186,6 +188,10 @@ impl Discovery {
         let Some((_, id, _)) = container else {
             return pid_target(pid);
         };
+        // Container churn must not grow this without bound.
+        if self.names.len() >= MAX_NAMES {
+            self.names.clear();
+        }
         if !self.names.contains_key(&id) {
             let inventory = CgroupMounts::read(&self.roots)
                 .map(|m| Inventory::scan(&self.roots, &m))
@@ -207,6 +213,9 @@ impl Discovery {
     }
 
     fn complain(&mut self, what: String) {
+        if self.complaints.len() >= MAX_NAMES {
+            self.complaints.clear();
+        }
         if !self.complaints.contains(&what) {
             tracing::warn!("{what}");
             eprintln!("starvetrace: watch: {what}");
