@@ -6,7 +6,6 @@
 
 use std::{
     fs,
-    io::Write as _,
     os::unix::fs::{DirBuilderExt as _, PermissionsExt as _},
     path::{Path, PathBuf},
     time::Duration,
@@ -63,6 +62,39 @@ struct TriggerFile<'a> {
     on_trigger_skipped: Option<&'static str>,
 }
 
+/// The environment the command gets, and nothing else.
+pub fn environment(req: &Request, bundle: &Path) -> Vec<(&'static str, String)> {
+    let container = req.target.key.strip_prefix("container:").unwrap_or("");
+    let kinds: Vec<&str> = req.fired.iter().map(|f| f.kind.as_str()).collect();
+    vec![
+        ("PATH", on_trigger::PATH.to_string()),
+        ("STARVETRACE_TARGET", req.target.key.clone()),
+        ("STARVETRACE_PROCESS", req.target.process.clone()),
+        (
+            "STARVETRACE_PID",
+            req.pids.first().map(u32::to_string).unwrap_or_default(),
+        ),
+        (
+            "STARVETRACE_PIDS",
+            req.pids
+                .iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
+        ("STARVETRACE_CONTAINER", container.to_string()),
+        (
+            "STARVETRACE_CGROUP",
+            req.cgroup
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+        ),
+        ("STARVETRACE_TRIGGER", kinds.join(",")),
+        ("STARVETRACE_BUNDLE", bundle.display().to_string()),
+    ]
+}
+
 /// Create the evidence directory (0700) or tighten it; an unwritable path
 /// is an error before anything is attached.
 pub fn prepare_dir(dir: &Path) -> Result<()> {
@@ -101,7 +133,12 @@ pub fn write(cfg: &BundleConfig, req: &Request) -> Result<PathBuf> {
         (None, _) => (None, None),
         (Some(_), false) => (None, Some("rate-limited for this target")),
         (Some(argv), true) => (
-            Some(on_trigger::run(argv, req, &dir, cfg.on_trigger_timeout)),
+            Some(on_trigger::run(
+                argv,
+                &environment(req, &dir),
+                &dir,
+                cfg.on_trigger_timeout,
+            )),
             None,
         ),
     };
@@ -356,16 +393,41 @@ fn sanitize(key: &str) -> String {
         .collect()
 }
 
-/// Append a line to a log file in the bundle (used for the command's output).
-pub fn append(path: &Path, bytes: &[u8]) {
-    if let Ok(mut f) = fs::OpenOptions::new().create(true).append(true).open(path) {
-        let _ = f.write_all(bytes);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_command_environment_names_the_target_and_bundle() {
+        use crate::model::watch::TriggerKind;
+        let req = Request {
+            target: TargetId {
+                key: "container:shop".into(),
+                process: "shopd".into(),
+            },
+            pids: vec![41, 42],
+            cgroup: Some("/sys/fs/cgroup/shop".into()),
+            fired: vec![Fired {
+                kind: TriggerKind::Blackout,
+                at_ns: 1,
+                at_unix_ms: 2,
+                detail: String::new(),
+            }],
+            health: Health::StarvedMemory,
+            before: Vec::new(),
+            blackouts: Vec::new(),
+            run_command: true,
+        };
+        let env: std::collections::BTreeMap<_, _> =
+            environment(&req, Path::new("/b")).into_iter().collect();
+        assert_eq!(env["STARVETRACE_CONTAINER"], "shop");
+        assert_eq!(env["STARVETRACE_PID"], "41");
+        assert_eq!(env["STARVETRACE_PIDS"], "41 42");
+        assert_eq!(env["STARVETRACE_TRIGGER"], "blackout");
+        assert_eq!(env["STARVETRACE_BUNDLE"], "/b");
+        assert_eq!(env["STARVETRACE_CGROUP"], "/sys/fs/cgroup/shop");
+        assert_eq!(env.len(), 9);
+    }
 
     #[test]
     fn stamps_sort_as_time() {

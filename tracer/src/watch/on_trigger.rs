@@ -12,12 +12,22 @@ use std::{
 
 use serde::Serialize;
 
-use super::bundle::{Request, append};
+/// Append to a file in the bundle (the command's output).
+fn append(path: &Path, bytes: &[u8]) {
+    use std::io::Write as _;
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        let _ = f.write_all(bytes);
+    }
+}
 
 /// Output kept per stream; the rest is counted, not kept.
 pub const MAX_OUTPUT: usize = 64 * 1024;
 /// The only inherited-looking variable: where to find programs.
-const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+pub const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct CommandOutcome {
@@ -55,40 +65,13 @@ impl CommandOutcome {
     }
 }
 
-/// The environment the command gets, and nothing else.
-pub fn environment(req: &Request, bundle: &Path) -> Vec<(&'static str, String)> {
-    let container = req.target.key.strip_prefix("container:").unwrap_or("");
-    let kinds: Vec<&str> = req.fired.iter().map(|f| f.kind.as_str()).collect();
-    vec![
-        ("PATH", PATH.to_string()),
-        ("STARVETRACE_TARGET", req.target.key.clone()),
-        ("STARVETRACE_PROCESS", req.target.process.clone()),
-        (
-            "STARVETRACE_PID",
-            req.pids.first().map(u32::to_string).unwrap_or_default(),
-        ),
-        (
-            "STARVETRACE_PIDS",
-            req.pids
-                .iter()
-                .map(u32::to_string)
-                .collect::<Vec<_>>()
-                .join(" "),
-        ),
-        ("STARVETRACE_CONTAINER", container.to_string()),
-        (
-            "STARVETRACE_CGROUP",
-            req.cgroup
-                .as_ref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default(),
-        ),
-        ("STARVETRACE_TRIGGER", kinds.join(",")),
-        ("STARVETRACE_BUNDLE", bundle.display().to_string()),
-    ]
-}
-
-pub fn run(argv: &[String], req: &Request, bundle: &Path, timeout: Duration) -> CommandOutcome {
+/// Run `argv` in `bundle` with `env` as its whole environment.
+pub fn run(
+    argv: &[String],
+    env: &[(&'static str, String)],
+    bundle: &Path,
+    timeout: Duration,
+) -> CommandOutcome {
     let started = Instant::now();
     let mut outcome = CommandOutcome {
         argv: argv.to_vec(),
@@ -107,7 +90,7 @@ pub fn run(argv: &[String], req: &Request, bundle: &Path, timeout: Duration) -> 
     let mut child = match Command::new(program)
         .args(args)
         .env_clear()
-        .envs(environment(req, bundle))
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .current_dir(bundle)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -183,52 +166,36 @@ pub fn run(argv: &[String], req: &Request, bundle: &Path, timeout: Duration) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::watch::{Health, TargetId, TriggerKind};
-    use crate::watch::triggers::Fired;
 
-    fn request() -> Request {
-        Request {
-            target: TargetId {
-                key: "container:shop".into(),
-                process: "shopd".into(),
-            },
-            pids: vec![41, 42],
-            cgroup: Some("/sys/fs/cgroup/shop".into()),
-            fired: vec![Fired {
-                kind: TriggerKind::Blackout,
-                at_ns: 1,
-                at_unix_ms: 2,
-                detail: String::new(),
-            }],
-            health: Health::StarvedMemory,
-            before: Vec::new(),
-            blackouts: Vec::new(),
-            run_command: true,
-        }
+    fn env() -> Vec<(&'static str, String)> {
+        vec![
+            ("PATH", PATH.to_string()),
+            ("STARVETRACE_CONTAINER", "shop".to_string()),
+            ("STARVETRACE_PIDS", "41 42".to_string()),
+        ]
     }
 
     #[test]
-    fn the_command_sees_only_the_documented_environment() {
+    fn the_command_sees_only_the_environment_it_is_given() {
         let dir = tempfile::tempdir().unwrap();
-        // SAFETY: single-threaded test setup.
+        // SAFETY: set before the child is spawned; nothing reads it concurrently.
         unsafe { std::env::set_var("STARVETRACE_SECRET_TEST", "leak") };
         let argv: Vec<String> = ["/usr/bin/env"].map(String::from).to_vec();
-        let o = run(&argv, &request(), dir.path(), Duration::from_secs(10));
+        let o = run(&argv, &env(), dir.path(), Duration::from_secs(10));
         assert_eq!(o.exit_code, Some(0), "{o:?}");
         let log = std::fs::read_to_string(dir.path().join("on-trigger.log")).unwrap();
         assert!(log.contains("STARVETRACE_CONTAINER=shop"), "{log}");
         assert!(log.contains("STARVETRACE_PIDS=41 42"), "{log}");
-        assert!(log.contains("STARVETRACE_TRIGGER=blackout"), "{log}");
         assert!(!log.contains("STARVETRACE_SECRET_TEST"), "{log}");
         let vars = log.lines().filter(|l| l.contains('=')).count();
-        assert_eq!(vars, environment(&request(), dir.path()).len(), "{log}");
+        assert_eq!(vars, env().len(), "{log}");
     }
 
     #[test]
     fn a_slow_command_is_killed_at_the_timeout() {
         let dir = tempfile::tempdir().unwrap();
         let argv: Vec<String> = ["/bin/sleep", "30"].map(String::from).to_vec();
-        let o = run(&argv, &request(), dir.path(), Duration::from_millis(300));
+        let o = run(&argv, &env(), dir.path(), Duration::from_millis(300));
         assert!(o.timed_out, "{o:?}");
         assert_eq!(o.signal, Some(libc::SIGKILL));
         assert!(o.duration_ms < 10_000, "{o:?}");
@@ -240,10 +207,10 @@ mod tests {
         let argv: Vec<String> = ["/bin/sh", "-c", "head -c 200000 /dev/zero"]
             .map(String::from)
             .to_vec();
-        let o = run(&argv, &request(), dir.path(), Duration::from_secs(10));
+        let o = run(&argv, &env(), dir.path(), Duration::from_secs(10));
         assert_eq!(o.output_bytes_dropped, 200_000 - MAX_OUTPUT as u64, "{o:?}");
         let missing: Vec<String> = vec!["/nonexistent/program".into()];
-        let o = run(&missing, &request(), dir.path(), Duration::from_secs(1));
+        let o = run(&missing, &env(), dir.path(), Duration::from_secs(1));
         assert!(o.spawn_error.is_some(), "{o:?}");
     }
 }

@@ -8,9 +8,10 @@ use std::fmt::Write as _;
 use super::{
     attach,
     overhead::ScenarioResult,
-    report::{Results, rate},
+    results::Results,
     stacks::USER_STACKS,
     stats::{Ci, Verdict},
+    text::{first_line, rate},
     tracers::STARVETRACE,
     watch::{WATCH_HOST, WATCH_PID},
     watch_cost::{LAB_SCENARIOS, WatchCost},
@@ -28,13 +29,9 @@ const MIB: f64 = 1024.0;
 const CAPACITY_GOAL: u64 = 500_000;
 const CPU_GOAL_RATE: u64 = 100_000;
 const CPU_GOAL_PCT: f64 = 10.0;
-pub const RSS_GOAL_MIB: f64 = 64.0;
-/// Our own bound per traced or watched thread (the issue sets "bounded"):
-/// every thread's books, histograms included, within 64 KiB on top.
-pub const PER_THREAD_GOAL_KIB: f64 = 64.0;
-pub const ATTACH_GOAL_SECS: f64 = 1.0;
-/// `watch`'s own CPU while watching the lab, % of one core.
-pub const WATCH_CPU_GOAL_PCT: f64 = 1.0;
+pub use super::thresholds::{
+    ATTACH_GOAL_SECS, PER_THREAD_GOAL_KIB, RSS_GOAL_MIB, WATCH_CPU_GOAL_PCT,
+};
 
 /// `0.912 [0.897, 0.927], n 9`.
 pub fn show_ci(ci: &Ci) -> String {
@@ -70,10 +67,6 @@ fn ratio_goal(results: &[ScenarioResult], key: &str, tracer: &str, label: &str) 
             verdict: Verdict::NotMet,
         },
     })
-}
-
-pub fn first_line(e: &str) -> String {
-    e.lines().next().unwrap_or_default().replace('|', "/")
 }
 
 fn ratio_goals(r: &Results, g: &mut Vec<Goal>) {

@@ -6,10 +6,9 @@
 use std::fmt::Write as _;
 
 use super::{
-    goals::first_line,
     overhead::{ScenarioResult, Series},
-    report::rate,
     stats::{self, Verdict},
+    text::{first_line, rate},
     tracers::STARVETRACE,
 };
 

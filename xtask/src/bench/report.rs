@@ -3,50 +3,22 @@
 
 use std::fmt::Write as _;
 
+pub use super::{results::Results, text::rate};
+
 use super::{
     attach::{self, Attach},
     capacity::Capacity,
     cost::CostRow,
     goals::{ATTACH_GOAL_SECS, summary},
-    host::Host,
     opts::Opts,
-    overhead::{self, ScenarioResult, Series},
+    overhead::{self, Series},
     ratio_table::overhead_table,
     stacks::{LAB_CONFIGS, StackCost, USER_STACKS},
     stats::{self, Verdict},
-    watch_cost::{self, WatchCost},
+    watch_cost,
 };
 
-#[derive(Clone, Debug, Default)]
-pub struct Results {
-    pub opts: Opts,
-    pub traced: Vec<ScenarioResult>,
-    pub others: Vec<ScenarioResult>,
-    pub capacity: Option<Capacity>,
-    pub attach: Option<Attach>,
-    pub cost: Option<Vec<CostRow>>,
-    pub stacks: Option<StackCost>,
-    pub watch: Option<WatchCost>,
-    pub host_before: Option<Host>,
-    pub host_after: Option<Host>,
-    pub peer_versions: Vec<String>,
-    pub elapsed_secs: f64,
-}
-
 const MIB: f64 = 1024.0;
-
-/// 228419.3 → "228.4k".
-pub fn rate(v: f64) -> String {
-    if !v.is_finite() {
-        "—".into()
-    } else if v >= 1e6 {
-        format!("{:.2}M", v / 1e6)
-    } else if v >= 1e3 {
-        format!("{:.1}k", v / 1e3)
-    } else {
-        format!("{v:.0}")
-    }
-}
 
 pub fn render(r: &Results) -> String {
     let mut s = String::new();

@@ -13,11 +13,12 @@ use anyhow::{Result, bail};
 
 use super::{
     capacity::MANY_THREADS,
-    goals::{PER_THREAD_GOAL_KIB, RSS_GOAL_MIB, WATCH_CPU_GOAL_PCT, first_line},
     lab::Lab,
     opts::Opts,
     proc::{self, Proc},
     stats::{Ci, Verdict},
+    text::first_line,
+    thresholds::{PER_THREAD_GOAL_KIB, RSS_GOAL_MIB, WATCH_CPU_GOAL_PCT},
     watch::{self, LabSet},
 };
 
