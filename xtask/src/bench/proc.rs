@@ -259,8 +259,9 @@ mod tests {
     fn reads_own_cpu_and_rss() {
         let pid = std::process::id();
         assert!(super::cpu_secs(pid).is_some());
-        let hwm = super::vm_hwm_kib(pid).unwrap();
+        // RSS first: the high-water mark read after it can only be higher.
         let rss = super::vm_rss_kib(pid).unwrap();
+        let hwm = super::vm_hwm_kib(pid).unwrap();
         assert!(rss > 0 && rss <= hwm, "rss {rss} hwm {hwm}");
         // stdin, stdout and stderr at least; the test harness's threads.
         assert!(super::fd_count(pid).is_some_and(|n| n >= 3));
