@@ -65,10 +65,25 @@ pub fn check_privileges() -> Result<()> {
             capability: cap.cap_name,
         });
     }
-    for cap in missing(Need::Results) {
+    // RLIMIT_MEMLOCK charges BPF maps only before 5.11: later, a missing
+    // CAP_SYS_RESOURCE costs nothing and is not worth a line on every run.
+    let memlock_counts = kernel_before(&kernel_release(), (5, 11));
+    for cap in missing(Need::Results).filter(|c| c.name != "SYS_RESOURCE" || memlock_counts) {
         tracing::warn!("without {} the tracer cannot {}", cap.cap_name, cap.why);
     }
     Ok(())
+}
+
+/// Is `release` (`6.1.0-57-cloud-amd64`) older than `major.minor`? An
+/// unreadable release counts as old (the warning then stays).
+pub fn kernel_before(release: &str, (major, minor): (u32, u32)) -> bool {
+    let mut parts = release
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|p| p.parse::<u32>().ok());
+    match (parts.next(), parts.next()) {
+        (Some(a), Some(b)) => (a, b) < (major, minor),
+        _ => true,
+    }
 }
 
 /// Raises RLIMIT_MEMLOCK as far as allowed: kernels before 5.11 charge BPF
@@ -250,6 +265,14 @@ pub fn favour_this_thread(what: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kernel_versions_compare() {
+        assert!(kernel_before("5.10.0-28-amd64", (5, 11)));
+        assert!(!kernel_before("5.11.0", (5, 11)));
+        assert!(!kernel_before("6.1.0-57-cloud-amd64", (5, 11)));
+        assert!(kernel_before("garbage", (5, 11)));
+    }
 
     #[test]
     fn cpu_lists() {
