@@ -85,8 +85,8 @@ pub fn dist(root: &Path) -> Result<PathBuf> {
         .current_dir(&out)
         .args(["--sort=name", "--owner=0", "--group=0", "--numeric-owner"])
         .arg(format!("--mtime={mtime}"))
-        .args(["-czf", &tarball, &name])
-        .env("GZIP", "-n"))
+        // gzip -n: no name or time stamp in the gzip header.
+        .args(["--use-compress-program=gzip -n", "-cf", &tarball, &name]))
     .context("dist step `tarball`")?;
     let sum = output(Command::new("sha256sum").current_dir(&out).arg(&tarball))
         .context("dist step `sha256`")?;

@@ -57,7 +57,7 @@ enum Cmd {
     Dist,
     /// rustfmt --check and clippy -D warnings, user side and eBPF crate
     Lint,
-    /// Run the tracer in a 6.1 kernel VM (cgroup v2, memory.high) under qemu
+    /// Run the tracer in a 6.1 (or --kernel-series 6.12) kernel VM (cgroup v2, memory.high) under qemu
     #[command(disable_help_flag = true)]
     VmTest {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]

@@ -80,6 +80,8 @@ pub fn record(args: &RecordArgs) -> Result<Recording> {
     let flame = super::flame::check(args)?;
     sys::ensure_tracefs()?;
     let offsets = btf::load()?;
+    // After every check that can refuse the run: an error stays one line.
+    sys::warn_missing_capabilities();
 
     let mut held = match resolved {
         None => Some(spawn_held(&args.command)?),

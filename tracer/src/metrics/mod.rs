@@ -282,7 +282,7 @@ impl Metrics {
 
     /// Reads our own CPU time (/proc/self/stat) and resident memory
     /// (/proc/self/status) into `process_cpu_seconds_total` and
-    /// `process_resident_memory_bytes`.
+    /// `process_resident_memory_bytes`. The server calls it at every scrape.
     pub fn refresh_self(&self) -> std::io::Result<()> {
         let usage = proc_self::read()?;
         let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());

@@ -198,6 +198,10 @@ fn answer(mut stream: TcpStream, metrics: &Metrics) -> io::Result<()> {
     };
     let (status, content_type, body) = match request {
         Request::Metrics { format, .. } => {
+            // Our own CPU and memory as of this scrape (two small /proc reads).
+            if let Err(e) = metrics.refresh_self() {
+                tracing::debug!("metrics: /proc/self: {e}");
+            }
             ("200 OK", format.content_type(), metrics.encode_as(format))
         }
         Request::NotFound => (

@@ -377,6 +377,11 @@ fn server_answers_a_real_scrape() {
         "{body}"
     );
     assert!(body.ends_with("# EOF\n"));
+    // The scrape itself refreshed our own figures.
+    assert!(
+        value(body, "process_resident_memory_bytes", &[]).is_some_and(|b| b > 0.0),
+        "{body}"
+    );
 
     // Each scrape sees the current values.
     metrics.add_blackout(&target("pid:7", "svc"), 1.0);

@@ -13,6 +13,17 @@ pub enum Need {
     Results,
 }
 
+/// When a missing [`Need::Results`] capability costs anything on this host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Matters {
+    Always,
+    /// On kernels older than (major, minor).
+    KernelBefore(u32, u32),
+    /// When /proc/kallsyms hides addresses from readers without CAP_SYSLOG
+    /// (`kptr_restrict` ≥ 1, or `perf_event_paranoid` ≥ 2).
+    KallsymsHidden,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Capability {
     /// As Kubernetes spells it (`BPF`).
@@ -22,6 +33,7 @@ pub struct Capability {
     /// Bit in /proc/self/status `CapEff`.
     pub bit: u32,
     pub need: Need,
+    pub matters: Matters,
     /// What the binary uses it for.
     pub why: &'static str,
 }
@@ -37,6 +49,7 @@ pub const REQUIRED_CAPABILITIES: [Capability; 6] = [
         cap_name: "CAP_BPF",
         bit: 39,
         need: Need::Tracing,
+        matters: Matters::Always,
         why: "load the eBPF programs and create their maps",
     },
     Capability {
@@ -44,6 +57,7 @@ pub const REQUIRED_CAPABILITIES: [Capability; 6] = [
         cap_name: "CAP_PERFMON",
         bit: 38,
         need: Need::Tracing,
+        matters: Matters::Always,
         why: "attach tracepoints and perf events, take stacks, read kernel memory from the programs",
     },
     Capability {
@@ -51,6 +65,7 @@ pub const REQUIRED_CAPABILITIES: [Capability; 6] = [
         cap_name: "CAP_SYS_RESOURCE",
         bit: 24,
         need: Need::Results,
+        matters: Matters::KernelBefore(5, 11),
         why: "raise RLIMIT_MEMLOCK for the maps on kernels before 5.11 (later ones charge the cgroup)",
     },
     Capability {
@@ -58,6 +73,7 @@ pub const REQUIRED_CAPABILITIES: [Capability; 6] = [
         cap_name: "CAP_SYSLOG",
         bit: 34,
         need: Need::Results,
+        matters: Matters::KallsymsHidden,
         why: "read addresses in /proc/kallsyms to name kernel stack frames (hidden unless kptr_restrict=0 and perf_event_paranoid<=1); without names memory stalls cannot be told from other waits",
     },
     Capability {
@@ -65,6 +81,7 @@ pub const REQUIRED_CAPABILITIES: [Capability; 6] = [
         cap_name: "CAP_SYS_PTRACE",
         bit: 19,
         need: Need::Results,
+        matters: Matters::Always,
         why: "read a target's /proc/<tid>/syscall and wchan at attach when it runs as another user or Yama restricts ptrace",
     },
     Capability {
@@ -72,6 +89,7 @@ pub const REQUIRED_CAPABILITIES: [Capability; 6] = [
         cap_name: "CAP_SYS_NICE",
         bit: 23,
         need: Need::Results,
+        matters: Matters::Always,
         why: "run the ring-buffer collector and the cgroup sampler at nice -20 so a saturated host does not starve the tracer",
     },
 ];

@@ -11,7 +11,7 @@ use procfs::{
     process::{Schedstat, Stat},
 };
 
-pub use caps::{CAP_SYS_ADMIN_BIT, Capability, Need, REQUIRED_CAPABILITIES};
+pub use caps::{CAP_SYS_ADMIN_BIT, Capability, Matters, Need, REQUIRED_CAPABILITIES};
 
 use crate::error::{Error, Result};
 
@@ -48,42 +48,71 @@ fn effective_caps() -> u64 {
 
 /// Tracing needs the [`Need::Tracing`] capabilities of
 /// [`REQUIRED_CAPABILITIES`] (CAP_BPF + CAP_PERFMON), or CAP_SYS_ADMIN on
-/// older kernels; a missing [`Need::Results`] one is a warning naming what
-/// the result will lack.
+/// older kernels.
 pub fn check_privileges() -> Result<()> {
     let caps = effective_caps();
-    let has = |cap: &Capability| caps & (1u64 << cap.bit) != 0;
-    let admin = caps & (1u64 << CAP_SYS_ADMIN_BIT) != 0;
-    let missing = |need: Need| {
-        REQUIRED_CAPABILITIES
-            .iter()
-            .filter(move |c| c.need == need && !has(c))
-    };
-    if !admin && let Some(cap) = missing(Need::Tracing).next() {
-        return Err(Error::Permission {
+    if caps & (1u64 << CAP_SYS_ADMIN_BIT) != 0 {
+        return Ok(());
+    }
+    match REQUIRED_CAPABILITIES
+        .iter()
+        .find(|c| c.need == Need::Tracing && caps & (1u64 << c.bit) == 0)
+    {
+        Some(cap) => Err(Error::Permission {
             what: "loading and attaching eBPF programs".into(),
             capability: cap.cap_name,
-        });
+        }),
+        None => Ok(()),
     }
-    // RLIMIT_MEMLOCK charges BPF maps only before 5.11: later, a missing
-    // CAP_SYS_RESOURCE costs nothing and is not worth a line on every run.
-    let memlock_counts = kernel_before(&kernel_release(), (5, 11));
-    for cap in missing(Need::Results).filter(|c| c.name != "SYS_RESOURCE" || memlock_counts) {
-        tracing::warn!("without {} the tracer cannot {}", cap.cap_name, cap.why);
-    }
-    Ok(())
 }
 
-/// Is `release` (`6.1.0-57-cloud-amd64`) older than `major.minor`? An
-/// unreadable release counts as old (the warning then stays).
-pub fn kernel_before(release: &str, (major, minor): (u32, u32)) -> bool {
-    let mut parts = release
-        .split(|c: char| !c.is_ascii_digit())
-        .filter_map(|p| p.parse::<u32>().ok());
-    match (parts.next(), parts.next()) {
-        (Some(a), Some(b)) => (a, b) < (major, minor),
-        _ => true,
+/// The [`Need::Results`] capabilities we lack and that cost something on
+/// this host (CAP_SYS_RESOURCE only before 5.11, CAP_SYSLOG only where
+/// /proc/kallsyms hides addresses).
+pub fn missing_capabilities() -> Vec<&'static Capability> {
+    let caps = effective_caps();
+    REQUIRED_CAPABILITIES
+        .iter()
+        .filter(|c| c.need == Need::Results && caps & (1u64 << c.bit) == 0)
+        .filter(|c| matters_here(c.matters))
+        .collect()
+}
+
+/// Says on stderr what the result will lack, one line per capability;
+/// called once the command line and the target are known to be good.
+pub fn warn_missing_capabilities() {
+    for cap in missing_capabilities() {
+        eprintln!(
+            "starvetrace: warning: without {} the tracer cannot {}",
+            cap.cap_name, cap.why
+        );
     }
+}
+
+fn matters_here(m: Matters) -> bool {
+    match m {
+        Matters::Always => true,
+        Matters::KernelBefore(major, minor) => {
+            kernel_version(&kernel_release()).is_none_or(|v| v < (major, minor))
+        }
+        Matters::KallsymsHidden => {
+            let read = |f: &str| {
+                fs::read_to_string(f)
+                    .ok()
+                    .and_then(|s| s.trim().parse::<i32>().ok())
+            };
+            read("/proc/sys/kernel/kptr_restrict").is_none_or(|k| k >= 1)
+                || read("/proc/sys/kernel/perf_event_paranoid").is_none_or(|p| p >= 2)
+        }
+    }
+}
+
+/// (major, minor) of a release string like `6.1.0-57-cloud-amd64`.
+pub fn kernel_version(release: &str) -> Option<(u32, u32)> {
+    let mut it = release.split(['.', '-', '+']);
+    let major = it.next()?.parse().ok()?;
+    let minor = it.next()?.parse().ok()?;
+    Some((major, minor))
 }
 
 /// Raises RLIMIT_MEMLOCK as far as allowed: kernels before 5.11 charge BPF
@@ -267,18 +296,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn kernel_versions_compare() {
-        assert!(kernel_before("5.10.0-28-amd64", (5, 11)));
-        assert!(!kernel_before("5.11.0", (5, 11)));
-        assert!(!kernel_before("6.1.0-57-cloud-amd64", (5, 11)));
-        assert!(kernel_before("garbage", (5, 11)));
-    }
-
-    #[test]
     fn cpu_lists() {
         assert_eq!(parse_cpu_list("0-3,5"), vec![0, 1, 2, 3, 5]);
         assert_eq!(parse_cpu_list("0"), vec![0]);
         assert_eq!(parse_cpu_list(""), Vec::<u32>::new());
+    }
+
+    #[test]
+    fn kernel_versions() {
+        assert_eq!(kernel_version("6.1.0-57-cloud-amd64"), Some((6, 1)));
+        assert_eq!(kernel_version("6.12.117+deb12-cloud-amd64"), Some((6, 12)));
+        assert_eq!(kernel_version("5.10.0"), Some((5, 10)));
+        assert_eq!(kernel_version("5"), None);
+        assert_eq!(kernel_version(""), None);
     }
 
     #[test]

@@ -56,6 +56,7 @@ pub fn run(args: &WatchArgs) -> Result<()> {
     // SAFETY: umask(2) has no failure mode.
     unsafe { libc::umask(0o077) };
     bundle::prepare_dir(&args.evidence_dir)?;
+    sys::warn_missing_capabilities();
     sys::ensure_tracefs()?;
     let offsets = btf::load()?;
     let metrics = Arc::new(Metrics::new());
