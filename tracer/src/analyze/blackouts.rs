@@ -52,6 +52,38 @@ pub fn find(
     summarize(list, threads.len(), start, end, until, heartbeat)
 }
 
+/// The longest stretch over `[start, end)` made of blackouts whose gaps
+/// (runtime activity between them) are each shorter than `max_gap`: a
+/// runtime that wakes for a fraction of a millisecond between 200 ms
+/// memory.high penalty sleeps is stalled for the whole stretch, though each
+/// blackout alone is short. `(start, end)` of it, if there is one.
+pub fn longest_stretch(
+    threads: &[&ThreadSpans],
+    start: u64,
+    end: u64,
+    max_gap: u64,
+) -> Option<(u64, u64)> {
+    let mut edges: Vec<(u64, Edge)> = Vec::new();
+    for t in threads {
+        thread_edges(t, start, end, &mut edges);
+    }
+    edges.sort_unstable_by_key(|&(t, _)| t);
+    let mut best: Option<(u64, u64)> = None;
+    let mut cur: Option<(u64, u64)> = None;
+    for (a, b, _) in merge(sweep(&edges)) {
+        cur = match cur {
+            Some((s, e)) if a.saturating_sub(e) < max_gap => Some((s, b)),
+            _ => Some((a, b)),
+        };
+        if let Some((s, e)) = cur
+            && best.is_none_or(|(bs, be)| e - s > be - bs)
+        {
+            best = Some((s, e));
+        }
+    }
+    best
+}
+
 /// The edges of one thread's presence, clipped to `[start, end)`: on a CPU
 /// whenever it is present and not inside one of its off-CPU intervals.
 fn thread_edges(t: &ThreadSpans, start: u64, end: u64, out: &mut Vec<(u64, Edge)>) {
@@ -257,6 +289,24 @@ mod tests {
             last_ns: 1000 * MS,
             off,
         }
+    }
+
+    #[test]
+    fn stretches_join_blackouts_across_short_gaps_only() {
+        // Throttled 0..200, runs 200..201 (1 ms), throttled 201..400,
+        // runs 400..450 (50 ms), throttled 450..600.
+        let a = thread(vec![
+            OffSpan::ms(0, 200, 0, Cause::MemcgHighThrottle, true),
+            OffSpan::ms(201, 400, 0, Cause::MemcgHighThrottle, true),
+            OffSpan::ms(450, 600, 0, Cause::MemcgHighThrottle, true),
+        ]);
+        let one = longest_stretch(&[&a], 0, 1000 * MS, 10 * MS);
+        assert_eq!(one, Some((0, 400 * MS)));
+        // No gap allowed: each blackout on its own.
+        let strict = longest_stretch(&[&a], 0, 1000 * MS, 0);
+        assert_eq!(strict, Some((0, 200 * MS)));
+        let idle = thread(vec![OffSpan::ms(0, 1000, 0, Cause::Epoll, false)]);
+        assert_eq!(longest_stretch(&[&idle], 0, 1000 * MS, 10 * MS), None);
     }
 
     #[test]

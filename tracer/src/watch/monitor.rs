@@ -81,6 +81,9 @@ pub struct Monitor {
     /// is not in here).
     pub active: BTreeSet<TriggerKind>,
     pub last_blackouts: Blackouts,
+    /// The longest stretch of blackouts joined across gaps below watch's
+    /// resolution, in the last read: what the blackout trigger measures.
+    pub longest_stall: Option<(u64, u64)>,
     pub cgroup_dir: Option<PathBuf>,
     ticks: u64,
 }
@@ -101,6 +104,7 @@ impl Monitor {
             health: Health::Unknown,
             active: BTreeSet::new(),
             last_blackouts: Blackouts::default(),
+            longest_stall: None,
             cgroup_dir: None,
             ticks: 0,
         }
@@ -165,6 +169,7 @@ impl Monitor {
         &mut self,
         now_ns: u64,
         detail_ns: u64,
+        resolution_ns: u64,
         tasks: &dyn Fn(u32) -> Option<TaskState>,
         cause_of_open: &mut dyn FnMut(&TaskState) -> Cause,
     ) -> Readings {
@@ -226,8 +231,11 @@ impl Monitor {
         let refs: Vec<&ThreadSpans> = threads.iter().collect();
         let b = blackouts::find(&refs, start, now_ns, now_ns, None);
         self.health = health(&b, now_ns - start.max(self.first_seen_ns()));
+        // Gaps shorter than what the kernel sends (`--emit-min-ms`) are
+        // below what watch can resolve: a stall is the stretch across them.
+        self.longest_stall = blackouts::longest_stretch(&refs, start, now_ns, resolution_ns);
         let mut r = Readings {
-            longest_blackout_ns: b.longest_ns,
+            longest_blackout_ns: self.longest_stall.map_or(0, |(a, e)| e - a),
             longest_stall,
             ..Default::default()
         };

@@ -62,6 +62,7 @@ pub fn run(args: &WatchArgs) -> Result<()> {
     let metrics = Arc::new(Metrics::new());
     let _server = listen.map(|a| serve(a, metrics.clone())).transpose()?;
 
+    let emit_min_ns = (args.emit_min_ms * 1e6) as u64;
     let mut probes = Probes::load(&ProbeConfig {
         filter: Filter::TgidSet,
         stack_policy: STACKS_BLOCKED,
@@ -71,7 +72,7 @@ pub fn run(args: &WatchArgs) -> Result<()> {
         wakeup_probe: false,
         user_stacks: false,
         aggregate: Some(Aggregate {
-            emit_min_ns: (args.emit_min_ms * 1e6) as u64,
+            emit_min_ns,
             max_keys: args.max_threads.saturating_mul(4),
             max_processes: args.max_processes,
         }),
@@ -272,7 +273,7 @@ pub fn run(args: &WatchArgs) -> Result<()> {
             )
         };
         for (key, m) in monitors.iter_mut() {
-            let readings = m.read(now_ns, detail_ns, tasks, &mut open_cause);
+            let readings = m.read(now_ns, detail_ns, emit_min_ns, tasks, &mut open_cause);
             for b in m.newly_ended(now_ns) {
                 metrics.add_blackout(&m.id, b.len_ns() as f64 / 1e9);
             }
@@ -391,13 +392,13 @@ fn finish_bundle(
 fn status_line(key: &str, m: &Monitor, r: &super::triggers::Readings, fired: &[&Fired]) -> String {
     let b = &m.last_blackouts;
     let mut line = format!(
-        "{key} ({}): {} | runtime threads {}, long intervals {} | blackouts {:.2} s, longest {:.2} s",
+        "{key} ({}): {} | runtime threads {}, long intervals {} | blackouts {:.2} s, longest stall {:.2} s",
         m.id.process,
         m.health,
         m.runtime.len(),
         m.spans.values().map(|q| q.len()).sum::<usize>(),
         b.total_ns as f64 / 1e9,
-        b.longest_ns as f64 / 1e9,
+        m.longest_stall.map_or(0.0, |(a, e)| (e - a) as f64 / 1e9),
     );
     if let Some(p) = r.psi_full_avg10 {
         line.push_str(&format!(" | memory full avg10 {p:.1}%"));

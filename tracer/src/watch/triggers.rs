@@ -32,7 +32,8 @@ pub struct Fired {
 /// What one tick measured for a target, as the triggers read it.
 #[derive(Clone, Debug, Default)]
 pub struct Readings {
-    /// Longest blackout in the detail window (ongoing ones up to now), ns.
+    /// Longest stall in the detail window (ongoing ones up to now): runtime
+    /// blackouts joined across gaps shorter than watch's resolution, ns.
     pub longest_blackout_ns: u64,
     /// Longest a runtime thread has not run while runnable or in D, with
     /// its tid and state letter.
@@ -57,7 +58,7 @@ impl TriggerConfig {
             fire(
                 TriggerKind::Blackout,
                 format!(
-                    "runtime blackout of {:.2} s (trigger at {:.2} s)",
+                    "runtime stalled (blacked out, gaps under the resolution joined) for {:.2} s (trigger at {:.2} s)",
                     secs(r.longest_blackout_ns),
                     secs(self.blackout_ns)
                 ),
