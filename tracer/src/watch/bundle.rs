@@ -45,6 +45,10 @@ pub struct Request {
     pub pids: Vec<u32>,
     pub cgroup: Option<PathBuf>,
     pub fired: Vec<Fired>,
+    /// Triggers of the same target that started while the capture ran
+    /// (filled by the watch loop; read once the capture is over).
+    #[serde(skip)]
+    pub fired_during_capture: std::sync::Arc<std::sync::Mutex<Vec<Fired>>>,
     pub health: Health,
     /// The coarse books of the rolling window, oldest first.
     pub before: Vec<CoarseRow>,
@@ -57,6 +61,7 @@ pub struct Request {
 #[derive(Serialize)]
 struct TriggerFile<'a> {
     request: &'a Request,
+    fired_during_capture: Vec<Fired>,
     capture_error: Option<String>,
     on_trigger: Option<CommandOutcome>,
     on_trigger_skipped: Option<&'static str>,
@@ -144,6 +149,11 @@ pub fn write(cfg: &BundleConfig, req: &Request) -> Result<PathBuf> {
     };
     let file = TriggerFile {
         request: req,
+        fired_during_capture: req
+            .fired_during_capture
+            .lock()
+            .map(|v| v.clone())
+            .unwrap_or_default(),
         capture_error: capture.as_ref().err().map(ToString::to_string),
         on_trigger: outcome,
         on_trigger_skipped: skipped,
@@ -221,6 +231,19 @@ fn trigger_section(f: &TriggerFile) -> String {
             t.at_ns,
             t.detail
         );
+    }
+    if !f.fired_during_capture.is_empty() {
+        let _ = writeln!(s, "\nThen, during the capture:\n");
+        for t in &f.fired_during_capture {
+            let _ = writeln!(
+                s,
+                "- **{}** at {} (CLOCK_MONOTONIC {} ns): {}",
+                t.kind,
+                stamp(t.at_unix_ms),
+                t.at_ns,
+                t.detail
+            );
+        }
     }
     let _ = writeln!(s, "\nHealth at the trigger: {}.", r.health);
     if !r.blackouts.is_empty() {
@@ -413,6 +436,7 @@ mod tests {
                 at_unix_ms: 2,
                 detail: String::new(),
             }],
+            fired_during_capture: Default::default(),
             health: Health::StarvedMemory,
             before: Vec::new(),
             blackouts: Vec::new(),

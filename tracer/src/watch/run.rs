@@ -138,7 +138,7 @@ pub fn run(args: &WatchArgs) -> Result<()> {
     let mut kbooks = KernelBooks::default();
     let mut last_bundle: HashMap<String, Instant> = HashMap::new();
     let mut last_command: HashMap<String, Instant> = HashMap::new();
-    let mut worker: Option<(String, JoinHandle<Result<std::path::PathBuf>>)> = None;
+    let mut worker: Option<(String, JoinHandle<Result<std::path::PathBuf>>, Later)> = None;
     let started = Instant::now();
 
     let stop = super::run_signals::Stop::install()?;
@@ -294,6 +294,14 @@ pub fn run(args: &WatchArgs) -> Result<()> {
             for f in &started {
                 metrics.trigger_fired(&m.id, f.kind);
             }
+            // Triggers that start while this target's bundle is captured
+            // belong to the same episode: the bundle lists them too.
+            if let Some((wkey, _, later)) = &worker
+                && wkey == key
+                && let Ok(mut later) = later.lock()
+            {
+                later.extend(started.iter().map(|f| (*f).clone()));
+            }
             m.active = fired.iter().map(|f| f.kind).collect();
             log_line(to_terminal, &status_line(key, m, &readings, &started));
             if fired.is_empty() {
@@ -313,6 +321,7 @@ pub fn run(args: &WatchArgs) -> Result<()> {
             }
             last_bundle.insert(key.clone(), Instant::now());
             let req = request(m, fired, run_command);
+            let later = req.fired_during_capture.clone();
             let cfg = bundle_cfg.clone();
             let handle = std::thread::Builder::new()
                 .name("st-bundle".into())
@@ -320,11 +329,11 @@ pub fn run(args: &WatchArgs) -> Result<()> {
                 .map_err(|e| {
                     Error::Other(anyhow::anyhow!("cannot start the bundle thread: {e}"))
                 })?;
-            worker = Some((key.clone(), handle));
+            worker = Some((key.clone(), handle, later));
         }
 
-        if worker.as_ref().is_some_and(|(_, h)| h.is_finished())
-            && let Some((key, h)) = worker.take()
+        if worker.as_ref().is_some_and(|(_, h, _)| h.is_finished())
+            && let Some((key, h, _)) = worker.take()
         {
             finish_bundle(&key, h, &metrics, to_terminal);
         }
@@ -334,7 +343,7 @@ pub fn run(args: &WatchArgs) -> Result<()> {
             stop.sleep(rest);
         }
     }
-    if let Some((key, h)) = worker.take() {
+    if let Some((key, h, _)) = worker.take() {
         eprintln!("starvetrace: watch: stopping; waiting for the bundle of {key} to be written");
         finish_bundle(&key, h, &metrics, to_terminal);
     }
@@ -348,8 +357,12 @@ fn kmaps_tasks(
     move |tid| tasks.get(&tid, 0).ok()
 }
 
+/// Triggers that start during a bundle's capture, shared with its writer.
+type Later = std::sync::Arc<std::sync::Mutex<Vec<Fired>>>;
+
 fn request(m: &Monitor, fired: Vec<Fired>, run_command: bool) -> Request {
     Request {
+        fired_during_capture: Later::default(),
         target: m.id.clone(),
         pids: m.tgids.iter().copied().collect(),
         cgroup: m.cgroup_dir.clone(),

@@ -481,11 +481,8 @@ fn judge_watch(exp: &Expectation, doc: &Value, run: &GuestRun) -> Judgement {
         problems.push(format!("exit {}", run.rc));
     }
     let report = doc.get("report").filter(|r| r.is_object());
-    let kinds: Vec<&str> = doc
-        .pointer("/trigger/request/fired")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|f| f["kind"].as_str()).collect())
-        .unwrap_or_default();
+    let fired = episode_triggers(doc);
+    let kinds: Vec<&str> = fired.iter().filter_map(|f| f["kind"].as_str()).collect();
     let outcome = report
         .and_then(|r| str_at(r, "/verdict/outcome"))
         .unwrap_or(if doc["trigger"].is_null() {
@@ -508,7 +505,7 @@ fn judge_watch(exp: &Expectation, doc: &Value, run: &GuestRun) -> Judgement {
     }
     let latency = trigger_latency_ms(doc);
     let detail = format!(
-        "fired [{}]; trigger latency from the first late tokio beat: {}",
+        "fired [{}]; blackout/stall trigger latency from the first late tokio beat: {}",
         kinds.join(","),
         latency.map_or("-".into(), |ms| format!("{ms:.0} ms"))
     );
@@ -532,8 +529,19 @@ fn judge_watch(exp: &Expectation, doc: &Value, run: &GuestRun) -> Judgement {
     }
 }
 
-/// Trigger time minus the start of the lab's first tokio beat that came
-/// more than 100 ms late (both CLOCK_MONOTONIC in the guest).
+/// Every trigger of the bundle's episode: those at its tick, then those
+/// that started during its capture.
+fn episode_triggers(doc: &Value) -> Vec<&Value> {
+    ["/trigger/request/fired", "/trigger/fired_during_capture"]
+        .iter()
+        .filter_map(|p| doc.pointer(p).and_then(Value::as_array))
+        .flatten()
+        .collect()
+}
+
+/// The first blackout or stall trigger's time minus the start of the lab's
+/// first tokio beat that came more than 100 ms late (both CLOCK_MONOTONIC
+/// in the guest).
 pub fn trigger_latency_ms(doc: &Value) -> Option<f64> {
     let started = doc.pointer("/lab/started_monotonic_ns")?.as_u64()?;
     let beat = doc
@@ -542,6 +550,10 @@ pub fn trigger_latency_ms(doc: &Value) -> Option<f64> {
         .iter()
         .find(|b| b["late_ms"].as_u64().is_some_and(|l| l > 100))?;
     let wedge_ns = started + (beat["at_ms"].as_u64()? - beat["late_ms"].as_u64()?) * 1_000_000;
-    let fired = doc.pointer("/trigger/request/fired/0/at_ns")?.as_u64()?;
+    let fired = episode_triggers(doc)
+        .into_iter()
+        .filter(|f| matches!(f["kind"].as_str(), Some("blackout" | "stall")))
+        .filter_map(|f| f["at_ns"].as_u64())
+        .min()?;
     Some((fired as f64 - wedge_ns as f64) / 1e6)
 }

@@ -127,3 +127,61 @@ fn no_json_is_a_failure_with_stderr() {
     assert!(!j.pass);
     assert!(j.detail.contains("exit 6") && j.detail.contains("verifier said no"));
 }
+
+#[test]
+fn watch_rows_judge_the_whole_episode_and_the_latency() {
+    let exp = find("watch-memory-high").unwrap();
+    let doc = serde_json::json!({
+        "lab": {
+            "started_monotonic_ns": 100_000_000_000u64,
+            "tokio_heartbeat": {"late_beats": [
+                {"at_ms": 1000, "late_ms": 50},
+                {"at_ms": 9000, "late_ms": 4000}
+            ]}
+        },
+        "trigger": {
+            "request": {"fired": [{"kind": "psi", "at_ns": 106_000_000_000u64}]},
+            "fired_during_capture": [{"kind": "blackout", "at_ns": 106_500_000_000u64}]
+        },
+        "report": {
+            "lost_events": 0,
+            "verdict": {"outcome": "confirmed"},
+            "environment": {"probes": [{"name": "sched_switch", "attached": true}]}
+        }
+    });
+    // Wedge at 100 s + (9000 − 4000) ms; blackout trigger 1.5 s later.
+    assert_eq!(super::trigger_latency_ms(&doc), Some(1500.0));
+    let run = GuestRun {
+        stdout: doc.to_string(),
+        ..Default::default()
+    };
+    let j = judge(exp, &run);
+    assert!(j.pass, "{}", j.detail);
+    let mut only_psi = doc.clone();
+    only_psi["trigger"]["fired_during_capture"] = serde_json::json!([]);
+    let j = judge(
+        exp,
+        &GuestRun {
+            stdout: only_psi.to_string(),
+            ..Default::default()
+        },
+    );
+    assert!(
+        !j.pass,
+        "a bundle without a blackout or stall trigger fails"
+    );
+    let healthy = find("watch-healthy").unwrap();
+    let none = serde_json::json!({"lab": {}, "trigger": null, "report": null});
+    let j = judge(
+        healthy,
+        &GuestRun {
+            stdout: none.to_string(),
+            ..Default::default()
+        },
+    );
+    assert!(j.pass, "{}", j.detail);
+    assert!(
+        !judge(healthy, &run).pass,
+        "a bundle for the healthy lab fails"
+    );
+}
