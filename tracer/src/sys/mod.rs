@@ -2,6 +2,7 @@
 //! and the syscall table.
 
 pub mod caps;
+pub mod civil;
 pub mod syscalls;
 
 use std::{fs, path::Path};
