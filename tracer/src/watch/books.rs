@@ -40,12 +40,17 @@ impl KernelBooks {
     ) -> Vec<Gain> {
         let now: Vec<(AggKey, AggValue)> = map.iter().filter_map(Result::ok).collect();
         let mut gains = Vec::new();
+        // A thread has several keys: ask once per thread, not per key.
+        let mut live: HashMap<u32, bool> = HashMap::new();
         for (key, value) in &now {
             let before = self.seen.get(key);
             if let Some(g) = gain(key, value, before, classifier) {
                 gains.push(g);
             }
-            if alive(value.tgid, key.tid) {
+            if *live
+                .entry(key.tid)
+                .or_insert_with(|| alive(value.tgid, key.tid))
+            {
                 self.seen.insert(*key, *value);
             } else {
                 self.seen.remove(key);

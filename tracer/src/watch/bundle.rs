@@ -212,6 +212,19 @@ fn capture(cfg: &BundleConfig, req: &Request, dir: &Path) -> Result<Recording> {
     crate::cmd::record::record(&args)
 }
 
+/// One trigger as a list item: kind, both clocks, and what made it fire.
+fn fired_line(s: &mut String, t: &Fired) {
+    let _ = writeln!(
+        s,
+        "- **{}** at {} (unix ms {}, CLOCK_MONOTONIC {} ns): {}",
+        t.kind,
+        stamp(t.at_unix_ms),
+        t.at_unix_ms,
+        t.at_ns,
+        t.detail
+    );
+}
+
 fn trigger_section(f: &TriggerFile) -> String {
     let r = f.request;
     let mut s = String::new();
@@ -222,27 +235,12 @@ fn trigger_section(f: &TriggerFile) -> String {
     );
     let _ = writeln!(s, "`starvetrace watch` wrote this bundle because:\n");
     for t in &r.fired {
-        let _ = writeln!(
-            s,
-            "- **{}** at {} (unix ms {}, CLOCK_MONOTONIC {} ns): {}",
-            t.kind,
-            stamp(t.at_unix_ms),
-            t.at_unix_ms,
-            t.at_ns,
-            t.detail
-        );
+        fired_line(&mut s, t);
     }
     if !f.fired_during_capture.is_empty() {
         let _ = writeln!(s, "\nThen, during the capture:\n");
         for t in &f.fired_during_capture {
-            let _ = writeln!(
-                s,
-                "- **{}** at {} (CLOCK_MONOTONIC {} ns): {}",
-                t.kind,
-                stamp(t.at_unix_ms),
-                t.at_ns,
-                t.detail
-            );
+            fired_line(&mut s, t);
         }
     }
     let _ = writeln!(s, "\nHealth at the trigger: {}.", r.health);
