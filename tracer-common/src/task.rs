@@ -52,9 +52,24 @@ pub struct TaskState {
     /// taken (-1) or it failed (-2).
     pub off_ustack_id: i32,
     pub _pad0: u32,
+    /// `watch`'s books kept here (see `crate::agg`): on-CPU slices and
+    /// their total run time, run-queue waits and their total.
+    pub slices: u64,
+    pub on_cpu_ns: u64,
+    pub runq_waits: u64,
+    pub runq_ns: u64,
+    /// The off-CPU key of the thread's last intervals (`AggKey`'s cause
+    /// fields) and what they add up to, until an interval with another
+    /// key moves it to `AGG`.
+    pub acc_off_state: u32,
+    pub acc_reclaim_kind: u32,
+    pub acc_syscall: i32,
+    pub acc_stack_id: i32,
+    pub acc_count: u64,
+    pub acc_ns: u64,
 }
 
-const _: () = assert!(core::mem::size_of::<TaskState>() == 128);
+const _: () = assert!(core::mem::size_of::<TaskState>() == 192);
 
 impl TaskState {
     /// The state of a thread first seen now: nothing known about it but its
@@ -82,6 +97,16 @@ impl TaskState {
             reclaim_on_cpu_ns: 0,
             off_ustack_id: -1,
             _pad0: 0,
+            slices: 0,
+            on_cpu_ns: 0,
+            runq_waits: 0,
+            runq_ns: 0,
+            acc_off_state: 0,
+            acc_reclaim_kind: 0,
+            acc_syscall: -1,
+            acc_stack_id: -1,
+            acc_count: 0,
+            acc_ns: 0,
         }
     }
 }

@@ -1,22 +1,19 @@
-//! `watch`'s kernel-side books: every slice and interval of a traced thread
-//! is added to the `AGG` map under its cause-determining key, and only long
-//! intervals (or everything, while user space captures) still go through
-//! the ring buffer.
+//! `watch`'s kernel-side books (see `tracer_common::agg`): every slice and
+//! interval of a traced thread is added to its own `TaskState`, already in
+//! hand on the switch path; `AGG` is written only when a thread's off-CPU
+//! key changes or the thread dies. Only long intervals (or everything,
+//! while user space captures) still go through the ring buffer.
 
 use aya_ebpf::bindings::BPF_NOEXIST;
 use tracer_common::{
-    agg::{AGG_BUCKETS, AGG_OFF, AGG_ON_CPU, AGG_RUNQ, AggKey, CONTROL_CAPTURE, bucket_of},
+    agg::{AGG_OFF, AGG_ON_CPU, AGG_RUNQ, AggKey, AggValue, CONTROL_CAPTURE},
     diag,
-    event::{
-        SW_NEXT_OFF_KNOWN, SW_NEXT_RUNQ_KNOWN, SW_NEXT_TRACED, SW_PREV_EXEC_KNOWN,
-        SW_PREV_SLICE_KNOWN, SW_PREV_TRACED, SwitchEvent,
-    },
-    state::OFF_RUNNING,
+    task::TaskState,
 };
 
 use crate::{
     config,
-    maps::{AGG, AGG_SCRATCH, CONTROL, count},
+    maps::{AGG, CONTROL, count},
 };
 
 /// Is user space capturing every record (after a trigger)?
@@ -25,55 +22,101 @@ pub fn capture_on() -> bool {
     CONTROL.get(CONTROL_CAPTURE).is_some_and(|v| *v != 0)
 }
 
-/// Book `event` (a switch, or an inferred switch-in) and say whether its
-/// record should still be sent: its closing interval is long, or user space
-/// is capturing. A function of its own (a BPF-to-BPF call): inlined, its
-/// keys would push `sched_switch` past the 512-byte stack.
+/// Book the on-CPU slice that just ended.
+#[inline(always)]
+pub fn book_slice(state: &mut TaskState, ran_ns: u64) {
+    state.slices += 1;
+    state.on_cpu_ns += ran_ns;
+}
+
+/// The cause-determining fields of an off-CPU interval.
+pub struct OffKey {
+    pub off_state: u32,
+    pub reclaim_kind: u32,
+    pub syscall: i32,
+    pub stack_id: i32,
+}
+
+/// Book the off-CPU interval of `tid` that just ended: `runq_ns` of it
+/// waiting for a CPU, the rest (if it blocked) under `key`. Says whether its
+/// record should still be sent: it is long, or user space is capturing.
+#[inline(always)]
+pub fn book_interval(
+    tid: u32,
+    state: &mut TaskState,
+    off_ns: u64,
+    runq_ns: u64,
+    blocked: Option<OffKey>,
+) -> bool {
+    if runq_ns > 0 {
+        state.runq_waits += 1;
+        state.runq_ns += runq_ns;
+    }
+    if let Some(key) = blocked {
+        let same = state.acc_off_state == key.off_state
+            && state.acc_reclaim_kind == key.reclaim_kind
+            && state.acc_syscall == key.syscall
+            && state.acc_stack_id == key.stack_id;
+        if !same {
+            if state.acc_count != 0 {
+                move_off_books(tid, state);
+            }
+            state.acc_off_state = key.off_state;
+            state.acc_reclaim_kind = key.reclaim_kind;
+            state.acc_syscall = key.syscall;
+            state.acc_stack_id = key.stack_id;
+        }
+        state.acc_count += 1;
+        state.acc_ns += off_ns.saturating_sub(runq_ns);
+    }
+    off_ns >= config::emit_min_ns()
+}
+
+/// Move the running off-CPU total of `tid` to `AGG`. A function of its own
+/// (a BPF-to-BPF call) on a path taken only when a thread's cause changes:
+/// inlined, its key and value would sit on `sched_switch`'s stack.
 #[inline(never)]
-pub fn book_switch(event: &SwitchEvent, prev_tgid: u32, next_tgid: u32) -> bool {
-    if event.flags & SW_PREV_TRACED != 0 {
-        let ran = if event.flags & SW_PREV_EXEC_KNOWN != 0 {
-            Some(event.prev_exec_ns)
-        } else if event.flags & SW_PREV_SLICE_KNOWN != 0 {
-            Some(event.prev_slice_ns)
-        } else {
-            None
-        };
-        if let Some(ns) = ran {
-            add(&key(event.prev_tid, AGG_ON_CPU), prev_tgid, ns);
-        }
+fn move_off_books(tid: u32, state: &mut TaskState) {
+    let key = AggKey {
+        tid,
+        kind: AGG_OFF,
+        off_state: state.acc_off_state,
+        reclaim_kind: state.acc_reclaim_kind,
+        syscall: state.acc_syscall,
+        stack_id: state.acc_stack_id,
+    };
+    add(&key, state.tgid, state.acc_count, state.acc_ns);
+    state.acc_count = 0;
+    state.acc_ns = 0;
+}
+
+/// A thread's last switch-out: move all its books to `AGG` before its
+/// state entry goes.
+#[inline(never)]
+pub fn move_books_of_dead(tid: u32, state: &mut TaskState) {
+    if state.acc_count != 0 {
+        move_off_books(tid, state);
     }
-    let mut long = false;
-    if event.flags & SW_NEXT_TRACED != 0 && event.flags & SW_NEXT_OFF_KNOWN != 0 {
-        let off = event.next_off_ns;
-        let runq = if event.next_off_state == OFF_RUNNING {
-            off
-        } else if event.flags & SW_NEXT_RUNQ_KNOWN != 0 {
-            event.next_runq_ns.min(off)
-        } else {
-            0
-        };
-        if runq > 0 {
-            add(&key(event.next_tid, AGG_RUNQ), next_tgid, runq);
-        }
-        if event.next_off_state != OFF_RUNNING {
-            let blocked = AggKey {
-                tid: event.next_tid,
-                kind: AGG_OFF,
-                off_state: event.next_off_state,
-                reclaim_kind: event.next_reclaim_kind,
-                syscall: event.next_syscall,
-                stack_id: event.next_stack_id,
-            };
-            add(&blocked, next_tgid, off - runq);
-        }
-        long = off >= config::emit_min_ns();
+    if state.slices != 0 {
+        add(
+            &plain_key(tid, AGG_ON_CPU),
+            state.tgid,
+            state.slices,
+            state.on_cpu_ns,
+        );
     }
-    long || capture_on()
+    if state.runq_waits != 0 {
+        add(
+            &plain_key(tid, AGG_RUNQ),
+            state.tgid,
+            state.runq_waits,
+            state.runq_ns,
+        );
+    }
 }
 
 #[inline(always)]
-fn key(tid: u32, kind: u32) -> AggKey {
+fn plain_key(tid: u32, kind: u32) -> AggKey {
     AggKey {
         tid,
         kind,
@@ -85,47 +128,34 @@ fn key(tid: u32, kind: u32) -> AggKey {
 }
 
 #[inline(always)]
-fn add(key: &AggKey, tgid: u32, ns: u64) {
-    let bucket = bucket_of(ns);
-    if bump(key, bucket, ns) {
+fn add(key: &AggKey, tgid: u32, n: u64, ns: u64) {
+    if bump(key, n, ns) {
         return;
     }
-    // A new entry is built in a per-CPU scratch slot: a 152-byte value on
-    // the stack of every inlined call would pass the 512-byte BPF stack.
-    let Some(init) = AGG_SCRATCH.get_ptr_mut(0) else {
-        count(diag::AGG_MAP_FULL);
-        return;
+    let init = AggValue {
+        tgid,
+        _pad: 0,
+        count: n,
+        sum_ns: ns,
     };
-    // SAFETY: per-CPU slot, and programs do not nest on one CPU.
-    let init = unsafe { &mut *init };
-    init.tgid = tgid;
-    init.count = 1;
-    init.sum_ns = ns;
-    init.buckets = [0; AGG_BUCKETS];
-    if let Some(slot) = init.buckets.get_mut(bucket) {
-        *slot = 1;
-    }
-    match AGG.insert(key, &*init, BPF_NOEXIST as u64) {
+    match AGG.insert(key, &init, BPF_NOEXIST as u64) {
         Ok(()) => {}
         // Another CPU inserted it first: add to theirs.
-        Err(-17) if bump(key, bucket, ns) => {}
+        Err(-17) if bump(key, n, ns) => {}
         Err(_) => count(diag::AGG_MAP_FULL),
     }
 }
 
-/// Add one interval to an existing entry; false if there is none.
+/// Add to an existing entry; false if there is none.
 #[inline(always)]
-fn bump(key: &AggKey, bucket: usize, ns: u64) -> bool {
+fn bump(key: &AggKey, n: u64, ns: u64) -> bool {
     let Some(v) = AGG.get_ptr_mut(key) else {
         return false;
     };
     // SAFETY: a valid map value pointer; a key belongs to one thread, and
-    // its slices and intervals are booked by the switches that move it.
+    // only the switches that move that thread write it.
     let v = unsafe { &mut *v };
-    v.count += 1;
+    v.count += n;
     v.sum_ns += ns;
-    if let Some(slot) = v.buckets.get_mut(bucket) {
-        *slot += 1;
-    }
     true
 }

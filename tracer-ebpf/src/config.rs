@@ -2,7 +2,10 @@
 //! verifier treats its fields as constants.
 
 use aya_ebpf::helpers::{bpf_get_current_ancestor_cgroup_id, bpf_get_current_pid_tgid};
-use tracer_common::config::{Config, FILTER_CGROUP, FILTER_TGID, FILTER_TGID_SET};
+use tracer_common::{
+    agg::watched_slot,
+    config::{Config, FILTER_CGROUP, FILTER_TGID, FILTER_TGID_SET},
+};
 
 use crate::maps::WATCHED;
 
@@ -78,9 +81,11 @@ pub fn current_is_target() -> bool {
     }
 }
 
-/// Is `tgid` one of the processes user space asked `watch` to follow?
+/// Is `tgid` one of the processes user space asked `watch` to follow? One
+/// array load (the verifier inlines array lookups): no hashing on the
+/// host's hottest path.
 #[inline(always)]
 pub fn is_watched(tgid: u32) -> bool {
-    // SAFETY: a lookup; the value is not read.
-    unsafe { WATCHED.get(&tgid).is_some() }
+    let (word, bit) = watched_slot(tgid);
+    WATCHED.get(word).is_some_and(|w| *w & bit != 0)
 }

@@ -34,13 +34,11 @@ pub static USTACKS: StackTrace = StackTrace::with_max_entries(16384, 0);
 #[map]
 pub static AGG: HashMap<AggKey, AggValue> = HashMap::with_max_entries(16384, 0);
 
-/// Where a new `AGG` value is put together (too big for the BPF stack).
+/// The processes `watch` follows (`FILTER_TGID_SET`): a bitmap of tgids
+/// (`tracer_common::agg::watched_slot`). User space sizes it to
+/// `WATCHED_WORDS` for `watch` and one word for `record`.
 #[map]
-pub static AGG_SCRATCH: PerCpuArray<AggValue> = PerCpuArray::with_max_entries(1, 0);
-
-/// The processes `watch` follows (`FILTER_TGID_SET`), keyed by tgid.
-#[map]
-pub static WATCHED: HashMap<u32, u32> = HashMap::with_max_entries(4096, 0);
+pub static WATCHED: Array<u64> = Array::with_max_entries(1, 0);
 
 /// Switches user space flips while the programs run (`CONTROL_CAPTURE`).
 #[map]

@@ -4,8 +4,7 @@
 use aya_ebpf::{
     bindings::{BPF_F_USER_STACK, BPF_NOEXIST, BPF_RB_NO_WAKEUP},
     helpers::{
-        bpf_get_current_pid_tgid, bpf_get_current_task_btf, bpf_get_smp_processor_id,
-        bpf_ktime_get_ns, bpf_task_pt_regs,
+        bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_ns, bpf_task_pt_regs,
     },
     macros::btf_tracepoint,
     programs::{BtfTracePointContext, tracing::StackIdContext},
@@ -62,17 +61,17 @@ fn try_sched_switch(ctx: &BtfTracePointContext) -> Result<(), i32> {
         ..SwitchEvent::default()
     };
 
-    let mut prev_tgid = 0;
     if prev_traced {
         let preempt = ctx.arg::<u64>(0) & 1 != 0;
         let raw_state = ctx.arg::<u64>(3) as u32;
-        prev_tgid = switch_out(ctx, &mut event, prev, preempt, raw_state, now)?;
+        switch_out(ctx, &mut event, prev, preempt, raw_state, now)?;
     }
     let mut user = (-1, 0);
+    let mut long = false;
     if let Some(tid) = next_tid {
-        user = switch_in(&mut event, next, tid, now)?;
+        (user, long) = switch_in(&mut event, next, tid, now)?;
     }
-    if config::aggregate() == 0 || books::book_switch(&event, prev_tgid, user.1) {
+    if config::aggregate() == 0 || long || books::capture_on() {
         send_switch(&event, user);
     }
     Ok(())
@@ -109,7 +108,7 @@ fn switch_out(
     preempt: bool,
     raw_state: u32,
     now: u64,
-) -> Result<u32, i32> {
+) -> Result<(), i32> {
     let tgid = tgid_of(prev)?;
     // A running thread normally has an entry from its switch-in; tgid 0
     // marks the one just inserted here.
@@ -146,6 +145,13 @@ fn switch_out(
         state.exec_seen = exec;
         state.flags |= TS_EXEC_KNOWN;
     }
+    if config::aggregate() != 0 {
+        if event.flags & SW_PREV_EXEC_KNOWN != 0 {
+            books::book_slice(state, event.prev_exec_ns);
+        } else if event.flags & SW_PREV_SLICE_KNOWN != 0 {
+            books::book_slice(state, event.prev_slice_ns);
+        }
+    }
     if state.reclaim_since != 0 {
         // Switching out inside a reclaim: the slice's part inside it was
         // reclaim work on the CPU.
@@ -172,7 +178,7 @@ fn switch_out(
     let (syscall, futex) = if off_state == OFF_RUNNING {
         (-1, 0)
     } else {
-        current_syscall()
+        current_syscall(prev)
     };
     state.off_syscall = syscall;
     state.off_futex = futex;
@@ -191,11 +197,13 @@ fn switch_out(
     };
     // Only the last switch-out of a dead task frees its entry: an exiting
     // thread may still block (closing files, say) after sched_process_exit.
-    let tgid = state.tgid;
     if raw_state & TASK_DEAD != 0 && !preempt {
+        if config::aggregate() != 0 {
+            books::move_books_of_dead(event.prev_tid, state);
+        }
         let _ = TASKS.remove(&event.prev_tid);
     }
-    Ok(tgid)
+    Ok(())
 }
 
 /// Send the switch-in of `tid` (on a CPU now, `task`) that never reached
@@ -203,7 +211,7 @@ fn switch_out(
 /// began at its last switch-out, with the run-queue waits the kernel added
 /// since then. `state` is still as that switch-out left it.
 #[inline(always)]
-fn infer_switch_in(tid: u32, state: &TaskState, task: *const u8, at: u64) -> Result<(), i32> {
+fn infer_switch_in(tid: u32, state: &mut TaskState, task: *const u8, at: u64) -> Result<(), i32> {
     let event = SwitchEvent {
         kind: EVENT_SWITCH,
         // SAFETY: helper without arguments.
@@ -221,20 +229,46 @@ fn infer_switch_in(tid: u32, state: &TaskState, task: *const u8, at: u64) -> Res
         next_futex: state.off_futex,
         ..SwitchEvent::default()
     };
-    if config::aggregate() == 0 || books::book_switch(&event, 0, state.tgid) {
+    if config::aggregate() == 0 || book_interval(&event, state) || books::capture_on() {
         send_switch(&event, (state.off_ustack_id, state.tgid));
     }
     Ok(())
 }
 
-/// Fill in `next`'s side; returns its interval's (user stack id, tgid).
+/// Book the interval `event` closes for its `next` thread (aggregate mode)
+/// and say whether it is long enough that its record is still sent.
+#[inline(always)]
+fn book_interval(event: &SwitchEvent, state: &mut TaskState) -> bool {
+    if event.flags & SW_NEXT_OFF_KNOWN == 0 {
+        return false;
+    }
+    let off = event.next_off_ns;
+    let preempted = event.next_off_state == OFF_RUNNING;
+    let runq = if preempted {
+        off
+    } else if event.flags & SW_NEXT_RUNQ_KNOWN != 0 {
+        event.next_runq_ns.min(off)
+    } else {
+        0
+    };
+    let blocked = (!preempted).then_some(books::OffKey {
+        off_state: event.next_off_state,
+        reclaim_kind: event.next_reclaim_kind,
+        syscall: event.next_syscall,
+        stack_id: event.next_stack_id,
+    });
+    books::book_interval(event.next_tid, state, off, runq, blocked)
+}
+
+/// Fill in `next`'s side; returns its interval's (user stack id, tgid)
+/// and, in aggregate mode, whether that interval is long.
 #[inline(always)]
 fn switch_in(
     event: &mut SwitchEvent,
     next: *const u8,
     tid: u32,
     now: u64,
-) -> Result<(i32, u32), i32> {
+) -> Result<((i32, u32), bool), i32> {
     event.next_tid = tid;
     event.flags |= SW_NEXT_TRACED;
     let state = state_or_fresh(tid, tgid_of(next)?)?;
@@ -276,13 +310,16 @@ fn switch_in(
     state.flags = (state.flags | TS_ON_CPU) & !TS_RUN_DELAY_KNOWN;
     state.on_cpu_since = now;
     state.wakeup_at = 0;
-    Ok((state.off_ustack_id, state.tgid))
+    let long = config::aggregate() != 0 && book_interval(event, state);
+    Ok(((state.off_ustack_id, state.tgid), long))
 }
 
-/// The syscall number the current task is in, from its user-entry
-/// registers, and for futex(2) the futex word's address (its first argument).
+/// The syscall number `prev` (the current task) is in, from its user-entry
+/// registers, and for futex(2) the futex word's address (its first
+/// argument). `prev` is the tracepoint's BTF-typed argument, so no helper
+/// call is spent finding the current task.
 #[inline(always)]
-fn current_syscall() -> (i32, u64) {
+fn current_syscall(prev: *const u8) -> (i32, u64) {
     let offset = config::regs_syscall_off();
     if offset == u32::MAX {
         return (-1, 0);
@@ -290,7 +327,7 @@ fn current_syscall() -> (i32, u64) {
     // SAFETY: helpers valid in tp_btf programs; `regs` is a BTF-typed
     // `pt_regs *`, so direct loads at config offsets are verified.
     unsafe {
-        let regs = bpf_task_pt_regs(bpf_get_current_task_btf()) as *const u8;
+        let regs = bpf_task_pt_regs(prev as *mut _) as *const u8;
         if regs.is_null() {
             count(diag::REGS_UNAVAILABLE);
             return (-1, 0);

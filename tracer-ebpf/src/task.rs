@@ -112,27 +112,31 @@ pub fn tgid_of(task: *const u8) -> Result<u32, i32> {
 /// know (and then fills the tgid in).
 #[inline(always)]
 pub fn state_or_fresh(tid: u32, tgid: u32) -> Result<&'static mut TaskState, i32> {
-    let state = state_or_insert(tid, &TaskState::fresh(tgid))?;
+    let state = match TASKS.get_ptr_mut(&tid) {
+        Some(state) => state,
+        None => {
+            insert_fresh(tid, tgid)?;
+            TASKS.get_ptr_mut(&tid).ok_or(-2)?
+        }
+    };
     // SAFETY: a valid map value pointer. Each field is written only by the
     // thread it describes (on its CPU) or by the switch that moves it, never
     // by two programs at once.
     Ok(unsafe { &mut *state })
 }
 
-/// The state entry of `tid`, created from `init` if it has none.
-#[inline(always)]
-fn state_or_insert(tid: u32, init: &TaskState) -> Result<*mut TaskState, i32> {
-    if let Some(state) = TASKS.get_ptr_mut(&tid) {
-        return Ok(state);
-    }
-    if let Err(e) = TASKS.insert(&tid, init, BPF_NOEXIST as u64) {
+/// Insert a fresh entry for `tid`. A function of its own (a BPF-to-BPF
+/// call): the fresh state is built on its stack, not on every switch's.
+#[inline(never)]
+fn insert_fresh(tid: u32, tgid: u32) -> Result<(), i32> {
+    match TASKS.insert(&tid, &TaskState::fresh(tgid), BPF_NOEXIST as u64) {
         // -EEXIST: another CPU inserted it first, which is fine.
-        if e != -17 {
+        Ok(()) | Err(-17) => Ok(()),
+        Err(e) => {
             count(diag::TASK_MAP_FULL);
-            return Err(e);
+            Err(e)
         }
     }
-    TASKS.get_ptr_mut(&tid).ok_or(-2)
 }
 
 /// The tid of `task`.

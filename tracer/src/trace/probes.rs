@@ -11,7 +11,7 @@ use aya::{
     },
 };
 use tracer_common::{
-    agg::{AggKey, AggValue},
+    agg::{AggKey, AggValue, WATCHED_WORDS},
     config::{
         Config, EXEC_NONE, EXEC_SUM_EXEC, FILTER_CGROUP, FILTER_TGID, FILTER_TGID_SET,
         RUNQ_SCHED_INFO, RUNQ_WAKEUP, USER_STACKS_OFF, USER_STACKS_ON,
@@ -47,8 +47,6 @@ pub struct Aggregate {
     pub emit_min_ns: u64,
     /// Entries of the `AGG` map (thread × cause key).
     pub max_keys: u32,
-    /// Entries of the `WATCHED` map (processes).
-    pub max_processes: u32,
 }
 
 #[derive(Clone, Debug)]
@@ -192,7 +190,7 @@ impl Probes {
                 },
             )
             .map_max_entries("AGG", cfg.aggregate.map_or(1, |a| a.max_keys))
-            .map_max_entries("WATCHED", cfg.aggregate.map_or(1, |a| a.max_processes))
+            .map_max_entries("WATCHED", cfg.aggregate.map_or(1, |_| WATCHED_WORDS))
             .load(EBPF_OBJECT)
             .map_err(|e| match e {
                 aya::EbpfError::MapError(aya::maps::MapError::CreateError { io_error, .. })
@@ -393,7 +391,7 @@ impl Probes {
         let watch = if aggregate {
             Some(WatchMaps {
                 agg: BpfHashMap::try_from(take("AGG")?).map_err(|e| bad("AGG", e))?,
-                watched: BpfHashMap::try_from(take("WATCHED")?).map_err(|e| bad("WATCHED", e))?,
+                watched: Array::try_from(take("WATCHED")?).map_err(|e| bad("WATCHED", e))?,
                 control: Array::try_from(take("CONTROL")?).map_err(|e| bad("CONTROL", e))?,
             })
         } else {
@@ -425,7 +423,8 @@ pub struct Maps {
 
 pub struct WatchMaps {
     pub agg: BpfHashMap<MapData, AggKey, AggValue>,
-    pub watched: BpfHashMap<MapData, u32, u32>,
+    /// A bitmap of tgids (`tracer_common::agg::watched_slot`).
+    pub watched: Array<MapData, u64>,
     pub control: Array<MapData, u32>,
 }
 

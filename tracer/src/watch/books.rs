@@ -1,11 +1,16 @@
-//! Read `watch`'s kernel-side books (the `AGG` map) once per interval: what
-//! each key gained since the last read, named by cause, and the keys of
-//! threads that are gone removed so the map stays small.
+//! Read `watch`'s kernel-side books once per interval: what each key
+//! gained since the last read, named by cause, and the keys of threads that
+//! are gone removed so the map stays small. A key's books are split between
+//! the `AGG` map and the thread's `TaskState` (see `tracer_common::agg`):
+//! they are added up here.
 
 use std::collections::HashMap;
 
 use aya::maps::{HashMap as BpfHashMap, MapData};
-use tracer_common::agg::{AGG_BUCKETS, AGG_OFF, AGG_ON_CPU, AGG_RUNQ, AggKey, AggValue};
+use tracer_common::{
+    agg::{AGG_OFF, AGG_ON_CPU, AGG_RUNQ, AggKey, AggValue},
+    task::TaskState,
+};
 
 use crate::{
     model::cause::Cause,
@@ -20,7 +25,6 @@ pub struct Gain {
     pub cause: Option<Cause>,
     pub count: u64,
     pub ns: u64,
-    pub buckets: [u32; AGG_BUCKETS],
 }
 
 #[derive(Default)]
@@ -35,10 +39,16 @@ impl KernelBooks {
     pub fn read(
         &mut self,
         map: &mut BpfHashMap<MapData, AggKey, AggValue>,
+        tasks: &mut BpfHashMap<MapData, u32, TaskState>,
         classifier: &mut Classifier<KernelStacks>,
         alive: impl Fn(u32, u32) -> bool,
     ) -> Vec<Gain> {
-        let now: Vec<(AggKey, AggValue)> = map.iter().filter_map(Result::ok).collect();
+        // `AGG` first: books the kernel moves from a `TaskState` to `AGG`
+        // between the two reads are then missed this time and counted next
+        // time, never counted twice.
+        let moved: Vec<(AggKey, AggValue)> = map.iter().filter_map(Result::ok).collect();
+        let held: Vec<(u32, TaskState)> = tasks.iter().filter_map(Result::ok).collect();
+        let now = add_up(moved, &held);
         let mut gains = Vec::new();
         // A thread has several keys: ask once per thread, not per key.
         let mut live: HashMap<u32, bool> = HashMap::new();
@@ -54,8 +64,11 @@ impl KernelBooks {
                 self.seen.insert(*key, *value);
             } else {
                 self.seen.remove(key);
-                // A thread that is gone books nothing more.
+                // A thread that is gone books nothing more. Its state entry
+                // is normally gone already (its last switch-out frees it);
+                // one left behind would be counted again.
                 let _ = map.remove(key);
+                let _ = tasks.remove(&key.tid);
             }
         }
         gains
@@ -83,13 +96,6 @@ fn gain(
     if count == 0 {
         return None;
     }
-    let mut buckets = [0u32; AGG_BUCKETS];
-    for (b, (now, was)) in buckets
-        .iter_mut()
-        .zip(value.buckets.iter().zip(before.buckets.iter()))
-    {
-        *b = now.saturating_sub(*was);
-    }
     let cause = match key.kind {
         AGG_ON_CPU => None,
         AGG_RUNQ => Some(Cause::Runqueue),
@@ -104,6 +110,135 @@ fn gain(
         cause,
         count,
         ns: value.sum_ns.saturating_sub(before.sum_ns),
-        buckets,
     })
+}
+
+/// Each key's books: what `AGG` holds plus what its thread's `TaskState`
+/// still holds.
+fn add_up(moved: Vec<(AggKey, AggValue)>, held: &[(u32, TaskState)]) -> Vec<(AggKey, AggValue)> {
+    let mut books: HashMap<AggKey, AggValue> = moved.into_iter().collect();
+    for (tid, st) in held {
+        let parts = [
+            (plain_key(*tid, AGG_ON_CPU), st.slices, st.on_cpu_ns),
+            (plain_key(*tid, AGG_RUNQ), st.runq_waits, st.runq_ns),
+            (
+                AggKey {
+                    tid: *tid,
+                    kind: AGG_OFF,
+                    off_state: st.acc_off_state,
+                    reclaim_kind: st.acc_reclaim_kind,
+                    syscall: st.acc_syscall,
+                    stack_id: st.acc_stack_id,
+                },
+                st.acc_count,
+                st.acc_ns,
+            ),
+        ];
+        for (key, count, ns) in parts {
+            if count == 0 {
+                continue;
+            }
+            let v = books.entry(key).or_insert(AggValue {
+                tgid: st.tgid,
+                ..AggValue::default()
+            });
+            v.count += count;
+            v.sum_ns += ns;
+        }
+    }
+    books.into_iter().collect()
+}
+
+/// The key of a thread's on-CPU or run-queue books (as the kernel writes it).
+fn plain_key(tid: u32, kind: u32) -> AggKey {
+    AggKey {
+        tid,
+        kind,
+        syscall: -1,
+        stack_id: -1,
+        ..AggKey::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn off_key(tid: u32, syscall: i32) -> AggKey {
+        AggKey {
+            tid,
+            kind: AGG_OFF,
+            off_state: 1,
+            syscall,
+            stack_id: -1,
+            ..AggKey::default()
+        }
+    }
+
+    fn total(books: &[(AggKey, AggValue)], key: &AggKey) -> (u64, u64) {
+        books
+            .iter()
+            .find(|(k, _)| k == key)
+            .map_or((0, 0), |(_, v)| (v.count, v.sum_ns))
+    }
+
+    #[test]
+    fn a_key_is_what_agg_holds_plus_what_the_thread_still_holds() {
+        let moved = vec![(
+            off_key(7, 202),
+            AggValue {
+                tgid: 5,
+                count: 3,
+                sum_ns: 300,
+                ..AggValue::default()
+            },
+        )];
+        let st = TaskState {
+            slices: 4,
+            on_cpu_ns: 40,
+            runq_waits: 2,
+            runq_ns: 20,
+            acc_off_state: 1,
+            acc_syscall: 202,
+            acc_stack_id: -1,
+            acc_count: 1,
+            acc_ns: 100,
+            ..TaskState::fresh(5)
+        };
+        let books = add_up(moved, &[(7, st)]);
+        assert_eq!(total(&books, &off_key(7, 202)), (4, 400));
+        assert_eq!(total(&books, &plain_key(7, AGG_ON_CPU)), (4, 40));
+        assert_eq!(total(&books, &plain_key(7, AGG_RUNQ)), (2, 20));
+        assert_eq!(books.len(), 3);
+    }
+
+    #[test]
+    fn a_dead_threads_books_are_all_in_agg_and_nothing_is_left_to_add() {
+        // After its last switch-out the kernel moved everything to AGG and
+        // freed its state entry: the totals do not change by the move.
+        let before = add_up(
+            Vec::new(),
+            &[(
+                9,
+                TaskState {
+                    slices: 2,
+                    on_cpu_ns: 50,
+                    ..TaskState::fresh(5)
+                },
+            )],
+        );
+        let after = add_up(
+            vec![(
+                plain_key(9, AGG_ON_CPU),
+                AggValue {
+                    tgid: 5,
+                    count: 2,
+                    sum_ns: 50,
+                    ..AggValue::default()
+                },
+            )],
+            &[],
+        );
+        assert_eq!(before, after);
+    }
 }

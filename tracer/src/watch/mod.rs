@@ -14,5 +14,6 @@ pub mod triggers;
 
 mod run;
 mod run_signals;
+mod watched;
 
 pub use run::run;

@@ -22,6 +22,7 @@ use super::{
     monitor::{CoarseRow, Monitor, span_of},
     targets::{Discovery, Wanted},
     triggers::{Fired, TriggerConfig},
+    watched::WatchedSet,
 };
 use crate::{
     cli::WatchArgs,
@@ -74,7 +75,6 @@ pub fn run(args: &WatchArgs) -> Result<()> {
         aggregate: Some(Aggregate {
             emit_min_ns,
             max_keys: args.max_threads.saturating_mul(4),
-            max_processes: args.max_processes,
         }),
     })?;
     probes.attach(&sys::online_cpus())?;
@@ -134,7 +134,7 @@ pub fn run(args: &WatchArgs) -> Result<()> {
     );
 
     let mut monitors: BTreeMap<String, Monitor> = BTreeMap::new();
-    let mut watched: BTreeSet<u32> = BTreeSet::new();
+    let mut watched = WatchedSet::new(args.max_processes);
     let mut kbooks = KernelBooks::default();
     let mut last_bundle: HashMap<String, Instant> = HashMap::new();
     let mut last_command: HashMap<String, Instant> = HashMap::new();
@@ -164,15 +164,7 @@ pub fn run(args: &WatchArgs) -> Result<()> {
                 .insert(*tgid);
         }
         let now_set: BTreeSet<u32> = found.keys().copied().collect();
-        for gone in watched.difference(&now_set) {
-            let _ = kmaps.watched.remove(gone);
-        }
-        for new in now_set.difference(&watched) {
-            if let Err(e) = kmaps.watched.insert(new, &1, 0) {
-                tracing::warn!(pid = new, "cannot watch: {e}");
-            }
-        }
-        watched = now_set;
+        watched.update(&mut kmaps.watched, &now_set);
         monitors.retain(|key, m| {
             let keep = by_key.contains_key(key);
             if !keep {
@@ -229,9 +221,12 @@ pub fn run(args: &WatchArgs) -> Result<()> {
         }
 
         // The kernel's books: what every thread gained, by cause.
-        let gains = kbooks.read(&mut kmaps.agg, &mut classifier, |tgid, tid| {
-            std::path::Path::new(&format!("/proc/{tgid}/task/{tid}")).exists()
-        });
+        let gains = kbooks.read(
+            &mut kmaps.agg,
+            &mut maps.tasks,
+            &mut classifier,
+            |tgid, tid| std::path::Path::new(&format!("/proc/{tgid}/task/{tid}")).exists(),
+        );
         let tgid_owner: HashMap<u32, String> = monitors
             .iter()
             .flat_map(|(k, m)| m.tgids.iter().map(move |t| (*t, k.clone())))

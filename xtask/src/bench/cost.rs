@@ -10,6 +10,7 @@ use super::{
     bpf::{self, ProgStat},
     lab::{Lab, Target, Workload},
     tracers::{Scope, Tracer},
+    watch,
 };
 
 #[derive(Clone, Debug, Default)]
@@ -24,7 +25,13 @@ pub struct CostRow {
 pub fn run(lab: &Lab, peers: &[Tracer]) -> Result<Vec<CostRow>> {
     let stats = bpf::enable_stats()?;
     let st = Tracer::starvetrace(&lab.bins.starvetrace);
-    let mut runs: Vec<(&Tracer, Target)> = vec![(&st, Target::Workload), (&st, Target::Bystander)];
+    let watch = watch::pid_tracer(&lab.bins.starvetrace);
+    let mut runs: Vec<(&Tracer, Target)> = vec![
+        (&st, Target::Workload),
+        (&st, Target::Bystander),
+        (&watch, Target::Workload),
+        (&watch, Target::Bystander),
+    ];
     // perf does not run BPF programs.
     runs.extend(
         peers
