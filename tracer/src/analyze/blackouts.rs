@@ -287,7 +287,7 @@ mod tests {
         ThreadSpans {
             first_ns: 0,
             last_ns: 1000 * MS,
-            off,
+            off: off.into(),
         }
     }
 

@@ -14,7 +14,7 @@ use crate::model::{
     Recording,
     cause::Cause,
     judgement::{ReclaimFacts, RuntimeSet, SharedFutex},
-    spans::{SpanLog, ThreadSpans},
+    spans::{Chunked, SpanLog, ThreadSpans},
 };
 
 /// One runtime thread as the rules see it.
@@ -73,7 +73,7 @@ pub fn pressure(rec: &Recording) -> Pressure {
 /// the context: what `facts` needs from a real trace.
 pub fn inputs(
     rec: &Recording,
-    spans: &SpanLog,
+    mut spans: SpanLog,
     heartbeat_ns: Option<u64>,
     runtime: RuntimeSet,
 ) -> (Vec<RuntimeThread>, Context) {
@@ -86,10 +86,10 @@ pub fn inputs(
         .map(|t| RuntimeThread {
             tgid: t.tgid,
             // A runtime thread with no interval at all ran the whole time.
-            spans: spans.threads.get(&t.tid).cloned().unwrap_or(ThreadSpans {
+            spans: spans.threads.remove(&t.tid).unwrap_or(ThreadSpans {
                 first_ns: start,
                 last_ns: end,
-                off: Vec::new(),
+                off: Chunked::default(),
             }),
             futex_waits: t.futex_waits.iter().map(|w| (w.addr, w.ns)).collect(),
             reclaim_on_cpu_ns: t.reclaim_on_cpu_ns,

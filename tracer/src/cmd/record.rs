@@ -257,13 +257,16 @@ pub fn record(args: &RecordArgs) -> Result<Recording> {
     }
     super::flame::finish(&mut rec, flame, args)?;
     let heartbeat_ns = args.heartbeat.map(|s| (s * 1e9) as u64);
-    let (verdict, blackouts) = super::verdict::verdict(&rec, &spans, heartbeat_ns, runtime);
+    // Only a trace file needs the intervals after the verdict: copy them
+    // for it, not for every run.
+    let for_trace = args.perfetto.as_ref().map(|file| (file, spans.clone()));
+    let (verdict, blackouts) = super::verdict::verdict(&rec, spans, heartbeat_ns, runtime);
     rec.verdict = Some(verdict);
     rec.blackouts = Some(blackouts);
-    if let Some(file) = &args.perfetto {
+    if let Some((file, spans)) = &for_trace {
         eprintln!(
             "{}",
-            super::perfetto::write(file, &rec, &spans, args.perfetto_max_slices)?
+            super::perfetto::write(file, &rec, spans, args.perfetto_max_slices)?
         );
     }
     Ok(rec)

@@ -10,10 +10,12 @@ use crate::{
     report::verdict::words,
 };
 
-/// Judge a finished recording whose runtime threads' intervals are in `spans`.
+/// Judge a finished recording whose runtime threads' intervals are in
+/// `spans`. The log is consumed: the runtime threads' intervals move into
+/// the judgement instead of being copied (a busy trace holds a million).
 pub fn verdict(
     rec: &Recording,
-    spans: &SpanLog,
+    spans: SpanLog,
     heartbeat_ns: Option<u64>,
     runtime: RuntimeSet,
 ) -> (Verdict, Blackouts) {

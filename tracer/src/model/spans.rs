@@ -52,7 +52,87 @@ pub struct ThreadSpans {
     pub first_ns: u64,
     /// When it exited, or the end of the trace.
     pub last_ns: u64,
-    pub off: Vec<OffSpan>,
+    pub off: Chunked<OffSpan>,
+}
+
+/// Elements per chunk of a `Chunked` list (64 KiB of `OffSpan`s).
+const CHUNK: usize = 2048;
+
+/// A list that grows by whole chunks once past the first: a busy thread's
+/// intervals cost their own size, not up to twice it as a doubling `Vec`
+/// leaves, and growing never copies what is already there (two copies
+/// alive at once made `record`'s peak memory).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Chunked<T> {
+    chunks: Vec<Vec<T>>,
+    len: usize,
+}
+
+impl<T> Default for Chunked<T> {
+    fn default() -> Self {
+        Self {
+            chunks: Vec::new(),
+            len: 0,
+        }
+    }
+}
+
+impl<T> Chunked<T> {
+    pub fn push(&mut self, value: T) {
+        match self.chunks.last_mut() {
+            Some(last) if last.len() < CHUNK => last.push(value),
+            // The first chunk grows as a `Vec` does (most threads have few
+            // intervals); later ones are allocated whole.
+            Some(_) => {
+                let mut chunk = Vec::with_capacity(CHUNK);
+                chunk.push(value);
+                self.chunks.push(chunk);
+            }
+            None => self.chunks.push(vec![value]),
+        }
+        self.len += 1;
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &T> + Clone {
+        self.chunks.iter().flatten()
+    }
+
+    pub fn iter_mut(&mut self) -> impl DoubleEndedIterator<Item = &mut T> {
+        self.chunks.iter_mut().flatten()
+    }
+}
+
+impl<T> FromIterator<T> for Chunked<T> {
+    fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> Self {
+        let mut out = Self::default();
+        for v in iter {
+            out.push(v);
+        }
+        out
+    }
+}
+
+impl<T> From<Vec<T>> for Chunked<T> {
+    fn from(v: Vec<T>) -> Self {
+        v.into_iter().collect()
+    }
+}
+
+impl<'a, T> IntoIterator for &'a Chunked<T> {
+    type Item = &'a T;
+    type IntoIter = std::iter::Flatten<std::slice::Iter<'a, Vec<T>>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.chunks.iter().flatten()
+    }
 }
 
 /// The log, bounded by `budget` intervals in all; past it intervals are
@@ -80,7 +160,7 @@ impl SpanLog {
         let t = self.threads.entry(tid).or_insert_with(|| ThreadSpans {
             first_ns: at_ns,
             last_ns: at_ns,
-            off: Vec::new(),
+            off: Chunked::default(),
         });
         t.first_ns = t.first_ns.min(at_ns);
         t.last_ns = t.last_ns.max(at_ns);
@@ -116,6 +196,17 @@ impl SpanLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chunked_keeps_order_and_allocates_whole_chunks_past_the_first() {
+        let n = CHUNK * 2 + 5;
+        let list: Chunked<usize> = (0..n).collect();
+        assert_eq!(list.len(), n);
+        assert!(list.iter().copied().eq(0..n));
+        assert_eq!(list.chunks.len(), 3);
+        assert!(list.chunks.iter().all(|c| c.capacity() == CHUNK));
+        assert_eq!(list.iter().next_back(), Some(&(n - 1)));
+    }
 
     fn span(start: u64, end: u64, runq: u64, cause: Cause) -> OffSpan {
         OffSpan {

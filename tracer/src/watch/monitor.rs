@@ -25,7 +25,7 @@ use crate::{
         blackouts::{Blackout, Blackouts},
         cause::Cause,
         role::Role,
-        spans::{OffSpan, ThreadSpans},
+        spans::{Chunked, OffSpan, ThreadSpans},
         watch::{Health, TargetId, TriggerKind},
     },
     sys,
@@ -182,7 +182,7 @@ impl Monitor {
         let mut threads = Vec::new();
         let mut longest_stall: Option<(u32, char, u64)> = None;
         for (&tid, t) in self.runtime.iter_mut() {
-            let mut off: Vec<OffSpan> = self
+            let mut off: Chunked<OffSpan> = self
                 .spans
                 .get(&tid)
                 .map(|q| q.iter().copied().collect())

@@ -23,7 +23,7 @@ fn thread(off: Vec<OffSpan>) -> RuntimeThread {
         spans: ThreadSpans {
             first_ns: 0,
             last_ns: WINDOW * MS,
-            off,
+            off: off.into(),
         },
         ..RuntimeThread::default()
     }
@@ -269,7 +269,8 @@ fn one_long_stall_alone_does_not_confirm() {
         OffSpan::ms(0, 5000, 0, Cause::Epoll, false),
         OffSpan::ms(5000, 5150, 0, Cause::PageFaultIo, true),
         OffSpan::ms(5150, WINDOW, 0, Cause::Epoll, false),
-    ];
+    ]
+    .into();
     let j = judge_streams(vec![a, idle()], &ctx(memory_limit_thrashing()));
     assert_eq!(j.outcome, Outcome::Refuted, "{j:?}");
     assert_eq!(j.memory.blackout_ns, 150 * MS);
