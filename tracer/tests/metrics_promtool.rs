@@ -10,13 +10,16 @@
 //! Run: `cargo test -p tracer --features root-tests --test metrics_promtool`
 
 use std::{
-    io::{Read as _, Write as _},
-    net::{SocketAddr, TcpListener, TcpStream},
+    io::Write as _,
+    net::SocketAddr,
     process::{Child, Command, Stdio},
     sync::Arc,
     time::{Duration, Instant},
 };
 
+#[path = "common/http.rs"]
+mod http;
+use http::{free_port, get_with};
 use tracer::{
     metrics::{Metrics, serve},
     model::{
@@ -124,14 +127,6 @@ impl Drop for Prometheus {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn start_prometheus(target: SocketAddr) -> Prometheus {
     let bin = tool("prometheus");
     let dir = tempfile::tempdir().unwrap();
@@ -169,20 +164,6 @@ fn start_prometheus(target: SocketAddr) -> Prometheus {
 /// GET `path` from `addr`; the body, or None when nothing answers yet.
 fn get(addr: SocketAddr, path: &str) -> Option<String> {
     get_with(addr, path, "*/*")
-}
-
-fn get_with(addr: SocketAddr, path: &str, accept: &str) -> Option<String> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.0\r\nHost: {addr}\r\nAccept: {accept}\r\n\r\n"
-    )
-    .ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    let (head, body) = out.split_once("\r\n\r\n")?;
-    head.starts_with("HTTP/1.").then(|| body.to_string())
 }
 
 /// The result vector of an instant query.

@@ -4,62 +4,14 @@
 
 use std::{path::Path, process::Command, time::Duration};
 
+#[path = "common/ground_truth.rs"]
+mod ground_truth;
+use ground_truth::{Truths, busy_threads, monotonic_ns, own_ground_truth, pin_to_cpu};
+
 const CHILD_ENV: &str = "STARVETRACE_TEST_WORKLOAD";
 /// Which workload the child runs (see `Workload`); the three busy threads
 /// when unset.
 const MODE_ENV: &str = "STARVETRACE_TEST_MODE";
-
-/// Pin the calling thread to `cpu`. A case that cannot pin cannot measure
-/// what it is meant to: it panics with the reason.
-fn pin_to_cpu(cpu: usize) {
-    // SAFETY: a zeroed cpu_set_t is valid; we pass its exact size.
-    let rc = unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set)
-    };
-    assert_eq!(
-        rc,
-        0,
-        "cannot run: pinning to CPU {cpu} failed: {}",
-        std::io::Error::last_os_error()
-    );
-}
-
-fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: a valid timespec to fill.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
-
-/// One line per thread: `tid kind on_cpu_ns run_delay_ns minflt wall_ns`,
-/// read by the thread itself just before it ends; `wall_ns` is from
-/// `started_ns` (its first instruction) to now.
-fn own_ground_truth(kind: &str, started_ns: u64) -> String {
-    let schedstat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap();
-    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
-    let wall = monotonic_ns() - started_ns;
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .unwrap()
-        .1
-        .split_whitespace()
-        .collect();
-    // After the comm: state is field 3, minflt is field 10.
-    let minflt = fields[7];
-    let mut s = schedstat.split_whitespace();
-    // SAFETY: gettid has no preconditions.
-    let tid = unsafe { libc::gettid() };
-    format!(
-        "{tid} {kind} {} {} {minflt} {wall}\n",
-        s.next().unwrap(),
-        s.next().unwrap()
-    )
-}
 
 /// The workloads the traced child runs, each for `secs` seconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,38 +72,6 @@ fn workload(out: &Path, mode: Workload, secs: f64) {
     };
     let truth: String = handles.into_iter().map(|h| h.join().unwrap()).collect();
     std::fs::write(out, truth).unwrap();
-}
-
-type Truths = Vec<std::thread::JoinHandle<String>>;
-
-fn busy_threads(deadline: std::time::Instant) -> Truths {
-    (0..3)
-        .map(|_| {
-            std::thread::spawn(move || {
-                let started = monotonic_ns();
-                pin_to_cpu(1);
-                let mut pages: Vec<Vec<u8>> = Vec::new();
-                let mut x = 0u64;
-                while std::time::Instant::now() < deadline {
-                    for i in 0..200_000u64 {
-                        x = x.wrapping_mul(31).wrapping_add(i);
-                    }
-                    // Fresh anonymous pages: minor faults the kernel counts.
-                    let mut page = vec![0u8; 64 * 4096];
-                    for p in page.iter_mut().step_by(4096) {
-                        *p = x as u8;
-                    }
-                    pages.push(page);
-                    if pages.len() > 64 {
-                        pages.clear();
-                    }
-                    std::thread::sleep(Duration::from_micros(200));
-                }
-                std::hint::black_box(x);
-                own_ground_truth("busy", started)
-            })
-        })
-        .collect()
 }
 
 fn beside_spinners(deadline: std::time::Instant) -> Truths {
