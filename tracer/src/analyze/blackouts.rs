@@ -4,7 +4,10 @@
 //! an uninterruptible sleep); threads parked idle had nothing to run. This is
 //! what a heartbeat that never fires looks like from the scheduler.
 
-use std::collections::BTreeMap;
+use std::{
+    cmp::Reverse,
+    collections::{BTreeMap, BinaryHeap},
+};
 
 use crate::model::{
     blackouts::{Blackout, Blackouts, HeartbeatLoss},
@@ -42,13 +45,7 @@ pub fn find(
     heartbeat: Option<u64>,
 ) -> Blackouts {
     let until = end.min(complete_until);
-    let mut edges: Vec<(u64, Edge)> = Vec::new();
-    for t in threads {
-        thread_edges(t, start, until, &mut edges);
-    }
-    edges.sort_unstable_by_key(|&(t, _)| t);
-    let parts = sweep(&edges);
-    let list = merge(parts);
+    let list = sweep(edges_in_order(threads, start, until));
     summarize(list, threads.len(), start, end, until, heartbeat)
 }
 
@@ -63,14 +60,9 @@ pub fn longest_stretch(
     end: u64,
     max_gap: u64,
 ) -> Option<(u64, u64)> {
-    let mut edges: Vec<(u64, Edge)> = Vec::new();
-    for t in threads {
-        thread_edges(t, start, end, &mut edges);
-    }
-    edges.sort_unstable_by_key(|&(t, _)| t);
     let mut best: Option<(u64, u64)> = None;
     let mut cur: Option<(u64, u64)> = None;
-    for (a, b, _) in merge(sweep(&edges)) {
+    for (a, b, _) in sweep(edges_in_order(threads, start, end)) {
         cur = match cur {
             Some((s, e)) if a.saturating_sub(e) < max_gap => Some((s, b)),
             _ => Some((a, b)),
@@ -84,53 +76,89 @@ pub fn longest_stretch(
     best
 }
 
-/// The edges of one thread's presence, clipped to `[start, end)`: on a CPU
-/// whenever it is present and not inside one of its off-CPU intervals.
-fn thread_edges(t: &ThreadSpans, start: u64, end: u64, out: &mut Vec<(u64, Edge)>) {
-    let (from, to) = (t.first_ns.max(start), t.last_ns.min(end));
-    if from >= to {
-        return;
-    }
-    let mut cursor = from;
-    out.push((from, Edge::OnCpu(1)));
-    for s in &t.off {
-        let (a, b) = (s.start_ns.max(cursor), s.end_ns.min(to));
-        if a >= b {
-            continue;
+/// Every thread's edges in time order, merged lazily (each thread's are
+/// already in order): a busy trace has millions, and sorting them in one
+/// vector made `record`'s peak memory.
+fn edges_in_order<'a>(
+    threads: &'a [&ThreadSpans],
+    start: u64,
+    end: u64,
+) -> impl Iterator<Item = (u64, Edge)> + 'a {
+    let mut each: Vec<std::iter::Peekable<_>> = threads
+        .iter()
+        .map(|t| thread_edges(t, start, end).peekable())
+        .collect();
+    let mut next: BinaryHeap<Reverse<(u64, usize)>> = each
+        .iter_mut()
+        .enumerate()
+        .filter_map(|(i, it)| Some(Reverse((it.peek()?.0, i))))
+        .collect();
+    std::iter::from_fn(move || {
+        let Reverse((_, i)) = next.pop()?;
+        let edge = each[i].next()?;
+        if let Some(&(t, _)) = each[i].peek() {
+            next.push(Reverse((t, i)));
         }
-        let wake = s.wake_ns().clamp(a, b);
-        out.push((a, Edge::OnCpu(-1)));
-        if !s.blocked_is_idle() && a < wake {
-            out.push((a, Edge::Busy(s.cause, 1)));
-            out.push((wake, Edge::Busy(s.cause, -1)));
-        }
-        if wake < b {
-            out.push((wake, Edge::Busy(Cause::Runqueue, 1)));
-            out.push((b, Edge::Busy(Cause::Runqueue, -1)));
-        }
-        out.push((b, Edge::OnCpu(1)));
-        cursor = b;
-    }
-    out.push((to, Edge::OnCpu(-1)));
+        Some(edge)
+    })
 }
 
-/// Blackout pieces: `(start, end, ns by cause)` for every stretch between
-/// two edges where no thread was on a CPU and some were kept off one.
-fn sweep(edges: &[(u64, Edge)]) -> Vec<(u64, u64, [u64; Cause::COUNT])> {
+/// The edges of one thread's presence, clipped to `[start, end)`, in time
+/// order: on a CPU whenever it is present and not inside one of its
+/// off-CPU intervals.
+fn thread_edges(t: &ThreadSpans, start: u64, end: u64) -> impl Iterator<Item = (u64, Edge)> + '_ {
+    let (from, to) = (t.first_ns.max(start), t.last_ns.min(end));
+    let present = from < to;
+    let mut cursor = from;
+    let inside = t
+        .off
+        .iter()
+        .take_while(move |_| present)
+        .flat_map(move |s| {
+            let (a, b) = (s.start_ns.max(cursor), s.end_ns.min(to));
+            let mut out = [None; 6];
+            if a < b {
+                let wake = s.wake_ns().clamp(a, b);
+                out[0] = Some((a, Edge::OnCpu(-1)));
+                if !s.blocked_is_idle() && a < wake {
+                    out[1] = Some((a, Edge::Busy(s.cause, 1)));
+                    out[2] = Some((wake, Edge::Busy(s.cause, -1)));
+                }
+                if wake < b {
+                    out[3] = Some((wake, Edge::Busy(Cause::Runqueue, 1)));
+                    out[4] = Some((b, Edge::Busy(Cause::Runqueue, -1)));
+                }
+                out[5] = Some((b, Edge::OnCpu(1)));
+                cursor = b;
+            }
+            out.into_iter().flatten()
+        });
+    let bounds = present.then_some(((from, Edge::OnCpu(1)), (to, Edge::OnCpu(-1))));
+    bounds
+        .map(|b| b.0)
+        .into_iter()
+        .chain(inside)
+        .chain(bounds.map(|b| b.1))
+}
+
+/// Blackouts: `(start, end, ns by cause)` for every stretch between edges
+/// where no thread was on a CPU and some were kept off one, pieces that
+/// touch joined into one.
+fn sweep(edges: impl Iterator<Item = (u64, Edge)>) -> Vec<(u64, u64, [u64; Cause::COUNT])> {
+    let mut edges = edges.peekable();
     let mut on = 0i32;
     let mut busy = [0i32; Cause::COUNT];
-    let mut parts = Vec::new();
-    let mut i = 0;
-    while i < edges.len() {
-        let t = edges[i].0;
-        while i < edges.len() && edges[i].0 == t {
-            match edges[i].1 {
-                Edge::OnCpu(d) => on += d,
-                Edge::Busy(c, d) => busy[c.index()] += d,
-            }
-            i += 1;
+    let mut out: Vec<(u64, u64, [u64; Cause::COUNT])> = Vec::new();
+    while let Some((t, first)) = edges.next() {
+        let mut apply = |e: Edge| match e {
+            Edge::OnCpu(d) => on += d,
+            Edge::Busy(c, d) => busy[c.index()] += d,
+        };
+        apply(first);
+        while let Some((_, e)) = edges.next_if(|&(u, _)| u == t) {
+            apply(e);
         }
-        let Some(&(next, _)) = edges.get(i) else {
+        let Some(&(next, _)) = edges.peek() else {
             break;
         };
         let kept: i32 = busy.iter().sum();
@@ -140,24 +168,15 @@ fn sweep(edges: &[(u64, Edge)]) -> Vec<(u64, u64, [u64; Cause::COUNT])> {
             for (slot, &n) in by.iter_mut().zip(&busy) {
                 *slot = len * n.max(0) as u64 / kept as u64;
             }
-            parts.push((t, next, by));
-        }
-    }
-    parts
-}
-
-/// Join pieces that touch into whole blackouts.
-fn merge(parts: Vec<(u64, u64, [u64; Cause::COUNT])>) -> Vec<(u64, u64, [u64; Cause::COUNT])> {
-    let mut out: Vec<(u64, u64, [u64; Cause::COUNT])> = Vec::new();
-    for (a, b, by) in parts {
-        match out.last_mut() {
-            Some(last) if last.1 == a => {
-                last.1 = b;
-                for (x, y) in last.2.iter_mut().zip(by) {
-                    *x += y;
+            match out.last_mut() {
+                Some(last) if last.1 == t => {
+                    last.1 = next;
+                    for (x, y) in last.2.iter_mut().zip(by) {
+                        *x += y;
+                    }
                 }
+                _ => out.push((t, next, by)),
             }
-            _ => out.push((a, b, by)),
         }
     }
     out
