@@ -121,6 +121,24 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
             path.display()
         );
     }
+    if opts.phase == Phase::Watch
+        && opts.out.is_none()
+        && !opts.no_write
+        && !opts.quick
+        && opts.pairs >= stats::MIN_PAIRS
+        && let Some(w) = &results.watch
+    {
+        // Alone, this phase refreshes its own section and goal rows.
+        let path = opts::default_output(root);
+        readme::splice(&path, watch_cost::HEADING, &watch_cost::section(w))?;
+        let rows = goals::watch_rows(w);
+        readme::replace_rows(&path, &rows)?;
+        readme::replace_rows(&root.join("README.md"), &rows)?;
+        eprintln!(
+            "bench: updated the watch section and rows of {} and README.md",
+            path.display()
+        );
+    }
     if let Some(path) = opts.output(root) {
         // A full run does not soak: keep the last soak's section.
         let soak = std::fs::read_to_string(&path)

@@ -262,6 +262,23 @@ pub fn goals(r: &Results) -> Vec<Goal> {
 }
 
 /// The goals table alone (also the README's Performance section).
+/// The goal rows of `watch`'s own cost alone, as `summary` writes them.
+pub fn watch_rows(w: &WatchCost) -> Vec<String> {
+    let mut g = Vec::new();
+    watch_goals(w, &mut g);
+    g.iter().map(row).collect()
+}
+
+fn row(g: &Goal) -> String {
+    format!(
+        "| {} | {} | {} | {} |",
+        g.what,
+        g.target,
+        g.measured,
+        g.verdict.mark()
+    )
+}
+
 pub fn summary(r: &Results) -> String {
     let mut s = String::from(
         "Ratios: mean of the per-pair traced ÷ untraced ratios [90% confidence interval], n pairs; \
@@ -269,14 +286,7 @@ pub fn summary(r: &Results) -> String {
          | goal | target | measured | met |\n|---|---|---|---|\n",
     );
     for g in goals(r) {
-        let _ = writeln!(
-            s,
-            "| {} | {} | {} | {} |",
-            g.what,
-            g.target,
-            g.measured,
-            g.verdict.mark()
-        );
+        let _ = writeln!(s, "{}", row(&g));
     }
     s
 }

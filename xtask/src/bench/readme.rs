@@ -33,6 +33,27 @@ pub fn splice(path: &Path, heading: &str, body: &str) -> Result<()> {
         .with_context(|| format!("writing {}", path.display()))
 }
 
+/// Replace, in the Markdown file `path`, each table row whose first cell is
+/// the first cell of one of `rows` with that row (rows not there are left
+/// as they are).
+pub fn replace_rows(path: &Path, rows: &[String]) -> Result<()> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(());
+    };
+    let first_cell = |row: &str| row.split(" | ").next().map(str::to_string);
+    let out: Vec<String> = text
+        .lines()
+        .map(|line| {
+            rows.iter()
+                .find(|r| line.starts_with("| ") && first_cell(r) == first_cell(line))
+                .cloned()
+                .unwrap_or_else(|| line.to_string())
+        })
+        .collect();
+    std::fs::write(path, out.join("\n") + "\n")
+        .with_context(|| format!("writing {}", path.display()))
+}
+
 /// The section under `heading` (heading included, up to the next `## `),
 /// if `text` has one.
 pub fn section(text: &str, heading: &str) -> Option<String> {
