@@ -4,7 +4,8 @@
 use aya_ebpf::{
     bindings::{BPF_F_USER_STACK, BPF_NOEXIST, BPF_RB_NO_WAKEUP},
     helpers::{
-        bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_ns, bpf_task_pt_regs,
+        bpf_get_current_pid_tgid, bpf_get_current_task_btf, bpf_get_smp_processor_id,
+        bpf_ktime_get_ns, bpf_task_pt_regs,
     },
     macros::btf_tracepoint,
     programs::{BtfTracePointContext, tracing::StackIdContext},
@@ -178,7 +179,7 @@ fn switch_out(
     let (syscall, futex) = if off_state == OFF_RUNNING {
         (-1, 0)
     } else {
-        current_syscall(prev)
+        current_syscall()
     };
     state.off_syscall = syscall;
     state.off_futex = futex;
@@ -314,12 +315,10 @@ fn switch_in(
     Ok(((state.off_ustack_id, state.tgid), long))
 }
 
-/// The syscall number `prev` (the current task) is in, from its user-entry
-/// registers, and for futex(2) the futex word's address (its first
-/// argument). `prev` is the tracepoint's BTF-typed argument, so no helper
-/// call is spent finding the current task.
+/// The syscall number the current task is in, from its user-entry
+/// registers, and for futex(2) the futex word's address (its first argument).
 #[inline(always)]
-fn current_syscall(prev: *const u8) -> (i32, u64) {
+fn current_syscall() -> (i32, u64) {
     let offset = config::regs_syscall_off();
     if offset == u32::MAX {
         return (-1, 0);
@@ -327,7 +326,7 @@ fn current_syscall(prev: *const u8) -> (i32, u64) {
     // SAFETY: helpers valid in tp_btf programs; `regs` is a BTF-typed
     // `pt_regs *`, so direct loads at config offsets are verified.
     unsafe {
-        let regs = bpf_task_pt_regs(prev as *mut _) as *const u8;
+        let regs = bpf_task_pt_regs(bpf_get_current_task_btf()) as *const u8;
         if regs.is_null() {
             count(diag::REGS_UNAVAILABLE);
             return (-1, 0);

@@ -115,7 +115,10 @@ pub fn state_or_fresh(tid: u32, tgid: u32) -> Result<&'static mut TaskState, i32
     let state = match TASKS.get_ptr_mut(&tid) {
         Some(state) => state,
         None => {
-            insert_fresh(tid, tgid)?;
+            let rc = insert_fresh(tid, tgid);
+            if rc != 0 {
+                return Err(rc);
+            }
             TASKS.get_ptr_mut(&tid).ok_or(-2)?
         }
     };
@@ -127,17 +130,33 @@ pub fn state_or_fresh(tid: u32, tgid: u32) -> Result<&'static mut TaskState, i32
 
 /// Insert a fresh entry for `tid`. A function of its own (a BPF-to-BPF
 /// call): the fresh state is built on its stack, not on every switch's.
+/// Returns 0 or the map error (a scalar: older verifiers reject a
+/// subprogram that returns through memory).
 #[inline(never)]
-fn insert_fresh(tid: u32, tgid: u32) -> Result<(), i32> {
-    match TASKS.insert(&tid, &TaskState::fresh(tgid), BPF_NOEXIST as u64) {
+fn insert_fresh(tid: u32, tgid: u32) -> i32 {
+    // From a read-only global, not the stack: 6.1's verifier counts the
+    // caller's and this frame's stacks together (512 bytes).
+    let rc = match TASKS.insert(&tid, &FRESH, BPF_NOEXIST as u64) {
         // -EEXIST: another CPU inserted it first, which is fine.
-        Ok(()) | Err(-17) => Ok(()),
+        Ok(()) | Err(-17) => 0,
         Err(e) => {
             count(diag::TASK_MAP_FULL);
-            Err(e)
+            e as i32
+        }
+    };
+    if rc == 0
+        && let Some(st) = TASKS.get_ptr_mut(&tid)
+    {
+        // SAFETY: a valid map value pointer.
+        let st = unsafe { &mut *st };
+        if st.tgid == 0 {
+            st.tgid = tgid;
         }
     }
+    rc
 }
+
+static FRESH: TaskState = TaskState::fresh(0);
 
 /// The tid of `task`.
 #[inline(always)]
