@@ -38,6 +38,22 @@ pub struct AggKey {
 
 const _: () = assert!(core::mem::size_of::<AggKey>() == 24);
 
+impl AggKey {
+    /// The key of a thread's on-CPU (`AGG_ON_CPU`) or run-queue
+    /// (`AGG_RUNQ`) books: no cause fields.
+    #[inline(always)]
+    pub const fn plain(tid: u32, kind: u32) -> Self {
+        Self {
+            tid,
+            kind,
+            off_state: 0,
+            reclaim_kind: 0,
+            syscall: -1,
+            stack_id: -1,
+        }
+    }
+}
+
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct AggValue {

@@ -63,6 +63,28 @@ pub struct SwitchEvent {
 
 const _: () = assert!(core::mem::size_of::<SwitchEvent>() == 88);
 
+impl SwitchEvent {
+    /// The off-CPU interval this switch closes for `next`, when its length
+    /// is known: `(off_ns, runq_ns)`, where the run-queue part is all of it
+    /// after a preemption, else the measured wait (never longer than the
+    /// interval), else 0. `record`'s books split it the same way.
+    #[inline(always)]
+    pub fn next_off_and_runq(&self) -> Option<(u64, u64)> {
+        if self.flags & SW_NEXT_OFF_KNOWN == 0 {
+            return None;
+        }
+        let off = self.next_off_ns;
+        let runq = if self.next_off_state == crate::state::OFF_RUNNING {
+            off
+        } else if self.flags & SW_NEXT_RUNQ_KNOWN != 0 {
+            self.next_runq_ns.min(off)
+        } else {
+            0
+        };
+        Some((off, runq))
+    }
+}
+
 /// The switch record with `--user-stacks` (kind `EVENT_SWITCH_USER`): the
 /// same fields plus the user stack of `next`'s interval. Only then is it
 /// sent, so the record everyone else pays for stays 88 bytes.

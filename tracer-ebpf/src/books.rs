@@ -99,7 +99,7 @@ pub fn move_books_of_dead(tid: u32, state: &mut TaskState) {
     }
     if state.slices != 0 {
         add(
-            &plain_key(tid, AGG_ON_CPU),
+            &AggKey::plain(tid, AGG_ON_CPU),
             state.tgid,
             state.slices,
             state.on_cpu_ns,
@@ -107,23 +107,11 @@ pub fn move_books_of_dead(tid: u32, state: &mut TaskState) {
     }
     if state.runq_waits != 0 {
         add(
-            &plain_key(tid, AGG_RUNQ),
+            &AggKey::plain(tid, AGG_RUNQ),
             state.tgid,
             state.runq_waits,
             state.runq_ns,
         );
-    }
-}
-
-#[inline(always)]
-fn plain_key(tid: u32, kind: u32) -> AggKey {
-    AggKey {
-        tid,
-        kind,
-        off_state: 0,
-        reclaim_kind: 0,
-        syscall: -1,
-        stack_id: -1,
     }
 }
 

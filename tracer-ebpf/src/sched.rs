@@ -240,19 +240,10 @@ fn infer_switch_in(tid: u32, state: &mut TaskState, task: *const u8, at: u64) ->
 /// and say whether it is long enough that its record is still sent.
 #[inline(always)]
 fn book_interval(event: &SwitchEvent, state: &mut TaskState) -> bool {
-    if event.flags & SW_NEXT_OFF_KNOWN == 0 {
+    let Some((off, runq)) = event.next_off_and_runq() else {
         return false;
-    }
-    let off = event.next_off_ns;
-    let preempted = event.next_off_state == OFF_RUNNING;
-    let runq = if preempted {
-        off
-    } else if event.flags & SW_NEXT_RUNQ_KNOWN != 0 {
-        event.next_runq_ns.min(off)
-    } else {
-        0
     };
-    let blocked = (!preempted).then_some(books::OffKey {
+    let blocked = (event.next_off_state != OFF_RUNNING).then_some(books::OffKey {
         off_state: event.next_off_state,
         reclaim_kind: event.next_reclaim_kind,
         syscall: event.next_syscall,

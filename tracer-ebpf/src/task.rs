@@ -115,9 +115,15 @@ pub fn state_or_fresh(tid: u32, tgid: u32) -> Result<&'static mut TaskState, i32
     let state = match TASKS.get_ptr_mut(&tid) {
         Some(state) => state,
         None => {
-            let rc = insert_fresh(tid, tgid);
-            if rc != 0 {
-                return Err(rc);
+            // Inserted from a read-only global: a 192-byte state built on
+            // the stack of every switch would cost stores on the hot path and
+            // overflow 6.1's 512-byte budget for the program's frames.
+            if let Err(e) = TASKS.insert(&tid, &FRESH, BPF_NOEXIST as u64) {
+                // -EEXIST: another CPU inserted it first, which is fine.
+                if e != -17 {
+                    count(diag::TASK_MAP_FULL);
+                    return Err(e);
+                }
             }
             TASKS.get_ptr_mut(&tid).ok_or(-2)?
         }
@@ -125,35 +131,11 @@ pub fn state_or_fresh(tid: u32, tgid: u32) -> Result<&'static mut TaskState, i32
     // SAFETY: a valid map value pointer. Each field is written only by the
     // thread it describes (on its CPU) or by the switch that moves it, never
     // by two programs at once.
-    Ok(unsafe { &mut *state })
-}
-
-/// Insert a fresh entry for `tid`. A function of its own (a BPF-to-BPF
-/// call): the fresh state is built on its stack, not on every switch's.
-/// Returns 0 or the map error (a scalar: older verifiers reject a
-/// subprogram that returns through memory).
-#[inline(never)]
-fn insert_fresh(tid: u32, tgid: u32) -> i32 {
-    // From a read-only global, not the stack: 6.1's verifier counts the
-    // caller's and this frame's stacks together (512 bytes).
-    let rc = match TASKS.insert(&tid, &FRESH, BPF_NOEXIST as u64) {
-        // -EEXIST: another CPU inserted it first, which is fine.
-        Ok(()) | Err(-17) => 0,
-        Err(e) => {
-            count(diag::TASK_MAP_FULL);
-            e as i32
-        }
-    };
-    if rc == 0
-        && let Some(st) = TASKS.get_ptr_mut(&tid)
-    {
-        // SAFETY: a valid map value pointer.
-        let st = unsafe { &mut *st };
-        if st.tgid == 0 {
-            st.tgid = tgid;
-        }
+    let state = unsafe { &mut *state };
+    if state.tgid == 0 {
+        state.tgid = tgid;
     }
-    rc
+    Ok(state)
 }
 
 static FRESH: TaskState = TaskState::fresh(0);

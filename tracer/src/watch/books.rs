@@ -115,12 +115,12 @@ fn gain(
 
 /// Each key's books: what `AGG` holds plus what its thread's `TaskState`
 /// still holds.
-fn add_up(moved: Vec<(AggKey, AggValue)>, held: &[(u32, TaskState)]) -> Vec<(AggKey, AggValue)> {
+fn add_up(moved: Vec<(AggKey, AggValue)>, held: &[(u32, TaskState)]) -> HashMap<AggKey, AggValue> {
     let mut books: HashMap<AggKey, AggValue> = moved.into_iter().collect();
     for (tid, st) in held {
         let parts = [
-            (plain_key(*tid, AGG_ON_CPU), st.slices, st.on_cpu_ns),
-            (plain_key(*tid, AGG_RUNQ), st.runq_waits, st.runq_ns),
+            (AggKey::plain(*tid, AGG_ON_CPU), st.slices, st.on_cpu_ns),
+            (AggKey::plain(*tid, AGG_RUNQ), st.runq_waits, st.runq_ns),
             (
                 AggKey {
                     tid: *tid,
@@ -146,18 +146,7 @@ fn add_up(moved: Vec<(AggKey, AggValue)>, held: &[(u32, TaskState)]) -> Vec<(Agg
             v.sum_ns += ns;
         }
     }
-    books.into_iter().collect()
-}
-
-/// The key of a thread's on-CPU or run-queue books (as the kernel writes it).
-fn plain_key(tid: u32, kind: u32) -> AggKey {
-    AggKey {
-        tid,
-        kind,
-        syscall: -1,
-        stack_id: -1,
-        ..AggKey::default()
-    }
+    books
 }
 
 #[cfg(test)]
@@ -175,11 +164,8 @@ mod tests {
         }
     }
 
-    fn total(books: &[(AggKey, AggValue)], key: &AggKey) -> (u64, u64) {
-        books
-            .iter()
-            .find(|(k, _)| k == key)
-            .map_or((0, 0), |(_, v)| (v.count, v.sum_ns))
+    fn total(books: &HashMap<AggKey, AggValue>, key: &AggKey) -> (u64, u64) {
+        books.get(key).map_or((0, 0), |v| (v.count, v.sum_ns))
     }
 
     #[test]
@@ -207,8 +193,8 @@ mod tests {
         };
         let books = add_up(moved, &[(7, st)]);
         assert_eq!(total(&books, &off_key(7, 202)), (4, 400));
-        assert_eq!(total(&books, &plain_key(7, AGG_ON_CPU)), (4, 40));
-        assert_eq!(total(&books, &plain_key(7, AGG_RUNQ)), (2, 20));
+        assert_eq!(total(&books, &AggKey::plain(7, AGG_ON_CPU)), (4, 40));
+        assert_eq!(total(&books, &AggKey::plain(7, AGG_RUNQ)), (2, 20));
         assert_eq!(books.len(), 3);
     }
 
@@ -229,7 +215,7 @@ mod tests {
         );
         let after = add_up(
             vec![(
-                plain_key(9, AGG_ON_CPU),
+                AggKey::plain(9, AGG_ON_CPU),
                 AggValue {
                     tgid: 5,
                     count: 2,

@@ -352,19 +352,11 @@ pub fn span_of(
     ev: &tracer_common::event::SwitchEvent,
     cause: &mut dyn FnMut(&tracer_common::event::SwitchEvent) -> Cause,
 ) -> Option<(u32, OffSpan)> {
-    use tracer_common::event::{SW_NEXT_OFF_KNOWN, SW_NEXT_RUNQ_KNOWN, SW_NEXT_TRACED};
-    if ev.flags & SW_NEXT_TRACED == 0 || ev.flags & SW_NEXT_OFF_KNOWN == 0 {
+    if ev.flags & tracer_common::event::SW_NEXT_TRACED == 0 {
         return None;
     }
-    let off = ev.next_off_ns;
+    let (off, runq) = ev.next_off_and_runq()?;
     let preempted = ev.next_off_state == OFF_RUNNING;
-    let runq = if preempted {
-        off
-    } else if ev.flags & SW_NEXT_RUNQ_KNOWN != 0 {
-        ev.next_runq_ns.min(off)
-    } else {
-        0
-    };
     Some((
         ev.next_tid,
         OffSpan {

@@ -3,6 +3,9 @@
 
 use std::time::{Duration, Instant};
 
+/// CLOCK_MONOTONIC in ns, as the tracer reads it.
+pub use tracer::sys::monotonic_ns;
+
 /// Pin the calling thread to `cpu`. A case that cannot pin cannot measure
 /// what it is meant to: it panics with the reason.
 pub fn pin_to_cpu(cpu: usize) {
@@ -18,16 +21,6 @@ pub fn pin_to_cpu(cpu: usize) {
         "cannot run: pinning to CPU {cpu} failed: {}",
         std::io::Error::last_os_error()
     );
-}
-
-pub fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: a valid timespec to fill.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 /// One line per thread: `tid kind on_cpu_ns run_delay_ns minflt wall_ns`,
