@@ -59,7 +59,7 @@ pub fn book_interval(
             && state.acc_stack_id == key.stack_id;
         if !same {
             if state.acc_count != 0 {
-                move_off_books(tid, state);
+                move_books(tid, state, false);
             }
             state.acc_off_state = key.off_state;
             state.acc_reclaim_kind = key.reclaim_kind;
@@ -72,30 +72,29 @@ pub fn book_interval(
     off_ns >= config::emit_min_ns()
 }
 
-/// Move the running off-CPU total of `tid` to `AGG`. A function of its own
-/// (a BPF-to-BPF call) on a path taken only when a thread's cause changes:
-/// inlined, its key and value would sit on `sched_switch`'s stack.
+/// Move the books `state` holds for `tid` to `AGG`: the running off-CPU
+/// total, and with `all` (the thread's last switch-out) its on-CPU and
+/// run-queue totals too. One function of its own (a BPF-to-BPF call) on
+/// paths taken only when a thread's cause changes or it dies: inlined, its
+/// keys would sit on `sched_switch`'s stack, and a second level of calls
+/// passes 6.1's 512-byte limit for the frames of a call chain together.
 #[inline(never)]
-fn move_off_books(tid: u32, state: &mut TaskState) {
-    let key = AggKey {
-        tid,
-        kind: AGG_OFF,
-        off_state: state.acc_off_state,
-        reclaim_kind: state.acc_reclaim_kind,
-        syscall: state.acc_syscall,
-        stack_id: state.acc_stack_id,
-    };
-    add(&key, state.tgid, state.acc_count, state.acc_ns);
-    state.acc_count = 0;
-    state.acc_ns = 0;
-}
-
-/// A thread's last switch-out: move all its books to `AGG` before its
-/// state entry goes.
-#[inline(never)]
-pub fn move_books_of_dead(tid: u32, state: &mut TaskState) {
+pub fn move_books(tid: u32, state: &mut TaskState, all: bool) {
     if state.acc_count != 0 {
-        move_off_books(tid, state);
+        let key = AggKey {
+            tid,
+            kind: AGG_OFF,
+            off_state: state.acc_off_state,
+            reclaim_kind: state.acc_reclaim_kind,
+            syscall: state.acc_syscall,
+            stack_id: state.acc_stack_id,
+        };
+        add(&key, state.tgid, state.acc_count, state.acc_ns);
+        state.acc_count = 0;
+        state.acc_ns = 0;
+    }
+    if !all {
+        return;
     }
     if state.slices != 0 {
         add(

@@ -200,7 +200,7 @@ fn switch_out(
     // thread may still block (closing files, say) after sched_process_exit.
     if raw_state & TASK_DEAD != 0 && !preempt {
         if config::aggregate() != 0 {
-            books::move_books_of_dead(event.prev_tid, state);
+            books::move_books(event.prev_tid, state, true);
         }
         let _ = TASKS.remove(&event.prev_tid);
     }
