@@ -54,9 +54,12 @@ fn main() {
         return;
     }
     let ebpf = root.join("tracer-ebpf");
+    // Cargo re-runs this script when the package's features change.
+    let floor = env::var_os("CARGO_FEATURE_DISPATCH_FLOOR").is_some();
     let package = aya_build::Package {
         name: "tracer-ebpf",
         root_dir: ebpf.to_str().unwrap(),
+        features: if floor { &["dispatch-floor"] } else { &[] },
         ..Default::default()
     };
     aya_build::build_ebpf([package], aya_build::Toolchain::Custom(&toolchain))

@@ -45,7 +45,7 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
         return Ok(());
     };
     host::require_root()?;
-    let bins = host::build(root, opts.no_build)?;
+    let bins = host::build(root, opts.no_build, opts.wants(Phase::Overhead))?;
     if opts.phase == Phase::Soak {
         return run_soak(root, &bins, &opts);
     }
@@ -102,43 +102,7 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
 
     let doc = report::render(&results);
     println!("{doc}");
-    if opts.phase == Phase::UserStacks
-        && opts.out.is_none()
-        && !opts.no_write
-        && !opts.quick
-        && let Some(stacks) = &results.stacks
-    {
-        // Alone, this phase refreshes only its own section of the full
-        // run's report.
-        let path = opts::default_output(root);
-        readme::splice(
-            &path,
-            report::STACKS_HEADING,
-            &report::stacks_section(stacks),
-        )?;
-        eprintln!(
-            "bench: updated the user-stacks section of {}",
-            path.display()
-        );
-    }
-    if opts.phase == Phase::Watch
-        && opts.out.is_none()
-        && !opts.no_write
-        && !opts.quick
-        && opts.pairs >= stats::MIN_PAIRS
-        && let Some(w) = &results.watch
-    {
-        // Alone, this phase refreshes its own section and goal rows.
-        let path = opts::default_output(root);
-        readme::splice(&path, watch_cost::HEADING, &watch_cost::section(w))?;
-        let rows = goals::watch_rows(w);
-        readme::replace_rows(&path, &rows)?;
-        readme::replace_rows(&root.join("README.md"), &rows)?;
-        eprintln!(
-            "bench: updated the watch section and rows of {} and README.md",
-            path.display()
-        );
-    }
+    refresh_own_section(root, &opts, &results)?;
     if let Some(path) = opts.output(root) {
         // A full run does not soak: keep the last soak's section.
         let soak = std::fs::read_to_string(&path)
@@ -155,6 +119,35 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
             readme::update(&root.join("README.md"), &goals::summary(&results))?;
         }
     }
+    Ok(())
+}
+
+/// Alone, `user-stacks` and `watch` refresh only their own section of the
+/// full run's report (and `watch` its goal rows there and in the README).
+fn refresh_own_section(root: &Path, opts: &opts::Opts, results: &report::Results) -> Result<()> {
+    if opts.out.is_some() || opts.no_write || opts.quick {
+        return Ok(());
+    }
+    let path = opts::default_output(root);
+    match (opts.phase, &results.stacks, &results.watch) {
+        (Phase::UserStacks, Some(stacks), _) => readme::splice(
+            &path,
+            report::STACKS_HEADING,
+            &report::stacks_section(stacks),
+        )?,
+        (Phase::Watch, _, Some(w)) if opts.pairs >= stats::MIN_PAIRS => {
+            readme::splice(&path, watch_cost::HEADING, &watch_cost::section(w))?;
+            let rows = goals::watch_rows(w);
+            readme::replace_rows(&path, &rows)?;
+            readme::replace_rows(&root.join("README.md"), &rows)?;
+        }
+        _ => return Ok(()),
+    }
+    eprintln!(
+        "bench: updated the {:?} section of {}",
+        opts.phase,
+        path.display()
+    );
     Ok(())
 }
 

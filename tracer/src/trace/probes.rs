@@ -219,6 +219,15 @@ impl Probes {
         for name in ["sched_switch", "sched_wakeup_new", "sched_process_exit"] {
             self.attach_btf(name, &btf)?;
         }
+        if cfg!(feature = "dispatch-floor") {
+            const FLOOR: &str = "bench calibration build (dispatch-floor): sched_switch returns \
+                                 at once and records nothing";
+            tracing::warn!("{FLOOR}");
+            if let Some(s) = self.status.iter_mut().find(|s| s.name == "sched_switch") {
+                s.detail.push_str("; ");
+                s.detail.push_str(FLOOR);
+            }
+        }
         if self.runq_from_sched_info {
             // No wakeup probe: one program fewer on every wakeup of the host.
             if let Some(s) = self.status.iter_mut().find(|s| s.name == "sched_switch") {

@@ -27,6 +27,14 @@ pub struct Gain {
     pub ns: u64,
 }
 
+/// One read of the books: the gains, and the state entries it added up
+/// (the threads' open intervals are read from these too, not looked up
+/// again).
+pub struct BooksRead {
+    pub gains: Vec<Gain>,
+    pub states: HashMap<u32, TaskState>,
+}
+
 #[derive(Default)]
 pub struct KernelBooks {
     seen: HashMap<AggKey, AggValue>,
@@ -42,13 +50,13 @@ impl KernelBooks {
         tasks: &mut BpfHashMap<MapData, u32, TaskState>,
         classifier: &mut Classifier<KernelStacks>,
         alive: impl Fn(u32, u32) -> bool,
-    ) -> Vec<Gain> {
+    ) -> BooksRead {
         // `AGG` first: books the kernel moves from a `TaskState` to `AGG`
         // between the two reads are then missed this time and counted next
         // time, never counted twice.
         let moved: Vec<(AggKey, AggValue)> = map.iter().filter_map(Result::ok).collect();
-        let held: Vec<(u32, TaskState)> = tasks.iter().filter_map(Result::ok).collect();
-        let now = add_up(moved, &held);
+        let mut states: HashMap<u32, TaskState> = tasks.iter().filter_map(Result::ok).collect();
+        let now = add_up(moved, &states);
         let mut gains = Vec::new();
         // A thread has several keys: ask once per thread, not per key.
         let mut live: HashMap<u32, bool> = HashMap::new();
@@ -68,10 +76,12 @@ impl KernelBooks {
                 // is normally gone already (its last switch-out frees it);
                 // one left behind would be counted again.
                 let _ = map.remove(key);
-                let _ = tasks.remove(&key.tid);
+                if states.remove(&key.tid).is_some() {
+                    let _ = tasks.remove(&key.tid);
+                }
             }
         }
-        gains
+        BooksRead { gains, states }
     }
 
     /// Keys held from the last read (bounded by the map's size).
@@ -115,7 +125,10 @@ fn gain(
 
 /// Each key's books: what `AGG` holds plus what its thread's `TaskState`
 /// still holds.
-fn add_up(moved: Vec<(AggKey, AggValue)>, held: &[(u32, TaskState)]) -> HashMap<AggKey, AggValue> {
+fn add_up(
+    moved: Vec<(AggKey, AggValue)>,
+    held: &HashMap<u32, TaskState>,
+) -> HashMap<AggKey, AggValue> {
     let mut books: HashMap<AggKey, AggValue> = moved.into_iter().collect();
     for (tid, st) in held {
         let parts = [
@@ -191,7 +204,7 @@ mod tests {
             acc_ns: 100,
             ..TaskState::fresh(5)
         };
-        let books = add_up(moved, &[(7, st)]);
+        let books = add_up(moved, &HashMap::from([(7, st)]));
         assert_eq!(total(&books, &off_key(7, 202)), (4, 400));
         assert_eq!(total(&books, &AggKey::plain(7, AGG_ON_CPU)), (4, 40));
         assert_eq!(total(&books, &AggKey::plain(7, AGG_RUNQ)), (2, 20));
@@ -204,14 +217,14 @@ mod tests {
         // freed its state entry: the totals do not change by the move.
         let before = add_up(
             Vec::new(),
-            &[(
+            &HashMap::from([(
                 9,
                 TaskState {
                     slices: 2,
                     on_cpu_ns: 50,
                     ..TaskState::fresh(5)
                 },
-            )],
+            )]),
         );
         let after = add_up(
             vec![(
@@ -223,7 +236,7 @@ mod tests {
                     ..AggValue::default()
                 },
             )],
-            &[],
+            &HashMap::new(),
         );
         assert_eq!(before, after);
     }

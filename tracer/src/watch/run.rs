@@ -221,7 +221,7 @@ pub fn run(args: &WatchArgs) -> Result<()> {
         }
 
         // The kernel's books: what every thread gained, by cause.
-        let gains = kbooks.read(
+        let books = kbooks.read(
             &mut kmaps.agg,
             &mut maps.tasks,
             &mut classifier,
@@ -232,7 +232,7 @@ pub fn run(args: &WatchArgs) -> Result<()> {
             .flat_map(|(k, m)| m.tgids.iter().map(move |t| (*t, k.clone())))
             .collect();
         let mut rows: HashMap<String, CoarseRow> = HashMap::new();
-        for g in gains {
+        for g in books.gains {
             let Some(key) = tgid_owner.get(&g.tgid) else {
                 continue;
             };
@@ -258,7 +258,7 @@ pub fn run(args: &WatchArgs) -> Result<()> {
         }
 
         // Each target: readings, triggers, log line.
-        let tasks = &kmaps_tasks(&maps.tasks);
+        let tasks = &|tid: u32| books.states.get(&tid).copied();
         let mut open_cause = |st: &TaskState| {
             classifier.cause(
                 st.off_state,
@@ -344,12 +344,6 @@ pub fn run(args: &WatchArgs) -> Result<()> {
     }
     eprintln!("starvetrace: watch: stopped");
     Ok(())
-}
-
-fn kmaps_tasks(
-    tasks: &aya::maps::HashMap<aya::maps::MapData, u32, TaskState>,
-) -> impl Fn(u32) -> Option<TaskState> + '_ {
-    move |tid| tasks.get(&tid, 0).ok()
 }
 
 /// Triggers that start during a bundle's capture, shared with its writer.

@@ -7,10 +7,10 @@ use std::fmt::Write as _;
 
 use super::{
     attach,
-    overhead::ScenarioResult,
+    overhead::{FLOOR, ScenarioResult},
     results::Results,
     stacks::USER_STACKS,
-    stats::{Ci, Verdict},
+    stats::{Ci, MIN_PAIRS, Verdict},
     text::{first_line, rate},
     tracers::STARVETRACE,
     watch::{WATCH_HOST, WATCH_PID},
@@ -44,12 +44,19 @@ fn ratio_goal(results: &[ScenarioResult], key: &str, tracer: &str, label: &str) 
     let goal = sc.scenario.goal(tracer)?;
     let s = sc.series(tracer)?;
     let target = format!("≥ {goal:.2}");
+    let floor = sc
+        .series(FLOOR)
+        .filter(|f| f.error.is_none())
+        .and_then(|f| f.ci());
     Some(match (s.ci(), &s.error) {
         (Some(ci), None) => Goal {
             what: label.into(),
             target,
-            measured: show_ci(&ci),
-            verdict: Verdict::at_least(&ci, goal),
+            measured: match &floor {
+                Some(f) => format!("{}; empty `sched_switch` {}", show_ci(&ci), show_ci(f)),
+                None => show_ci(&ci),
+            },
+            verdict: judge(&ci, goal, floor.as_ref()),
         },
         (ci, Some(e)) => Goal {
             what: label.into(),
@@ -67,6 +74,17 @@ fn ratio_goal(results: &[ScenarioResult], key: &str, tracer: &str, label: &str) 
             verdict: Verdict::NotMet,
         },
     })
+}
+
+/// The rule, plus: a goal the calibration itself misses (the upper end of
+/// its interval is below the goal, on enough pairs) is out of reach here.
+fn judge(ci: &Ci, goal: f64, floor: Option<&Ci>) -> Verdict {
+    match Verdict::at_least(ci, goal) {
+        Verdict::NotMet if floor.is_some_and(|f| f.n >= MIN_PAIRS && f.hi < goal) => {
+            Verdict::BelowFloor
+        }
+        v => v,
+    }
 }
 
 fn ratio_goals(r: &Results, g: &mut Vec<Goal>) {
@@ -356,6 +374,53 @@ mod tests {
         let table = summary(&r);
         assert!(table.contains("| ≥ 0.80 | 0.843 ["), "{table}");
         assert!(table.contains("not judged (n < 9)"), "{table}");
+    }
+
+    #[test]
+    fn a_goal_the_empty_program_misses_is_out_of_reach() {
+        let ours = [0.93, 0.94, 0.95, 0.94, 0.93, 0.95, 0.94, 0.93, 0.94];
+        let floor = [0.95, 0.96, 0.95, 0.96, 0.95, 0.96, 0.95, 0.96, 0.95];
+        let by = |floor_ratios: &[f64]| {
+            let r = Results {
+                others: vec![pinned(vec![
+                    series(WATCH_PID, &ours, None),
+                    series(FLOOR, floor_ratios, None),
+                ])],
+                ..Default::default()
+            };
+            let g = goals(&r);
+            let w = g.iter().find(|x| x.what.contains("`watch --pid`")).unwrap();
+            (w.verdict, w.measured.clone())
+        };
+        // The fixture's 0.90: met, with the calibration shown beside ours.
+        let (v, m) = by(&floor);
+        assert_eq!(v, Verdict::Met, "{m}");
+        assert!(m.contains("; empty `sched_switch` 0.954 ["), "{m}");
+        // A goal above the floor's whole interval is out of reach.
+        let high = Results {
+            others: vec![ScenarioResult {
+                scenario: Scenario {
+                    goals: vec![(WATCH_PID, 0.98)],
+                    ..pinned(Vec::new()).scenario
+                },
+                series: vec![series(WATCH_PID, &ours, None), series(FLOOR, &floor, None)],
+            }],
+            ..Default::default()
+        };
+        let g = goals(&high);
+        assert_eq!(g[0].verdict, Verdict::BelowFloor);
+        // With too few calibration pairs it is only "not met".
+        let few = Results {
+            others: vec![ScenarioResult {
+                series: vec![
+                    series(WATCH_PID, &ours, None),
+                    series(FLOOR, &floor[..3], None),
+                ],
+                ..high.others[0].clone()
+            }],
+            ..Default::default()
+        };
+        assert_eq!(goals(&few)[0].verdict, Verdict::NotMet);
     }
 
     #[test]

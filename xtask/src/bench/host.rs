@@ -27,33 +27,62 @@ pub fn require_root() -> Result<()> {
 pub struct Bins {
     pub starvetrace: PathBuf,
     pub pingpong: PathBuf,
+    /// starvetrace built with the `dispatch-floor` feature (an empty
+    /// `sched_switch`): the overhead rows' calibration, if built.
+    pub floor: Option<PathBuf>,
 }
 
-pub fn build(root: &Path, skip: bool) -> Result<Bins> {
+/// Where the calibration build is kept beside the real one.
+const FLOOR_BIN: &str = "release/starvetrace-dispatch-floor";
+
+/// Build (unless `skip`) what the bench runs; with `floor`, the
+/// calibration build too.
+pub fn build(root: &Path, skip: bool, floor: bool) -> Result<Bins> {
+    let target = target_dir(root);
+    if floor && !skip {
+        // First, so the real build below is the one left at
+        // target/release/starvetrace.
+        cargo_release(
+            root,
+            "tracer",
+            "starvetrace",
+            &["--features", "dispatch-floor"],
+        )?;
+        std::fs::copy(target.join("release/starvetrace"), target.join(FLOOR_BIN))
+            .context("keeping the dispatch-floor build")?;
+    }
     // The workload is built in release too: a debug build would spend its
     // time in its own code and make every tracer look cheaper.
     for (package, bin) in [("tracer", "starvetrace"), ("xtask", "pingpong")]
         .into_iter()
         .filter(|_| !skip)
     {
-        run(
-            Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-                .current_dir(root)
-                .args(["build", "--release", "--quiet", "-p", package, "--bin", bin]),
-        )
-        .with_context(|| format!("building {bin}"))?;
+        cargo_release(root, package, bin, &[])?;
     }
-    let target = target_dir(root);
     let bins = Bins {
         starvetrace: target.join("release/starvetrace"),
         pingpong: target.join("release/pingpong"),
+        floor: Some(target.join(FLOOR_BIN)).filter(|p| floor && p.exists()),
     };
     for b in [&bins.starvetrace, &bins.pingpong] {
         if !b.exists() {
             bail!("{} is missing (build it, or drop --no-build)", b.display());
         }
     }
+    if floor && bins.floor.is_none() {
+        eprintln!("bench: no dispatch-floor build (drop --no-build to make one): no floor rows");
+    }
     Ok(bins)
+}
+
+fn cargo_release(root: &Path, package: &str, bin: &str, extra: &[&str]) -> Result<()> {
+    run(
+        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .current_dir(root)
+            .args(["build", "--release", "--quiet", "-p", package, "--bin", bin])
+            .args(extra),
+    )
+    .with_context(|| format!("building {bin} {}", extra.join(" ")))
 }
 
 /// apt-get the peer tools that are missing. Failure is not fatal: the

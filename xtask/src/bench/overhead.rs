@@ -155,15 +155,33 @@ impl ScenarioResult {
     }
 }
 
-/// starvetrace, `watch` where the scenario sets it a goal, then the peers.
+/// Row label of the calibration: the same `watch` command, run by the
+/// dispatch-floor build (its `sched_switch` returns at once).
+pub const FLOOR: &str = "empty sched_switch (dispatch-floor build)";
+
+/// starvetrace, `watch` where the scenario sets it a goal (and then the
+/// calibration beside it), then the peers.
 fn tracers_for(s: &Scenario, lab: &Lab, rest: &[Tracer]) -> Vec<Tracer> {
     let bin = &lab.bins.starvetrace;
     let mut tracers = vec![Tracer::starvetrace(bin)];
-    tracers.extend(
-        [watch::pid_tracer(bin), watch::host_tracer(bin)]
-            .into_iter()
-            .filter(|t| s.goal(t.label).is_some()),
-    );
+    let watches: Vec<Tracer> = [watch::pid_tracer(bin), watch::host_tracer(bin)]
+        .into_iter()
+        .filter(|t| s.goal(t.label).is_some())
+        .collect();
+    let floors: Vec<Tracer> = lab
+        .bins
+        .floor
+        .iter()
+        .flat_map(|floor| {
+            watches.iter().map(|t| Tracer {
+                label: FLOOR,
+                program: floor.clone(),
+                ..t.clone()
+            })
+        })
+        .collect();
+    tracers.extend(watches);
+    tracers.extend(floors);
     tracers.extend(rest.iter().cloned());
     tracers
 }

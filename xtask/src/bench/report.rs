@@ -86,9 +86,10 @@ pub fn render(r: &Results) -> String {
              finds the workload by its tokio-named threads. Every tracer has its own baseline runs; their min–max shows the noise. \
              \"other load\" is the CPU the rest of the host used during those runs (busy time from /proc/stat minus \
              the workload's and the tracer's own), in % of one core: high values mean another job disturbed them. \
-             A pair during which it exceeded {:.0}% is run once more (at most {} per configuration).\n",
+             A pair during which it exceeded {:.0}% is run once more (at most {} per configuration).{}\n",
             overhead::DISTURBED_PCT,
-            overhead::MAX_RERUNS
+            overhead::MAX_RERUNS,
+            floor_note(&r.traced)
         );
         for sc in &r.traced {
             overhead_table(&mut s, sc);
@@ -112,7 +113,8 @@ pub fn render(r: &Results) -> String {
             s,
             "## Overhead on everything else\n\n\
              The same ping-pong, untraced, while a tracer traces (or `watch --pid` watches) an idle process: what \
-             the in-kernel filter costs every other task on the host.{floor}\n"
+             the in-kernel filter costs every other task on the host.{floor}{}\n",
+            floor_note(&r.others)
         );
         for sc in &r.others {
             overhead_table(&mut s, sc);
@@ -354,4 +356,20 @@ fn cost_table(s: &mut String, rows: &[CostRow]) {
         }
     }
     let _ = writeln!(s);
+}
+
+/// What the calibration rows are, if these scenarios have any.
+fn floor_note(scenarios: &[overhead::ScenarioResult]) -> &'static str {
+    let has = scenarios
+        .iter()
+        .any(|sc| sc.series(overhead::FLOOR).is_some());
+    if has {
+        " The \"empty sched_switch\" row is the calibration: the same `watch` command run by a build of \
+         starvetrace whose `sched_switch` program returns at once (`--features dispatch-floor`), so it pays \
+         only for being attached to the tracepoint (the kernel's dispatch to a BPF program) and nothing of \
+         ours. A goal above that row's interval cannot be met on this host by any program on `sched_switch`; \
+         the goals table marks it."
+    } else {
+        ""
+    }
 }

@@ -125,6 +125,10 @@ pub enum Verdict {
     NotMet,
     /// Fewer than [`MIN_PAIRS`] samples: reported, not judged.
     TooFew,
+    /// Not met, and out of reach here: an empty program on the same hook,
+    /// measured in the same run, already misses the goal (the upper end of
+    /// its interval is below it).
+    BelowFloor,
 }
 
 impl Verdict {
@@ -159,6 +163,7 @@ impl Verdict {
             Verdict::Met => "✔",
             Verdict::NotMet => "✘",
             Verdict::TooFew => "not judged (n < 9)",
+            Verdict::BelowFloor => "✘ (out of reach: the empty program misses it too)",
         }
     }
 }
