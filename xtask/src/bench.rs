@@ -45,7 +45,8 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
         return Ok(());
     };
     host::require_root()?;
-    let bins = host::build(root, opts.no_build, opts.wants(Phase::Overhead))?;
+    let calibrate = opts.wants(Phase::Overhead) || opts.wants(Phase::Cost);
+    let bins = host::build(root, opts.no_build, calibrate)?;
     if opts.phase == Phase::Soak {
         return run_soak(root, &bins, &opts);
     }

@@ -9,6 +9,7 @@ use anyhow::Result;
 use super::{
     bpf::{self, ProgStat},
     lab::{Lab, Target, Workload},
+    overhead::FLOOR,
     tracers::{Scope, Tracer},
     watch,
 };
@@ -26,12 +27,20 @@ pub fn run(lab: &Lab, peers: &[Tracer]) -> Result<Vec<CostRow>> {
     let stats = bpf::enable_stats()?;
     let st = Tracer::starvetrace(&lab.bins.starvetrace);
     let watch = watch::pid_tracer(&lab.bins.starvetrace);
+    // The calibration build's empty `sched_switch`: what one run costs
+    // when the program does nothing (the stats' own clock reads included).
+    let floor = lab.bins.floor.as_ref().map(|bin| Tracer {
+        label: FLOOR,
+        program: bin.clone(),
+        ..watch.clone()
+    });
     let mut runs: Vec<(&Tracer, Target)> = vec![
         (&st, Target::Workload),
         (&st, Target::Bystander),
         (&watch, Target::Workload),
         (&watch, Target::Bystander),
     ];
+    runs.extend(floor.iter().map(|t| (t, Target::Workload)));
     // perf does not run BPF programs.
     runs.extend(
         peers

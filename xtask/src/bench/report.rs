@@ -331,7 +331,8 @@ fn cost_table(s: &mut String, rows: &[CostRow]) {
         "## Cost of one BPF program run\n\n\
          Kernel BPF statistics (BPF_ENABLE_STATS, the switch behind `kernel.bpf_stats_enabled`, off again afterwards) \
          during one pinned ping-pong run per tracer: run_time_ns ÷ run_cnt from the tracer's /proc/PID/fdinfo. \
-         Programs that did not run are left out.\n"
+         Programs that did not run are left out. The \"empty sched_switch\" row (the dispatch-floor build) is \
+         what a run that does nothing measures: the statistics' own clock reads and the program's entry.\n"
     );
     let _ = writeln!(
         s,
