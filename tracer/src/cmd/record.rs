@@ -114,10 +114,8 @@ pub fn record(args: &RecordArgs) -> Result<Recording> {
     let attached_ns = sys::monotonic_ns();
     let started_at_unix_ms = sys::unix_ms();
     probes.attach(&cpus)?;
-    // Parsing the kernel's BTF twice (offsets, attach) leaves ~20 MB of
-    // freed heap that glibc keeps mapped; give it back before tracing.
-    // SAFETY: no preconditions; it only releases free memory.
-    unsafe { libc::malloc_trim(0) };
+    // Parsing the kernel's BTF twice (offsets, attach) leaves freed heap.
+    sys::give_back_free_heap();
     let mut maps = probes.take_maps()?;
     let pids: Vec<u32> = match &resolved {
         Resolved::Pid(p) => vec![*p],

@@ -18,6 +18,25 @@ use crate::error::{Error, Result};
 
 pub const TRACEFS: &str = "/sys/kernel/tracing";
 
+/// Give freed heap back to the kernel. Parsing the kernel's BTF (at every
+/// load of the probes) frees ~20 MB that glibc otherwise keeps mapped, in
+/// the arena of whichever thread parsed it.
+pub fn give_back_free_heap() {
+    // SAFETY: no preconditions; it only releases free memory (every arena).
+    unsafe { libc::malloc_trim(0) };
+}
+
+/// Make every thread allocate from glibc's one main heap, before any
+/// thread is started. A long-running process whose short-lived worker
+/// threads parse BTF and hold whole traces (`watch`'s bundles) otherwise
+/// leaves tens of MiB in per-thread heaps whose tops `malloc_trim` does not
+/// shrink: measured 39 MiB anonymous RSS after one bundle, 26 MiB after a
+/// trim, against 2 MiB before it.
+pub fn one_heap() {
+    // SAFETY: no preconditions; it only changes how glibc picks arenas.
+    unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
+}
+
 /// CLOCK_MONOTONIC in ns: the clock `bpf_ktime_get_ns` reads.
 pub fn monotonic_ns() -> u64 {
     let mut ts = libc::timespec {

@@ -52,6 +52,7 @@ pub fn run(args: &WatchArgs) -> Result<()> {
         .map_err(|e| Error::Usage(format!("--threads is not a valid regex: {e}")))?;
     let on_trigger = args.on_trigger.as_deref().map(split_command).transpose()?;
     let listen = args.listen.as_deref().map(parse_listen).transpose()?;
+    sys::one_heap();
     sys::check_privileges()?;
     // Bundles hold command lines, addresses and stacks: root only.
     // SAFETY: umask(2) has no failure mode.
@@ -84,8 +85,7 @@ pub fn run(args: &WatchArgs) -> Result<()> {
             s.name, s.detail
         );
     }
-    // SAFETY: no preconditions; it only releases free memory (BTF parsing).
-    unsafe { libc::malloc_trim(0) };
+    sys::give_back_free_heap();
     let mut maps = probes.take_maps()?;
     let mut kmaps = maps
         .watch
@@ -369,7 +369,11 @@ fn finish_bundle(
     metrics: &Metrics,
     to_terminal: bool,
 ) {
-    match h.join() {
+    let joined = h.join();
+    // The capture loaded its own probes (parsed BTF) and held a whole
+    // trace: give that back now, or watch's RSS keeps each bundle's peak.
+    sys::give_back_free_heap();
+    match joined {
         Ok(Ok(path)) => {
             metrics.bundle_written(true);
             log_line(
