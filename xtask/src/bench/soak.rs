@@ -24,14 +24,18 @@ const CONCURRENT: usize = 3;
 /// What starts next, in turn: lab scenarios (each its own tokio process
 /// and cgroup) and the bench's tokio ping-pong. Lifetimes rotate
 /// separately (co-prime lengths), so the set of live targets keeps changing.
-const KINDS: [&str; 5] = [
+/// `cpu` starves its runtime for seconds, so `watch` fires its blackout
+/// trigger and writes a bundle for it: the capture path is soaked too
+/// (and, past `--max-bundles`, the rotation).
+const KINDS: [&str; 6] = [
     "healthy",
     "tokio",
+    "cpu",
     "lock",
     "lost-wakeup",
     "blocking-pool-idle",
 ];
-const LIFETIMES: [f64; 4] = [15.0, 40.0, 25.0, 60.0];
+const LIFETIMES: [f64; 5] = [15.0, 40.0, 25.0, 60.0, 30.0];
 /// After the churn stops, time for `watch` to notice every target has gone
 /// (several of its default intervals) before the quiet sample.
 const QUIET: Duration = Duration::from_secs(20);
@@ -196,6 +200,11 @@ pub fn run(lab: &Lab, minutes: f64) -> Result<Soak> {
     soak.targets_started = churn.started;
     w.interrupt();
     let status = w.finish(Duration::from_secs(30));
+    soak.bundles_written = [&w.stdout, &w.stderr]
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .map(|text| text.matches("evidence bundle written").count())
+        .sum();
     result?;
     let status = status?;
     if !proc::stopped_cleanly(status) {

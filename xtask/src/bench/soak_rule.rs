@@ -68,6 +68,9 @@ pub struct Soak {
     pub minutes: f64,
     pub samples: Vec<Sample>,
     pub targets_started: usize,
+    /// Evidence bundles `watch` said it wrote (the `cpu` lab's stalls fire
+    /// its blackout trigger): the capture path is soaked too.
+    pub bundles_written: usize,
 }
 
 const RSS_FACTOR: f64 = 1.1;
@@ -139,13 +142,14 @@ pub fn section(soak: &Soak, when: &str) -> String {
         s,
         "{SOAK_HEADING}\n\nFrom `cargo xtask bench soak --minutes {}` on {when}: `starvetrace watch` with no \
          target while lab scenarios and tokio ping-pong processes start and stop ({} targets started, up to 3 \
-         alive at once), its VmRSS and open fds sampled every 10 s ({} samples). Start and end are quiet \
+         alive at once; {} evidence bundles written), its VmRSS and open fds sampled every 10 s ({} samples). Start and end are quiet \
          samples (every target stopped, `watch` given 20 s to notice) after a warm-up and at the end. Rule: \
          end VmRSS ≤ start × {RSS_FACTOR} + {RSS_SLACK_MIB} MiB and end fds within ±{FD_SLACK} of start \
          (why: xtask/src/bench/soak_rule.rs). Slopes are least squares over every sample after the warm-up, \
          reported, not judged.\n",
         soak.minutes,
         soak.targets_started,
+        soak.bundles_written,
         soak.samples.len()
     );
     let Some(f) = soak.flatness() else {
@@ -198,6 +202,7 @@ mod tests {
         Soak {
             minutes: 1.0,
             targets_started: 9,
+            bundles_written: 2,
             samples: vec![
                 s(0.0, Phase::Warmup, 10, 30),
                 s(20.0, Phase::Quiet, 20, 40),
