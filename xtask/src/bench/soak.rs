@@ -24,9 +24,9 @@ const CONCURRENT: usize = 3;
 /// What starts next, in turn: lab scenarios (each its own tokio process
 /// and cgroup) and the bench's tokio ping-pong. Lifetimes rotate
 /// separately (co-prime lengths), so the set of live targets keeps changing.
-/// `cpu` starves its runtime for seconds, so `watch` fires its blackout
-/// trigger and writes a bundle for it: the capture path is soaked too
-/// (and, past `--max-bundles`, the rotation).
+/// `cpu` keeps its runtime off the CPUs most of the time; with
+/// [`SOAK_TRIGGER_BLACKOUT`] `watch` fires for it and writes a bundle, so the
+/// capture path is soaked too (and, past `--max-bundles`, the rotation).
 const KINDS: [&str; 6] = [
     "healthy",
     "tokio",
@@ -35,6 +35,10 @@ const KINDS: [&str; 6] = [
     "lost-wakeup",
     "blocking-pool-idle",
 ];
+/// The soak's blackout trigger, seconds. The default (1 s) does not fire
+/// for the `cpu` lab on a 2-CPU host: its runtime stalls for 0.27–0.37 s at
+/// a time (measured), while blacked out most of the window.
+pub const SOAK_TRIGGER_BLACKOUT: &str = "0.2";
 const LIFETIMES: [f64; 5] = [15.0, 40.0, 25.0, 60.0, 30.0];
 /// After the churn stops, time for `watch` to notice every target has gone
 /// (several of its default intervals) before the quiet sample.
@@ -129,7 +133,10 @@ pub fn run(lab: &Lab, minutes: f64) -> Result<Soak> {
     let total = Duration::from_secs_f64(minutes * 60.0);
     let warmup = super::soak_rule::warmup(total);
     let dir = lab.scratch()?;
-    let tracer = watch::host_tracer(bin);
+    let mut tracer = watch::host_tracer(bin);
+    tracer
+        .args
+        .extend(["--trigger-blackout".into(), SOAK_TRIGGER_BLACKOUT.into()]);
     let mut w = Proc::spawn("watch", &mut tracer.command(0, &dir), &dir)?;
     tracer.wait_attached(&mut w, Duration::from_secs(30))?;
     eprintln!(

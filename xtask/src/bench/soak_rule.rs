@@ -24,7 +24,7 @@
 
 use std::{fmt::Write as _, time::Duration};
 
-use super::stats;
+use super::{soak::SOAK_TRIGGER_BLACKOUT, stats};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Phase {
@@ -140,8 +140,9 @@ pub fn section(soak: &Soak, when: &str) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{SOAK_HEADING}\n\nFrom `cargo xtask bench soak --minutes {}` on {when}: `starvetrace watch` with no \
-         target while lab scenarios and tokio ping-pong processes start and stop ({} targets started, up to 3 \
+        "{SOAK_HEADING}\n\nFrom `cargo xtask bench soak --minutes {}` on {when}: `starvetrace watch \
+         --trigger-blackout {SOAK_TRIGGER_BLACKOUT}` with no target (a trigger the `cpu` lab fires, so bundles are \
+         written) while lab scenarios and tokio ping-pong processes start and stop ({} targets started, up to 3 \
          alive at once; {} evidence bundles written), its VmRSS and open fds sampled every 10 s ({} samples). Start and end are quiet \
          samples (every target stopped, `watch` given 20 s to notice) after a warm-up and at the end. Rule: \
          end VmRSS ≤ start × {RSS_FACTOR} + {RSS_SLACK_MIB} MiB and end fds within ±{FD_SLACK} of start \
