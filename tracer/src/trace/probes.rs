@@ -223,20 +223,16 @@ impl Probes {
             const FLOOR: &str = "bench calibration build (dispatch-floor): sched_switch returns \
                                  at once and records nothing";
             tracing::warn!("{FLOOR}");
-            if let Some(s) = self.status.iter_mut().find(|s| s.name == "sched_switch") {
-                s.detail.push_str("; ");
-                s.detail.push_str(FLOOR);
-            }
+            self.add_detail("sched_switch", FLOOR);
         }
         if self.runq_from_sched_info {
             // No wakeup probe: one program fewer on every wakeup of the host.
-            if let Some(s) = self.status.iter_mut().find(|s| s.name == "sched_switch") {
-                s.detail.push_str(
-                    "; run-queue waits from the kernel's own sched_info and on-CPU time \
-                     from its se.sum_exec_runtime (as /proc/<tid>/schedstat), so no \
-                     sched_wakeup probe",
-                );
-            }
+            self.add_detail(
+                "sched_switch",
+                "run-queue waits from the kernel's own sched_info and on-CPU time \
+                 from its se.sum_exec_runtime (as /proc/<tid>/schedstat), so no \
+                 sched_wakeup probe",
+            );
         } else {
             self.attach_btf("sched_wakeup", &btf)?;
         }
@@ -275,6 +271,14 @@ impl Probes {
             )?;
         }
         Ok(())
+    }
+
+    /// Append `text` to the status line of the attached probe `name`.
+    fn add_detail(&mut self, name: &str, text: &str) {
+        if let Some(s) = self.status.iter_mut().find(|s| s.name == name) {
+            s.detail.push_str("; ");
+            s.detail.push_str(text);
+        }
     }
 
     fn attach_btf(&mut self, name: &str, btf: &Btf) -> Result<()> {

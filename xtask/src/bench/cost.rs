@@ -9,7 +9,7 @@ use anyhow::Result;
 use super::{
     bpf::{self, ProgStat},
     lab::{Lab, Target, Workload},
-    overhead::FLOOR,
+    overhead::floor_of,
     tracers::{Scope, Tracer},
     watch,
 };
@@ -29,11 +29,7 @@ pub fn run(lab: &Lab, peers: &[Tracer]) -> Result<Vec<CostRow>> {
     let watch = watch::pid_tracer(&lab.bins.starvetrace);
     // The calibration build's empty `sched_switch`: what one run costs
     // when the program does nothing (the stats' own clock reads included).
-    let floor = lab.bins.floor.as_ref().map(|bin| Tracer {
-        label: FLOOR,
-        program: bin.clone(),
-        ..watch.clone()
-    });
+    let floor = lab.bins.floor.as_ref().map(|bin| floor_of(&watch, bin));
     let mut runs: Vec<(&Tracer, Target)> = vec![
         (&st, Target::Workload),
         (&st, Target::Bystander),

@@ -7,10 +7,10 @@ use std::fmt::Write as _;
 
 use super::{
     attach,
-    overhead::{FLOOR, ScenarioResult},
+    overhead::ScenarioResult,
     results::Results,
     stacks::USER_STACKS,
-    stats::{Ci, MIN_PAIRS, Verdict},
+    stats::{Ci, Verdict},
     text::{first_line, rate},
     tracers::STARVETRACE,
     watch::{WATCH_HOST, WATCH_PID},
@@ -44,10 +44,7 @@ fn ratio_goal(results: &[ScenarioResult], key: &str, tracer: &str, label: &str) 
     let goal = sc.scenario.goal(tracer)?;
     let s = sc.series(tracer)?;
     let target = format!("≥ {goal:.2}");
-    let floor = sc
-        .series(FLOOR)
-        .filter(|f| f.error.is_none())
-        .and_then(|f| f.ci());
+    let floor = sc.floor_ci();
     Some(match (s.ci(), &s.error) {
         (Some(ci), None) => Goal {
             what: label.into(),
@@ -56,7 +53,7 @@ fn ratio_goal(results: &[ScenarioResult], key: &str, tracer: &str, label: &str) 
                 Some(f) => format!("{}; empty `sched_switch` {}", show_ci(&ci), show_ci(f)),
                 None => show_ci(&ci),
             },
-            verdict: judge(&ci, goal, floor.as_ref()),
+            verdict: sc.judge(&ci, goal),
         },
         (ci, Some(e)) => Goal {
             what: label.into(),
@@ -74,17 +71,6 @@ fn ratio_goal(results: &[ScenarioResult], key: &str, tracer: &str, label: &str) 
             verdict: Verdict::NotMet,
         },
     })
-}
-
-/// The rule, plus: a goal the calibration itself misses (the upper end of
-/// its interval is below the goal, on enough pairs) is out of reach here.
-fn judge(ci: &Ci, goal: f64, floor: Option<&Ci>) -> Verdict {
-    match Verdict::at_least(ci, goal) {
-        Verdict::NotMet if floor.is_some_and(|f| f.n >= MIN_PAIRS && f.hi < goal) => {
-            Verdict::BelowFloor
-        }
-        v => v,
-    }
 }
 
 fn ratio_goals(r: &Results, g: &mut Vec<Goal>) {
@@ -315,7 +301,7 @@ mod tests {
     use crate::bench::{
         ctl::Outcome,
         lab::Workload,
-        overhead::{Scenario, Series},
+        overhead::{FLOOR, Scenario, Series},
     };
 
     fn series(tracer: &str, ratios: &[f64], error: Option<&str>) -> Series {

@@ -4,13 +4,15 @@
 //! builds; every tracer gets its own pairs, and the tracers take turns
 //! within a round. Ratios are judged by the rule in stats.rs.
 
+use std::path::Path;
+
 use anyhow::Result;
 
 use super::{
     ctl::Outcome,
     lab::{Lab, Target, Workload},
     opts::Opts,
-    stats::Ci,
+    stats::{Ci, MIN_PAIRS, Verdict},
     tracers::{STARVETRACE, Scope, Tracer},
     watch::{self, WATCH_HOST, WATCH_PID},
 };
@@ -153,11 +155,43 @@ impl ScenarioResult {
     pub fn series(&self, tracer: &str) -> Option<&Series> {
         self.series.iter().find(|s| s.tracer == tracer)
     }
+
+    /// The calibration's interval, if it ran here without failing.
+    pub fn floor_ci(&self) -> Option<Ci> {
+        self.series(FLOOR)
+            .filter(|f| f.error.is_none())
+            .and_then(Series::ci)
+    }
+
+    /// The rule (stats.rs), plus: a goal the calibration itself misses (the
+    /// upper end of its interval is below the goal, on enough pairs) is out
+    /// of reach here.
+    pub fn judge(&self, ci: &Ci, goal: f64) -> Verdict {
+        match Verdict::at_least(ci, goal) {
+            Verdict::NotMet
+                if self
+                    .floor_ci()
+                    .is_some_and(|f| f.n >= MIN_PAIRS && f.hi < goal) =>
+            {
+                Verdict::BelowFloor
+            }
+            v => v,
+        }
+    }
 }
 
 /// Row label of the calibration: the same `watch` command, run by the
 /// dispatch-floor build (its `sched_switch` returns at once).
 pub const FLOOR: &str = "empty sched_switch (dispatch-floor build)";
+
+/// `t` run by the dispatch-floor build at `floor_bin`: its calibration.
+pub fn floor_of(t: &Tracer, floor_bin: &Path) -> Tracer {
+    Tracer {
+        label: FLOOR,
+        program: floor_bin.to_path_buf(),
+        ..t.clone()
+    }
+}
 
 /// starvetrace, `watch` where the scenario sets it a goal (and then the
 /// calibration beside it), then the peers.
@@ -172,13 +206,7 @@ fn tracers_for(s: &Scenario, lab: &Lab, rest: &[Tracer]) -> Vec<Tracer> {
         .bins
         .floor
         .iter()
-        .flat_map(|floor| {
-            watches.iter().map(|t| Tracer {
-                label: FLOOR,
-                program: floor.clone(),
-                ..t.clone()
-            })
-        })
+        .flat_map(|floor| watches.iter().map(|t| floor_of(t, floor)))
         .collect();
     tracers.extend(watches);
     tracers.extend(floors);

@@ -18,7 +18,7 @@ fn goal_cell(sc: &ScenarioResult, x: &Series) -> String {
         return "—".into();
     };
     let verdict = match (x.ci(), &x.error) {
-        (Some(ci), None) => Verdict::at_least(&ci, goal),
+        (Some(ci), None) => sc.judge(&ci, goal),
         _ => Verdict::NotMet,
     };
     format!("≥ {goal:.2} {}", verdict.mark())

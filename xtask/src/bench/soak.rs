@@ -14,7 +14,7 @@ use super::{
     ctl::Conn,
     lab::Lab,
     proc::{self, Proc},
-    soak_rule::{Phase, Sample, Soak},
+    soak_rule::{Phase, SOAK_TRIGGER_BLACKOUT, Sample, Soak},
     watch::{self, LabSet},
 };
 
@@ -35,10 +35,6 @@ const KINDS: [&str; 6] = [
     "lost-wakeup",
     "blocking-pool-idle",
 ];
-/// The soak's blackout trigger, seconds. The default (1 s) does not fire
-/// for the `cpu` lab on a 2-CPU host: its runtime stalls for 0.27–0.37 s at
-/// a time (measured), while blacked out most of the window.
-pub const SOAK_TRIGGER_BLACKOUT: &str = "0.2";
 const LIFETIMES: [f64; 5] = [15.0, 40.0, 25.0, 60.0, 30.0];
 /// After the churn stops, time for `watch` to notice every target has gone
 /// (several of its default intervals) before the quiet sample.
