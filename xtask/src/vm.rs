@@ -22,6 +22,7 @@ mod deps;
 mod disk;
 mod initramfs;
 mod outcome;
+mod progress;
 mod qemu;
 mod scenarios;
 mod serial;
@@ -203,7 +204,8 @@ pub fn run(root: &Path, args: &[String]) -> Result<Option<Suite>> {
     if opts.keep {
         println!("vm-test: qemu command: {:?}", boot.command());
     }
-    let (ended, vm_time) = steps.run("boot", || boot.run())?;
+    let mut progress = progress::Progress::new(&lines);
+    let (ended, vm_time) = steps.run("boot", || boot.run(&mut progress))?;
     let data_text = fs::read_to_string(&boot.data_log).unwrap_or_default();
     let data = serial::parse(&data_text);
     if !opts.keep {
@@ -235,9 +237,13 @@ pub fn run(root: &Path, args: &[String]) -> Result<Option<Suite>> {
         bail!("vm-test step boot: guest /init failed before the scenarios: {why}");
     }
     match ended {
-        qemu::Ended::TimedOut => bail!(
-            "vm-test step boot: the VM did not finish within {timeout}s and was killed \
-             (see {})",
+        qemu::Ended::TimedOut(whereabouts) => bail!(
+            "vm-test step boot: the VM did not finish within {timeout}s and was killed: \
+             {whereabouts} (see {})",
+            boot.console_log.display()
+        ),
+        qemu::Ended::Stalled(why) => bail!(
+            "vm-test step boot: {why}; the VM was killed (see {})",
             boot.console_log.display()
         ),
         qemu::Ended::Exited(status) if !data.done => bail!(

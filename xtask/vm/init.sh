@@ -12,7 +12,9 @@
 #   KIND demo:  `starvetrace demo --scenario NAME`
 #   KIND watch: `starvetrace watch --pid` on `starvetrace lab NAME-without-watch-`
 # LIMIT is a guest-side timeout in seconds, so one hung scenario is reported
-# and the others still run.
+# and the others still run: at LIMIT the guest dumps what is stuck (process
+# states, kernel stacks, blocked tasks), kills every process but /init, and
+# goes on even when the scenario cannot die (a task stuck in D state).
 
 /bin/busybox --install -s /bin
 export PATH=/bin
@@ -63,9 +65,94 @@ echo "vmtest: TMPDIR=$TMPDIR on $DISK:" \
 echo "VMTEST-BOOT kernel=$(uname -r)" >"$DATA"
 # Start each scenario's kernel log empty (it is read with dmesg -c below).
 dmesg -c >/dev/null
+# A task in D state for 30 s gets its kernel stack logged (KERN_ERR, so it
+# shows on the quiet console and in the scenario's dmesg section).
+[ -w /proc/sys/kernel/hung_task_timeout_secs ] &&
+	echo 30 >/proc/sys/kernel/hung_task_timeout_secs
 
 # Seconds since boot with two decimals (busybox date has whole seconds only).
 now() { cut -d' ' -f1 /proc/uptime; }
+
+# Every process but /init and kernel threads (whose args ps shows in [ ]).
+# Forks of /init (this function's subshell, and busybox applets run without
+# an exec, which ps shows as `{ps} ARGS-OF-INIT`) have /init's args and are
+# left out too.
+user_processes() {
+	ps -o pid,stat,args | awk '
+		{ args = $0; sub(/^ *[0-9]+ +[^ ]+ +/, "", args); sub(/^[{][^}]*[}] /, "", args) }
+		NR == 1 { next }
+		$1 == 1 { init = args; next }
+		args ~ /^\[/ || args == init || args ~ /^(ps|awk) / { next }
+		{ print }'
+}
+
+# One process's state letter (the field after "(comm) " in /proc/PID/stat);
+# empty once it is gone.
+state_of() {
+	sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1
+}
+
+# What is stuck, to the console: each process with its kernel stack, then
+# every blocked task (sysrq w) into the kernel log.
+dump_stuck() {
+	user_processes
+	for p in $(user_processes | awk '{print $1}'); do
+		[ -r "/proc/$p/cmdline" ] || continue
+		echo "--- pid $p $(tr '\0' ' ' <"/proc/$p/cmdline" | cut -c1-120)"
+		cat "/proc/$p/stack" 2>/dev/null
+	done
+	echo w >/proc/sysrq-trigger 2>/dev/null
+}
+
+# What a scenario sends over the emulated serial port is bounded, so one that
+# floods its output cannot keep the guest writing past the host's budget. A
+# report is ~300 KB.
+MAX_STDOUT=16777216
+MAX_STDERR=262144
+
+# FILE MAX first|last: a line saying FILE was cut, when it is over MAX bytes.
+cut_note() {
+	size=$(wc -c <"$1")
+	[ "$size" -le "$2" ] ||
+		echo "vmtest: $1 has $size bytes; only the $3 $2 are sent"
+}
+
+# Runs "$@" with stdout and stderr in /tmp/out and /tmp/err, at most LIMIT
+# seconds, and sets rc. Polls instead of `timeout -s KILL`, whose wait never
+# returns if the command is stuck in D state. rc is 137 after a kill, and
+# 255 when the command could not be killed (then it is left behind).
+run_limited() {
+	limit=$1
+	shift
+	"$@" </dev/null >/tmp/out 2>/tmp/err &
+	pid=$!
+	waited=0
+	while st=$(state_of "$pid") && [ -n "$st" ] && [ "$st" != Z ]; do
+		if [ "$waited" -ge "$limit" ]; then
+			echo "vmtest: $name: still running after ${limit}s; what is left:"
+			dump_stuck
+			echo "vmtest: $name: killing every process but /init"
+			kill -KILL -1 2>/dev/null
+			i=0
+			while st=$(state_of "$pid") && [ -n "$st" ] && [ "$st" != Z ] && [ $i -lt 10 ]; do
+				sleep 1
+				i=$((i + 1))
+			done
+			if [ -n "$st" ] && [ "$st" != Z ]; then
+				echo "vmtest: $name: pid $pid (state $st) did not die; left behind" |
+					tee -a /tmp/err
+				rc=255
+				return
+			fi
+			echo "vmtest: $name: killed after ${limit}s (the guest's limit)" >>/tmp/err
+			break
+		fi
+		sleep 1
+		waited=$((waited + 1))
+	done
+	wait "$pid"
+	rc=$?
+}
 
 while read -r name kind duration limit; do
 	[ -n "$name" ] || continue
@@ -108,17 +195,29 @@ while read -r name kind duration limit; do
 	esac
 	echo "vmtest: $name: $*"
 	t0=$(now)
-	timeout -s KILL "$limit" "$@" </dev/null >/tmp/out 2>/tmp/err
-	rc=$?
+	run_limited "$limit" "$@"
 	t1=$(now)
+	# Nothing a scenario started may outlive it (it would skew the next);
+	# what did is named in its stderr, then killed.
+	left=$(user_processes)
+	if [ -n "$left" ]; then
+		{
+			echo "vmtest: processes left behind by $name (killed now):"
+			echo "$left"
+		} | tee -a /tmp/err
+		kill -KILL -1 2>/dev/null
+		sleep 1
+	fi
 	secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
 	{
 		echo "VMTEST-BEGIN $name"
 		echo "VMTEST-STDOUT"
-		cat /tmp/out
+		head -c "$MAX_STDOUT" /tmp/out
 		echo
 		echo "VMTEST-STDERR"
-		cat /tmp/err
+		cut_note /tmp/out "$MAX_STDOUT" first
+		cut_note /tmp/err "$MAX_STDERR" last
+		tail -c "$MAX_STDERR" /tmp/err
 		# What the kernel said (BPF, OOM, hung tasks) around this scenario.
 		echo "VMTEST-DMESG"
 		dmesg -c | tail -n 40

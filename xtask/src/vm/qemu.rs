@@ -15,6 +15,8 @@ use std::{
 
 use anyhow::{Context, Result};
 
+use super::progress::Progress;
+
 pub struct Boot<'a> {
     pub kernel: &'a Path,
     pub initramfs: &'a Path,
@@ -32,7 +34,10 @@ pub struct Boot<'a> {
 
 pub enum Ended {
     Exited(ExitStatus),
-    TimedOut,
+    /// The whole budget ran out; says where the guest was.
+    TimedOut(String),
+    /// A scenario ran far past the guest's own limit: the guest is wedged.
+    Stalled(String),
 }
 
 impl Boot<'_> {
@@ -65,9 +70,10 @@ impl Boot<'_> {
         cmd
     }
 
-    /// Runs qemu to the end or to the timeout (then kills it). Console lines
-    /// go to stdout prefixed with `vm| `.
-    pub fn run(&self) -> Result<(Ended, Duration)> {
+    /// Runs qemu to the end, to the timeout, or until `progress` finds the
+    /// guest wedged (then kills it). Console lines go to stdout prefixed with
+    /// `vm| `.
+    pub fn run(&self, progress: &mut Progress) -> Result<(Ended, Duration)> {
         let _ = fs::remove_file(&self.data_log);
         let mut log = fs::File::create(&self.console_log)
             .with_context(|| format!("create {}", self.console_log.display()))?;
@@ -95,6 +101,7 @@ impl Boot<'_> {
                     if !clean.trim().is_empty() {
                         println!("vm| {clean}");
                     }
+                    progress.see(&clean, Instant::now());
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
                 // Both pipes closed: qemu is gone or going.
@@ -112,10 +119,16 @@ impl Boot<'_> {
                 }
                 return Ok((Ended::Exited(status), start.elapsed()));
             }
-            if Instant::now() >= deadline {
+            let now = Instant::now();
+            let ended = if now >= deadline {
+                Some(Ended::TimedOut(progress.whereabouts(now)))
+            } else {
+                progress.stalled(now).map(Ended::Stalled)
+            };
+            if let Some(ended) = ended {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Ok((Ended::TimedOut, start.elapsed()));
+                return Ok((ended, start.elapsed()));
             }
         }
     }
