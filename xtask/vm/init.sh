@@ -69,6 +69,12 @@ dmesg -c >/dev/null
 # shows on the quiet console and in the scenario's dmesg section).
 [ -w /proc/sys/kernel/hung_task_timeout_secs ] &&
 	echo 30 >/proc/sys/kernel/hung_task_timeout_secs
+# Past boot, the console shows warnings too: the registers and stack of a
+# soft lockup or RCU stall are printed at the default level (4), which
+# `quiet` hides, and a soft lockup dumps every CPU, not only its own.
+echo 5 >/proc/sys/kernel/printk
+[ -w /proc/sys/kernel/softlockup_all_cpu_backtrace ] &&
+	echo 1 >/proc/sys/kernel/softlockup_all_cpu_backtrace
 
 # Seconds since boot with two decimals (busybox date has whole seconds only).
 now() { cut -d' ' -f1 /proc/uptime; }
